@@ -1,0 +1,263 @@
+"""One driver for docker and podman: the engine is a value, not a code path.
+
+Containers and volumes go through the docker SDK (podman serves the same API on its socket);
+container lifecycle uses testcontainers' DockerContainer (create, start, always remove). Image
+builds and `import` go through the engine's CLI, because BuildKit lives there.
+
+Every resource the tool creates carries LABEL_MANAGED plus run/cell labels, so `clean` and the
+per-cell sweep can find whatever a crash left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
+
+from runner.errors import EngineUnavailable
+from runner.model import Arch, Engine
+
+# Ryuk (testcontainers' reaper) is itself a registry image; our own label sweep replaces it.
+testcontainers_config.ryuk_disabled = True
+
+LABEL_PREFIX = "io.go-cache-matrix"
+LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
+LABEL_RUN = f"{LABEL_PREFIX}.run"
+LABEL_CELL = f"{LABEL_PREFIX}.cell"
+LABEL_CACHE = f"{LABEL_PREFIX}.cache"  # cached images (rootfs base + cell images), kept across runs
+
+MIN_VERSION = {Engine.DOCKER: (20, 10), Engine.PODMAN: (4, 3)}
+API_TIMEOUT = 120  # seconds for one engine API call; waits on containers pass their own
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mount:
+    source: str  # host path, or volume name when volume=True
+    target: str
+    read_only: bool = True
+    volume: bool = False
+
+
+@dataclass
+class ContainerRun:
+    exit_code: int | None
+    timed_out: bool
+    logs: str
+    wall_sec: float
+    start_sec: float  # create + start, as seen by the runner
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _version_tuple(v: str) -> tuple[int, int]:
+    parts = [int("".join(ch for ch in p if ch.isdigit()) or 0) for p in v.split(".")[:2]]
+    return (parts + [0, 0])[0], (parts + [0, 0])[1]
+
+
+def _default_url(engine: Engine) -> str | None:
+    if engine is Engine.DOCKER:
+        return os.environ.get("DOCKER_HOST")
+    # podman: rootful socket; rootless users export CONTAINER_HOST/DOCKER_HOST to their own.
+    return os.environ.get("CONTAINER_HOST") or "unix:///run/podman/podman.sock"
+
+
+class Driver:
+    def __init__(self, engine: Engine, base_url: str | None = None) -> None:
+        self.engine = engine
+        self.base_url = base_url or _default_url(engine)
+        self._client: docker.DockerClient | None = None
+        self._cli: list[str] | None = None
+        self._build_mode: str | None = None
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            kw: dict[str, Any] = {"timeout": API_TIMEOUT}
+            if self.base_url:
+                kw["base_url"] = self.base_url
+            try:
+                self._client = docker.DockerClient(**kw) if self.base_url else docker.from_env(**kw)
+            except docker.errors.DockerException as e:
+                raise EngineUnavailable(
+                    f"{self.engine}: cannot connect ({self.base_url or 'default socket'}): {e}",
+                    fix=self.start_hint()) from None
+        return self._client
+
+    def start_hint(self) -> str:
+        if self.engine is Engine.DOCKER:
+            return ("install and start Docker (Debian/Ubuntu: `apt-get install docker.io` then `dockerd &` "
+                    "or `systemctl start docker`), or set DOCKER_HOST")
+        return "install podman and start its API socket: `podman system service --time=0 &`"
+
+    def check(self) -> dict[str, str]:
+        """Engine facts; raises EngineUnavailable when unreachable or too old."""
+        try:
+            v = self.client.version()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise EngineUnavailable(f"{self.engine} does not answer at {self.base_url or 'default socket'}: {e}",
+                                    fix=self.start_hint()) from None
+        version = str(v.get("Version", "0"))
+        if _version_tuple(version) < MIN_VERSION[self.engine]:
+            want = ".".join(map(str, MIN_VERSION[self.engine]))
+            raise EngineUnavailable(f"{self.engine} {version} is older than the supported {want}",
+                                    fix=f"upgrade {self.engine} to {want} or newer")
+        return {"engine": self.engine.value, "version": version, "api_version": str(v.get("ApiVersion", "")),
+                "os": str(v.get("Os", "")), "arch": str(v.get("Arch", ""))}
+
+    # ------------------------------------------------------------------ CLI (builds, import)
+    def cli(self) -> list[str]:
+        """The engine CLI, pointed at the same endpoint as the SDK client."""
+        if self._cli is None:
+            name = self.engine.value
+            candidates = [os.path.join(d, name) for d in os.environ.get("PATH", "").split(os.pathsep)]
+            candidates.append(f"/usr/bin/{name}")
+            found = [c for c in dict.fromkeys(candidates) if os.access(c, os.X_OK)]
+            if not found:
+                raise EngineUnavailable(f"no `{name}` command on PATH", fix=self.start_hint())
+            self._cli = [found[0]]
+            if self.engine is Engine.DOCKER:
+                self._cli = [self._pick_docker_cli(found)]
+        host = ["-H", self.base_url] if self.base_url and self.engine is Engine.DOCKER else []
+        if self.engine is Engine.PODMAN and self.base_url and os.environ.get("CONTAINER_HOST"):
+            host = ["--remote", "--url", self.base_url]
+        return [*self._cli, *host]
+
+    def _pick_docker_cli(self, found: Sequence[str]) -> str:
+        # A docker CLI >= 23 needs the buildx plugin for BuildKit; an older one has BuildKit built in
+        # (DOCKER_BUILDKIT=1). Hosts can carry both (e.g. a newer client without buildx on PATH).
+        for exe in found:
+            if subprocess.run([exe, "buildx", "version"], capture_output=True).returncode == 0:
+                self._build_mode = "buildx"
+                return exe
+        for exe in found:
+            env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+            if subprocess.run([exe, "build", "--help"], capture_output=True, env=env).returncode == 0:
+                self._build_mode = "buildkit-legacy"
+                return exe
+        raise EngineUnavailable(
+            f"none of {', '.join(found)} can build with BuildKit (no buildx plugin, and the client is too new "
+            "for DOCKER_BUILDKIT=1 without it)",
+            fix="install the buildx plugin (Debian/Ubuntu: `apt-get install docker-buildx`, or docker-buildx-plugin "
+                "from Docker's repository)")
+
+    def build(self, *, context: str, dockerfile: str, tag: str, platform: Arch, labels: Mapping[str, str],
+              build_args: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+        cli = self.cli()
+        env = dict(os.environ)
+        if self.engine is Engine.DOCKER:
+            if self._build_mode == "buildx":
+                cmd = [*cli, "buildx", "build", "--load"]
+            else:
+                env["DOCKER_BUILDKIT"] = "1"
+                cmd = [*cli, "build"]
+            cmd += ["--progress", "plain"]
+        else:
+            cmd = [*cli, "build"]
+        cmd += ["--platform", platform.to_oci(), "-f", dockerfile, "-t", tag]
+        for k, v in labels.items():
+            cmd += ["--label", f"{k}={v}"]
+        for k, v in build_args.items():
+            cmd += ["--build-arg", f"{k}={v}"]
+        cmd.append(context)
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+    def import_rootfs(self, *, rootfs_dir: str, tag: str, platform: Arch, labels: Mapping[str, str],
+                      timeout: float) -> None:
+        changes = [f"LABEL {k}={v}" for k, v in labels.items()]
+        cmd = [*self.cli(), "import", "--platform", platform.to_oci()]
+        for c in changes:
+            cmd += ["--change", c]
+        cmd += ["-", tag]
+        tar = subprocess.Popen(["tar", "-C", rootfs_dir, "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
+        try:
+            proc = subprocess.run(cmd, stdin=tar.stdout, capture_output=True, text=True, timeout=timeout)
+        finally:
+            if tar.stdout:
+                tar.stdout.close()
+            tar.wait()
+        if proc.returncode != 0 or tar.returncode != 0:
+            raise RuntimeError(f"`{' '.join(cmd)}` failed: {proc.stderr.strip() or 'tar failed'}")
+
+    # ------------------------------------------------------------------ images
+    def image_attrs(self, ref: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.client.images.get(ref).attrs)
+        except docker.errors.ImageNotFound:
+            return None
+
+    def pull(self, ref: str, platform: Arch) -> dict[str, Any]:
+        """Pull ref for platform; raises docker.errors.APIError / requests errors with the engine's text."""
+        self.client.api.pull(ref, platform=platform.to_oci())
+        attrs = self.image_attrs(ref)
+        if attrs is None:  # pragma: no cover - the engine said it pulled
+            raise docker.errors.ImageNotFound(f"{ref} not present after pull")
+        return attrs
+
+    # ------------------------------------------------------------------ containers
+    @contextlib.contextmanager
+    def container(self, *, image: str, command: Sequence[str], mounts: Sequence[Mount],
+                  env: Mapping[str, str], labels: Mapping[str, str], platform: Arch,
+                  extra: Mapping[str, Any] | None = None) -> Iterator[DockerContainer]:
+        """A started container, removed (with its anonymous volumes) on exit, whatever happened."""
+        kw: dict[str, Any] = {"labels": dict(labels), "platform": platform.to_oci(), **(extra or {})}
+        binds = [m for m in mounts if not m.volume]
+        vols = [m for m in mounts if m.volume]
+        if vols:
+            kw["mounts"] = [docker.types.Mount(m.target, m.source, type="volume", read_only=m.read_only)
+                            for m in vols]
+        c = DockerContainer(image, docker_client_kw={"base_url": self.base_url} if self.base_url else None,
+                            command=list(command), env=dict(env), **kw)
+        for m in binds:
+            c.with_volume_mapping(m.source, m.target, "ro" if m.read_only else "rw")
+        # DockerContainer removes the container on exit, also when start() fails after create().
+        with c:
+            yield c
+
+    def wait(self, c: DockerContainer, timeout: float) -> tuple[int | None, bool]:
+        wrapped = c.get_wrapped_container()
+        try:
+            res = wrapped.wait(timeout=timeout)
+            return int(res.get("StatusCode", -1)), False
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            with contextlib.suppress(docker.errors.APIError):
+                wrapped.kill()
+            return None, True
+
+    def logs(self, c: DockerContainer, tail: int = 200) -> str:
+        try:
+            raw = c.get_wrapped_container().logs(tail=tail)
+            return bytes(raw).decode(errors="replace")
+        except docker.errors.APIError as e:
+            return f"(logs unavailable: {e})"
+
+    # ------------------------------------------------------------------ clean-up
+    def sweep(self, match: Mapping[str, str]) -> dict[str, int]:
+        """Remove containers and volumes whose labels include all of `match` (empty values: key only)."""
+        filters = [f"{k}={v}" if v else k for k, v in match.items()]
+        removed = {"containers": 0, "volumes": 0}
+        for ctr in self.client.containers.list(all=True, filters={"label": filters}):
+            with contextlib.suppress(docker.errors.NotFound):
+                ctr.remove(force=True, v=True)
+                removed["containers"] += 1
+        for vol in self.client.volumes.list(filters={"label": filters}):
+            with contextlib.suppress(docker.errors.NotFound):
+                vol.remove(force=True)
+                removed["volumes"] += 1
+        return removed
+
+    def storage_facts(self) -> dict[str, Any]:
+        info = self.client.info()
+        return {"storage_driver": info.get("Driver"), "cgroup_version": info.get("CgroupVersion"),
+                "cgroup_driver": info.get("CgroupDriver"), "security_options": info.get("SecurityOptions", []),
+                "rootless": any("rootless" in str(o) for o in info.get("SecurityOptions", [])),
+                "docker_root_dir": info.get("DockerRootDir"), "kernel": info.get("KernelVersion")}
+

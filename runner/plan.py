@@ -1,0 +1,136 @@
+"""Pure planning: matrix config + choices -> ordered cells. No engine, no I/O.
+
+    profile axes ──expand──> cells ──excludes──> ──select/skip globs──> ──order (costly first)──> plan
+
+`host_arch` is an input (not read here) so the plan is reproducible for any host in tests.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runner.config import MatrixConfig, Profile
+from runner.errors import NothingSelected, UsageError, did_you_mean
+from runner.model import Arch, Cell, Engine, Status
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choices:
+    """What the user picked on top of matrix.toml (already merged env < CLI)."""
+
+    profile: str | None = None
+    select: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    engines: tuple[Engine, ...] = ()
+    arches: tuple[Arch, ...] = ()
+
+
+def _pick(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def _profile_arches(profile: Profile, host_arch: Arch) -> list[Arch]:
+    out: list[Arch] = []
+    for a in profile.arches:
+        arch = host_arch if a == "native" else Arch(a)
+        if arch not in out:
+            out.append(arch)
+    return out
+
+
+def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Sequence[Engine]) -> list[Cell]:
+    cells: list[Cell] = []
+    factor = cfg.settings.emulation_factor
+    for distro_id in _pick(list(cfg.distros), profile.distros):
+        distro = cfg.distros[distro_id]
+        for arch in _profile_arches(profile, host_arch):
+            if arch not in distro.arches and distro.unsupported_reason(arch) is None:
+                continue
+            emulated = arch is not host_arch
+            for engine in engines:
+                for tc_id in _pick(list(cfg.toolchains), profile.toolchains):
+                    for item in profile.scenarios:
+                        sid, _, only_variant = item.partition(":")
+                        scenario = cfg.scenarios[sid]
+                        variants: Sequence[str | None] = scenario.variants or [None]
+                        for variant in variants:
+                            if only_variant and variant != only_variant:
+                                continue
+                            workload = cfg.workloads.get(variant) if variant else None
+                            if emulated and workload is not None and not workload.emulated:
+                                continue  # too slow under QEMU by default (matrix.toml workloads.*.emulated)
+                            reason = distro.unsupported_reason(arch)
+                            cost = scenario.cost * (workload.cost if workload else 1.0) * (factor if emulated else 1.0)
+                            cells.append(Cell(
+                                distro=distro, arch=arch, engine=engine, toolchain=cfg.toolchains[tc_id],
+                                scenario=sid, variant=variant, emulated=emulated,
+                                preset=(Status.NA, reason) if reason else None,
+                                cost=0.0 if reason else cost,
+                            ))
+    # A profile may name "cold-warm" and "cold-warm:small": keep one of each id, first wins.
+    seen: dict[str, Cell] = {}
+    for c in cells:
+        seen.setdefault(c.id, c)
+    return list(seen.values())
+
+
+def apply_excludes(cfg: MatrixConfig, cells: Sequence[Cell]) -> list[Cell]:
+    return [c for c in cells if not any(fnmatch.fnmatchcase(c.id, r.cells) for r in cfg.excludes)]
+
+
+def select(cells: Sequence[Cell], patterns: Sequence[str], skip: Sequence[str]) -> list[Cell]:
+    for p in (*patterns, *skip):
+        if not p or p.count("[") != p.count("]"):
+            raise UsageError(f"bad cell glob {p!r}", fix="use * ? and [..] like 'debian-12/amd64/*'")
+    out = list(cells)
+    if patterns:
+        for p in patterns:
+            if not any(fnmatch.fnmatchcase(c.id, p) for c in out):
+                hint = _segment_hint(p, out)
+                raise NothingSelected(
+                    f"--select {p!r} matches no cell of the plan{hint}",
+                    fix="list the cell ids with `go-cache-matrix plan`; ids look like "
+                        "'debian-12/amd64/docker/go1.22/cold-warm:small'",
+                )
+        out = [c for c in out if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+    out = [c for c in out if not any(fnmatch.fnmatchcase(c.id, p) for p in skip)]
+    if not out:
+        raise NothingSelected("the selection leaves no cell to run",
+                              fix="loosen --select/--skip; `go-cache-matrix plan` lists the cells")
+    return out
+
+
+def _segment_hint(pattern: str, cells: Sequence[Cell]) -> str:
+    """Point at the first literal id segment that no cell has: 'debain-12/*' -> did you mean 'debian-12'?"""
+    for i, seg in enumerate(pattern.split("/")):
+        if any(ch in seg for ch in "*?["):
+            continue
+        values = {c.id.split("/")[i] for c in cells if len(c.id.split("/")) > i}
+        if seg not in values:
+            return f" (no cell has {seg!r} there{did_you_mean(seg, values).replace(' (', '; ').rstrip(')')})"
+    return ""
+
+
+def order(cells: Sequence[Cell]) -> list[Cell]:
+    """Costly cells first so parallel workers do not end on one long emulated cell; ties by id."""
+    return sorted(cells, key=lambda c: (-c.cost, c.id))
+
+
+def build_plan(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[Cell]:
+    name = choices.profile or cfg.settings.default_profile
+    if name not in cfg.profiles:
+        raise UsageError(f"unknown profile {name!r}{did_you_mean(name, cfg.profiles)}",
+                         fix=f"profiles in {cfg.path}: {', '.join(cfg.profiles)}")
+    engines = choices.engines or cfg.settings.engines
+    cells = expand(cfg, cfg.profiles[name], host_arch=host_arch, engines=engines)
+    if choices.arches:
+        cells = [c for c in cells if c.arch in choices.arches]
+    cells = apply_excludes(cfg, cells)
+    return order(select(cells, choices.select, choices.skip))
+
+
+def plan_to_dict(cells: Sequence[Cell], *, host_arch: Arch, profile: str) -> dict[str, object]:
+    return {"host_arch": host_arch.value, "profile": profile, "count": len(cells),
+            "cells": [c.to_dict() for c in cells]}

@@ -1,0 +1,3 @@
+module gcm.example/probe
+
+go 1.22

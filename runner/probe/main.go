@@ -1,0 +1,434 @@
+// Command probe runs inside a cell's container. It executes the steps of a job file in order and
+// writes one JSON result, so every timing is measured in the container (no engine round-trips).
+//
+// Usage: probe JOB.json RESULT.json
+//
+// Step kinds:
+//
+//	exec      run argv (env, dir, uid/gid, umask, timeout); record exit code, wall time, output and,
+//	          with count_compiled, the package lines `go build -v` prints on stderr
+//	copytree  copy path -> dest keeping modes and mtimes
+//	touch     set the mtime of every regular file below path to now
+//	edit      append `data` to the file at path
+//	read      record the content of the file at path
+//	du        record size and file count below path
+//
+// Every step may list `measure` directories whose size is recorded before and after it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const probeVersion = 1
+const maxOutput = 64 << 10
+
+type Step struct {
+	Name          string            `json:"name"`
+	Kind          string            `json:"kind"`
+	Argv          []string          `json:"argv,omitempty"`
+	Env           map[string]string `json:"env,omitempty"`
+	Unset         []string          `json:"unset,omitempty"`
+	Dir           string            `json:"dir,omitempty"`
+	UID           *int              `json:"uid,omitempty"`
+	GID           *int              `json:"gid,omitempty"`
+	Umask         *int              `json:"umask,omitempty"`
+	TimeoutSec    float64           `json:"timeout_sec,omitempty"`
+	CountCompiled bool              `json:"count_compiled,omitempty"`
+	Path          string            `json:"path,omitempty"`
+	Dest          string            `json:"dest,omitempty"`
+	Data          string            `json:"data,omitempty"`
+	Measure       []string          `json:"measure,omitempty"`
+	StopOnError   bool              `json:"stop_on_error,omitempty"`
+}
+
+type Job struct {
+	Steps []Step `json:"steps"`
+}
+
+type Usage struct {
+	Exists bool  `json:"exists"`
+	Bytes  int64 `json:"bytes"`
+	Files  int64 `json:"files"`
+}
+
+type StepResult struct {
+	Name     string           `json:"name"`
+	Kind     string           `json:"kind"`
+	Argv     []string         `json:"argv,omitempty"`
+	OK       bool             `json:"ok"`
+	ExitCode *int             `json:"exit_code,omitempty"`
+	TimedOut bool             `json:"timed_out,omitempty"`
+	Error    string           `json:"error,omitempty"`
+	WallSec  float64          `json:"wall_sec"`
+	Stdout   string           `json:"stdout,omitempty"`
+	Stderr   string           `json:"stderr,omitempty"`
+	Compiled []string         `json:"compiled,omitempty"`
+	Count    *int64           `json:"count,omitempty"`
+	Content  *string          `json:"content,omitempty"`
+	Usage    *Usage           `json:"usage,omitempty"`
+	Before   map[string]Usage `json:"before,omitempty"`
+	After    map[string]Usage `json:"after,omitempty"`
+}
+
+type Result struct {
+	ProbeVersion int          `json:"probe_version"`
+	Machine      string       `json:"machine"`
+	Kernel       string       `json:"kernel"`
+	UID          int          `json:"uid"`
+	Started      string       `json:"started"`
+	WallSec      float64      `json:"wall_sec"`
+	Steps        []StepResult `json:"steps"`
+	Completed    bool         `json:"completed"`
+}
+
+// A `go build -v` package line: an import path alone on its line.
+var pkgLine = regexp.MustCompile(`^[A-Za-z0-9_.~+\-]+(/[A-Za-z0-9_.~+\-]+)*$`)
+
+func clip(b []byte) string {
+	if len(b) > maxOutput {
+		return string(b[:maxOutput]) + "\n[... clipped by probe ...]"
+	}
+	return string(b)
+}
+
+func usage(path string) Usage {
+	u := Usage{}
+	if _, err := os.Lstat(path); err != nil {
+		return u
+	}
+	u.Exists = true
+	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				u.Bytes += info.Size()
+				u.Files++
+			}
+		}
+		return nil
+	})
+	return u
+}
+
+func environ(s Step) []string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for _, k := range s.Unset {
+		delete(env, k)
+	}
+	for k, v := range s.Env {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// lookPath resolves argv[0] against the step's own PATH (exec.Command would use the probe's).
+func lookPath(name string, env []string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+	for _, kv := range env {
+		if p, ok := strings.CutPrefix(kv, "PATH="); ok {
+			for _, dir := range filepath.SplitList(p) {
+				cand := filepath.Join(dir, name)
+				if st, err := os.Stat(cand); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+					return cand
+				}
+			}
+		}
+	}
+	return name
+}
+
+func runExec(s Step, r *StepResult) {
+	if len(s.Argv) == 0 {
+		r.Error = "exec step without argv"
+		return
+	}
+	ctx := context.Background()
+	if s.TimeoutSec > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(s.TimeoutSec*float64(time.Second)))
+		defer cancel()
+	}
+	env := environ(s)
+	cmd := exec.CommandContext(ctx, lookPath(s.Argv[0], env), s.Argv[1:]...)
+	cmd.Env = env
+	cmd.Dir = s.Dir
+	cmd.Stdin = nil
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// Own process group, so a timeout kills the whole build (go spawns compile/link children).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if s.UID != nil || s.GID != nil {
+		cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), NoSetGroups: true}
+		if s.UID != nil {
+			cred.Uid = uint32(*s.UID)
+		}
+		if s.GID != nil {
+			cred.Gid = uint32(*s.GID)
+		}
+		cmd.SysProcAttr.Credential = cred
+	}
+	if s.Umask != nil {
+		old := syscall.Umask(*s.Umask)
+		defer syscall.Umask(old)
+	}
+	start := time.Now()
+	err := cmd.Run()
+	r.WallSec = time.Since(start).Seconds()
+	r.Stdout, r.Stderr = clip(stdout.Bytes()), clip(stderr.Bytes())
+	if ctx.Err() == context.DeadlineExceeded {
+		r.TimedOut = true
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		code := 0
+		r.ExitCode = &code
+		r.OK = true
+	case errors.As(err, &exitErr):
+		code := exitErr.ExitCode()
+		r.ExitCode = &code
+	default:
+		r.Error = err.Error()
+	}
+	if s.CountCompiled {
+		r.Compiled = []string{}
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if line = strings.TrimSpace(line); pkgLine.MatchString(line) {
+				r.Compiled = append(r.Compiled, line)
+			}
+		}
+	}
+}
+
+func copyFile(src, dst string, info fs.FileInfo) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, info.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func copyTree(src, dst string) (int64, error) {
+	var n int64
+	var dirs []string
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			dirs = append(dirs, path)
+			return os.MkdirAll(target, info.Mode().Perm()|0o700)
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.Type().IsRegular():
+			n++
+			if err := copyFile(path, target, info); err != nil {
+				return err
+			}
+			return os.Chtimes(target, info.ModTime(), info.ModTime())
+		}
+		return nil
+	})
+	// Directory modes and mtimes last: writing files into them changed both.
+	for i := len(dirs) - 1; i >= 0 && err == nil; i-- {
+		rel, _ := filepath.Rel(src, dirs[i])
+		if info, e := os.Stat(dirs[i]); e == nil {
+			target := filepath.Join(dst, rel)
+			_ = os.Chmod(target, info.Mode().Perm())
+			_ = os.Chtimes(target, info.ModTime(), info.ModTime())
+		}
+	}
+	return n, err
+}
+
+func touchTree(root string) (int64, error) {
+	var n int64
+	now := time.Now()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			n++
+			return os.Chtimes(path, now, now)
+		}
+		return nil
+	})
+	return n, err
+}
+
+func runStep(s Step) StepResult {
+	r := StepResult{Name: s.Name, Kind: s.Kind, Argv: s.Argv}
+	if len(s.Measure) > 0 {
+		r.Before = map[string]Usage{}
+		for _, m := range s.Measure {
+			r.Before[m] = usage(m)
+		}
+	}
+	start := time.Now()
+	var err error
+	switch s.Kind {
+	case "exec":
+		runExec(s, &r)
+	case "copytree":
+		var n int64
+		n, err = copyTree(s.Path, s.Dest)
+		r.Count = &n
+	case "touch":
+		var n int64
+		n, err = touchTree(s.Path)
+		r.Count = &n
+	case "edit":
+		var f *os.File
+		if f, err = os.OpenFile(s.Path, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			_, err = f.WriteString(s.Data)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+	case "read":
+		var b []byte
+		if b, err = os.ReadFile(s.Path); err == nil {
+			c := clip(b)
+			r.Content = &c
+		}
+	case "du":
+		u := usage(s.Path)
+		r.Usage = &u
+	default:
+		err = fmt.Errorf("unknown step kind %q", s.Kind)
+	}
+	if s.Kind != "exec" {
+		r.WallSec = time.Since(start).Seconds()
+		if err != nil {
+			r.Error = err.Error()
+		} else {
+			r.OK = true
+		}
+	}
+	if len(s.Measure) > 0 {
+		r.After = map[string]Usage{}
+		for _, m := range s.Measure {
+			r.After[m] = usage(m)
+		}
+	}
+	return r
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func main() {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: probe JOB.json RESULT.json")
+		os.Exit(2)
+	}
+	raw, err := os.ReadFile(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probe:", err)
+		os.Exit(2)
+	}
+	var job Job
+	if err := json.Unmarshal(raw, &job); err != nil {
+		fmt.Fprintln(os.Stderr, "probe: bad job:", err)
+		os.Exit(2)
+	}
+	var uts syscall.Utsname
+	_ = syscall.Uname(&uts)
+	res := Result{
+		ProbeVersion: probeVersion,
+		Machine:      utsString(uts.Machine[:]),
+		Kernel:       utsString(uts.Release[:]),
+		UID:          os.Getuid(),
+		Started:      time.Now().UTC().Format(time.RFC3339Nano),
+		Steps:        []StepResult{},
+	}
+	start := time.Now()
+	completed := true
+	for _, s := range job.Steps {
+		r := runStep(s)
+		res.Steps = append(res.Steps, r)
+		fmt.Printf("probe: step %-20s ok=%v %.2fs\n", s.Name, r.OK, r.WallSec)
+		// Partial results survive a crash or a kill of a later step.
+		res.WallSec = time.Since(start).Seconds()
+		_ = writeJSON(os.Args[2], res)
+		if !r.OK && s.StopOnError {
+			completed = false
+			break
+		}
+	}
+	res.Completed = completed
+	res.WallSec = time.Since(start).Seconds()
+	if err := writeJSON(os.Args[2], res); err != nil {
+		fmt.Fprintln(os.Stderr, "probe: cannot write result:", err)
+		os.Exit(1)
+	}
+}
+
+// utsString: Utsname fields are [65]int8 on amd64 and [65]uint8 on arm64.
+func utsString[T int8 | uint8](a []T) string {
+	b := make([]byte, 0, len(a))
+	for _, c := range a {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
+}

@@ -1,0 +1,204 @@
+"""Cells as pytest items, so pytest-xdist (-n), -k, --lf and --junitxml work on the matrix.
+
+Loaded explicitly (`-p runner.pytest_plugin`, which `go-cache-matrix run` does) and inert unless
+--gcm-matrix is given. The controller (the only process when not distributed) writes run.json and
+renders the report at the end; xdist workers only run cells and write their cell files.
+
+    controller: configure -> run.json(started) ─┐             ┌─> sessionfinish: results.json, matrix.md
+    workers:    collect matrix.toml -> CellItem ┴─> runtest ──┘   (each writes cells/<slug>.json)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import config as config_mod
+from runner import host, plan
+from runner.errors import FatalError
+from runner.execute import RunContext, run_cell
+from runner.model import Arch, Cell, Engine, Status
+from runner.render import markdown
+from runner.results import cell_path, load_run, new_run_id, now_iso, write_json_atomic
+
+STATE = pytest.StashKey["MatrixState"]()
+
+# pytest report categories: custom ones appear as their own counts in pytest's final line.
+CATEGORY = {
+    Status.PASS: ("passed", ".", "PASS"),
+    Status.FAIL: ("failed", "F", "FAIL"),
+    Status.ERROR: ("failed", "E", "ERROR"),
+    Status.UNAVAILABLE: ("unavailable", "u", "UNAVAILABLE"),
+    Status.NA: ("n/a", "n", "N/A"),
+    Status.KNOWN: ("known", "k", "KNOWN"),
+}
+
+
+class MatrixState:
+    def __init__(self, ctx: RunContext, cells: list[Cell], controller: bool, reports: Path) -> None:
+        self.ctx, self.cells, self.controller, self.reports = ctx, cells, controller, reports
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("go-cache-matrix")
+    g.addoption("--gcm-matrix", default=None, help="matrix.toml to run (activates the plugin)")
+    g.addoption("--gcm-profile", default=None)
+    g.addoption("--gcm-select", action="append", default=[], help="cell-id glob; repeatable")
+    g.addoption("--gcm-skip", action="append", default=[], help="cell-id glob to leave out; repeatable")
+    g.addoption("--gcm-engine", action="append", default=[])
+    g.addoption("--gcm-arch", action="append", default=[])
+    g.addoption("--gcm-run-id", default=None)
+    g.addoption("--gcm-reports", default="reports")
+
+
+def _choices(config: pytest.Config) -> plan.Choices:
+    # The command line wins over GCM_* variables, which win over matrix.toml.
+    def pick(opt: str, env: str) -> tuple[str, ...]:
+        return tuple(config.getoption(opt)) or config_mod.env_list(env)
+
+    return plan.Choices(
+        profile=config.getoption("gcm_profile") or os.environ.get("GCM_PROFILE") or None,
+        select=pick("gcm_select", "GCM_SELECT"),
+        skip=pick("gcm_skip", "GCM_SKIP"),
+        engines=tuple(Engine(e) for e in pick("gcm_engine", "GCM_ENGINES")),
+        arches=tuple(Arch(a) for a in pick("gcm_arch", "GCM_ARCHES")),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    matrix = config.getoption("gcm_matrix")
+    if not matrix:
+        return
+    worker = getattr(config, "workerinput", None)
+    reports = Path(config.getoption("gcm_reports")).resolve()
+    run_id = worker["gcm_run_id"] if worker else (config.getoption("gcm_run_id") or new_run_id())
+    cfg = config_mod.load(matrix)
+    choices = _choices(config)
+    host_arch = Arch.host()
+    cells = plan.build_plan(cfg, choices, host_arch=host_arch)
+    profile = choices.profile or cfg.settings.default_profile
+    run_dir = reports / "runs" / run_id
+    ctx = RunContext(run_id=run_id, run_dir=run_dir, cfg=cfg, images_dir=Path(matrix).resolve().parent / "images",
+                     host_arch=host_arch, profile=profile,
+                     default_matrix=Path(matrix).resolve() == (Path.cwd() / "matrix.toml").resolve())
+    state = MatrixState(ctx, cells, controller=worker is None, reports=reports)
+    config.stash[STATE] = state
+    if state.controller:
+        (run_dir / "cells").mkdir(parents=True, exist_ok=True)
+        try:
+            facts: dict[str, Any] = host.fingerprint(ctx.engine_facts(cfg.settings.engines[0]))
+        except FatalError as e:
+            facts = host.fingerprint({"engine": str(cfg.settings.engines[0]), "error": str(e)})
+        write_json_atomic(run_dir / "run.json", {
+            "schema_version": 1, "run_id": run_id, "profile": profile, "matrix": str(matrix),
+            "choices": {"select": choices.select, "skip": choices.skip},
+            "started": now_iso(), "finished": None, "interrupted": False, "host": facts,
+            "plan": plan.plan_to_dict(cells, host_arch=host_arch, profile=profile),
+        })
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker joins the controller's run."""
+    state = node.config.stash.get(STATE, None)
+    if state is not None:
+        node.workerinput["gcm_run_id"] = state.ctx.run_id
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    state = parent.config.stash.get(STATE, None)
+    if state is not None and file_path.resolve() == Path(parent.config.getoption("gcm_matrix")).resolve():
+        return MatrixFile.from_parent(parent, path=file_path)
+    return None
+
+
+class MatrixFile(pytest.File):
+    def collect(self) -> list[CellItem]:
+        state = self.config.stash[STATE]
+        return [CellItem.from_parent(self, name=c.id, cell=c) for c in state.cells]
+
+
+class CellOutcome(Exception):
+    def __init__(self, status: Status, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class CellItem(pytest.Item):
+    def __init__(self, *, cell: Cell, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.cell = cell
+        if cell.emulated:
+            self.add_marker("emulated")
+
+    def runtest(self) -> None:
+        state = self.config.stash[STATE]
+        result = run_cell(self.cell, state.ctx)
+        write_json_atomic(cell_path(state.ctx.run_dir, self.cell.slug), result.to_dict())
+        self.user_properties.append(("gcm_status", result.status.value))
+        self.user_properties.append(("gcm_reason", result.reason))
+        if result.status is Status.PASS:
+            return
+        if result.status in (Status.UNAVAILABLE, Status.NA):
+            pytest.skip(f"{result.status.value}: {result.reason}")
+        if result.status is Status.KNOWN:
+            pytest.xfail(result.reason)
+        raise CellOutcome(result.status, result.reason)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CellOutcome):
+            return f"{excinfo.value.status.value}: {excinfo.value.reason}\nreproduce: go-cache-matrix run --select '{self.cell.id}'"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        # An empty domain: pytest would otherwise print the id's dots as '::' (go1.22 -> go1::22).
+        return self.path, None, ""
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    if report.when != "call" or STATE not in config.stash:
+        return None
+    status = dict(report.user_properties).get("gcm_status")
+    return CATEGORY[Status(status)] if status else None
+
+
+def _finish(state: MatrixState, interrupted: bool, exitstatus: int) -> Path:
+    run_dir = state.ctx.run_dir
+    run = load_run(run_dir)
+    meta = {**run.meta, "finished": now_iso(), "interrupted": interrupted, "pytest_exitstatus": exitstatus}
+    planned = {c.id for c in state.cells}
+    meta["missing_cells"] = sorted(planned - {c.id for c in run.cells})
+    write_json_atomic(run_dir / "run.json", meta)
+    run.meta = meta
+    write_json_atomic(run_dir / "results.json", {"schema_version": 1, "run": meta,
+                                                 "cells": [c.to_dict() for c in run.cells]})
+    text = markdown.render(run)
+    (run_dir / "matrix.md").write_text(text)
+    shutil.copyfile(run_dir / "matrix.md", state.reports / "matrix.md")
+    shutil.rmtree(run_dir / "work", ignore_errors=True)
+    return run_dir
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None or not state.controller:
+        return
+    _finish(state, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED, exitstatus=int(exitstatus))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.controller:
+        return
+    run = load_run(state.ctx.run_dir)
+    tr = terminalreporter
+    tr.section("go-cache-matrix")
+    tr.write_line(markdown.compat_table(run.cells))
+    tr.write_line("")
+    tr.write_line(f"cells: {markdown.summary_line(run.cells)}")
+    tr.write_line(f"report: {state.reports / 'matrix.md'}  (run dir {state.ctx.run_dir})")
+    tr.write_line(f"re-render without an engine: go-cache-matrix report {state.ctx.run_dir}")

@@ -1,0 +1,172 @@
+"""reports/matrix.md: the distro x arch table, one detail table per scenario, what was not
+measured and why, and the command that reproduces each cell."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from runner.model import Status
+from runner.render import distro_order, rollup
+from runner.results import CellResult, RunResults
+
+ARCHES = ("amd64", "arm64")
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    return str(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+
+
+def _label(c: CellResult) -> str:
+    return f"{c.cell.get('distro_name', '')} {c.cell.get('release', '')}".strip()
+
+
+def _where(c: CellResult) -> list[str]:
+    arch = c.cell["arch"] + (" (emulated)" if c.cell.get("emulated") else "")
+    return [_label(c), arch, c.cell["engine"], c.cell["toolchain"]]
+
+
+def compat_table(cells: Sequence[CellResult]) -> str:
+    by: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
+    for c in cells:
+        by[(c.cell["distro"], c.cell["arch"])].append(c)
+    arches = [a for a in ARCHES if any(k[1] == a for k in by)] or list(ARCHES)
+    rows = []
+    for d in distro_order(cells):
+        sample = next(c for c in cells if c.cell["distro"] == d)
+        rows.append([_label(sample), sample.cell.get("eol", "")] + [rollup(by.get((d, a), [])) or "—" for a in arches])
+    return _table(rows, ["distro", "EOL", *arches])
+
+
+def _mb(n: Any) -> str:
+    return f"{n / 1e6:.1f}" if isinstance(n, (int, float)) else ""
+
+
+def _env_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "go version", "GOCACHE (root)", "GOCACHE (uid 1234, HOME=/)",
+               "GOMODCACHE", "GOTOOLCHAIN", "GOPROXY", "GOFLAGS", "CGO_ENABLED", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        root, user = o.get("env_root", {}), o.get("env_user", {})
+        rows.append(_where(c) + [
+            o.get("go_version_root", ""), root.get("GOCACHE", ""), user.get("GOCACHE", ""), root.get("GOMODCACHE", ""),
+            root.get("GOTOOLCHAIN", ""), root.get("GOPROXY", ""), root.get("GOFLAGS", ""),
+            root.get("CGO_ENABLED", ""), c.status.value,
+        ])
+    return headers, rows
+
+
+def _coldwarm_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "workload", "cold s (pkgs)", "warm s (pkgs)",
+               "touch s (pkgs)", "1-byte edit s (pkgs)", "cache MB", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+
+        def b(name: str, o: dict[str, Any] = o) -> str:
+            s = o.get(name)
+            return f"{s['sec']:.2f} ({s['compiled']})" if isinstance(s, dict) and "sec" in s else ""
+
+        cache = o.get("edit", {}).get("cache_bytes_after") if isinstance(o.get("edit"), dict) else None
+        rows.append(_where(c) + [c.cell.get("variant", ""), b("cold"), b("warm"), b("touch"), b("edit"), _mb(cache),
+                                 c.status.value])
+    return headers, rows
+
+
+DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], list[list[Any]]]]]] = {
+    "env": ("What Go reports about itself (`go env`), as root and as an arbitrary uid", _env_rows),
+    "cold-warm": ("Cold build, then rebuilds: unchanged, after `touch` of every source, after a one-byte edit. "
+                  "Times measured inside the container; (pkgs) = packages compiled", _coldwarm_rows),
+}
+
+
+def detail_tables(cells: Sequence[CellResult]) -> str:
+    out = []
+    by_scenario: dict[str, list[CellResult]] = defaultdict(list)
+    for c in cells:
+        if c.status not in (Status.UNAVAILABLE, Status.NA):
+            by_scenario[c.cell["scenario"]].append(c)
+    for scenario in sorted(by_scenario):
+        group = sorted(by_scenario[scenario], key=lambda c: c.id)
+        title, fn = DETAIL.get(scenario, ("", None))  # type: ignore[arg-type]
+        out.append(f"### `{scenario}`\n")
+        if title:
+            out.append(f"{title}.\n")
+        if fn is None:
+            headers, rows = ["cell", "status", "reason"], [[c.id, c.status.value, c.reason] for c in group]
+        else:
+            headers, rows = fn(group)
+        out.append(_table(rows, headers) + "\n")
+        findings = [c for c in group if c.status is not Status.PASS]
+        for c in findings:
+            out.append(f"- **{c.status.value}** `{c.id}`: {c.reason}")
+        if findings:
+            out.append("")
+    return "\n".join(out)
+
+
+def not_measured(cells: Sequence[CellResult]) -> str:
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for c in cells:
+        if c.status in (Status.UNAVAILABLE, Status.NA):
+            groups[(c.status.value, c.reason)].append(c.id)
+    if not groups:
+        return "Every selected cell was measured.\n"
+    rows = []
+    for (status, reason), ids in sorted(groups.items()):
+        shown = ", ".join(f"`{i}`" for i in ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        rows.append([status, reason, len(ids), shown])
+    return _table(rows, ["status", "reason", "cells", "e.g."]) + "\n"
+
+
+def reproduce(cells: Sequence[CellResult]) -> str:
+    rows = [[f"`{c.id}`", c.status.value, f"`{c.reproduce}`"] for c in sorted(cells, key=lambda c: c.id)]
+    return _table(rows, ["cell", "status", "reproduce with"]) + "\n"
+
+
+def summary_line(cells: Sequence[CellResult]) -> str:
+    counts = {s: sum(1 for c in cells if c.status is s) for s in Status}
+    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no cells"
+
+
+def render(run: RunResults) -> str:
+    meta = run.meta
+    cells = sorted(run.cells, key=lambda c: c.id)
+    host = meta.get("host", {})
+    engine = host.get("engine", {})
+    lines = [
+        "# go-cache-matrix results",
+        "",
+        f"Run `{meta.get('run_id', run.run_dir.name)}` · profile `{meta.get('profile', '?')}` · "
+        f"started {meta.get('started', '?')} · finished {meta.get('finished') or 'not finished'}"
+        + (" · **interrupted: partial results**" if meta.get("interrupted") else ""),
+        "",
+        f"Host: {host.get('os', '?')}, kernel {host.get('kernel', '?')}, {host.get('arch', '?')}, "
+        f"{host.get('cpus', '?')} CPUs; engine {engine.get('engine', '?')} {engine.get('version', '?')} "
+        f"({engine.get('storage_driver', '?')}, cgroup v{engine.get('cgroup_version', '?')}); "
+        f"SELinux {host.get('selinux', '?')}.",
+        "",
+        f"Cells: {summary_line(cells)}.",
+        "",
+        "## Distro × architecture",
+        "",
+        "✓ all measured cells pass · ✗ some fail or error · ≈ known issue · [+n unavailable/n/a] not measured "
+        "here · (emulated) ran under QEMU user-mode emulation",
+        "",
+        compat_table(cells),
+        "",
+        "## Per scenario",
+        "",
+        detail_tables(cells),
+        "## Not measured",
+        "",
+        not_measured(cells),
+    ]
+    if run.problems:
+        lines += ["## Problems reading this run", ""] + [f"- {p}" for p in run.problems] + [""]
+    lines += ["## Reproduce", "", reproduce(cells)]
+    return "\n".join(lines)

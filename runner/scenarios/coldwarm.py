@@ -1,0 +1,159 @@
+"""`cold-warm`: cold build, unchanged rebuild, rebuild after touching every source file, rebuild
+after a one-byte change in one package. GOCACHE is Go's default ($HOME/.cache/go-build) on the
+container's writable layer.
+
+Go keys its cache on content, not mtimes, so (from cmd/go's documentation of the build cache):
+  warm and touch rebuilds compile 0 packages;
+  the one-byte change recompiles the changed package, and at most its dependents (a dependent is
+  skipped when the changed package's export data stayed the same).
+Packages compiled are the lines `go build -v` prints: it names only packages it actually compiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.model import Cell, Status
+from runner.scenarios import (
+    BASE_PATH,
+    GOROOT,
+    OFFLINE_GO,
+    SCRATCH,
+    WORKLOADS,
+    JobContext,
+    Verdict,
+    describe_failure,
+    exec_step,
+    step,
+)
+
+GOCACHE_DEFAULT = "/root/.cache/go-build"  # HOME=/root, XDG_CACHE_HOME unset
+BUILDS = ("cold", "warm", "touch", "edit")
+DEPS_FORMAT = "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}"
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    setup: list[dict[str, Any]]  # copy the sources somewhere writable
+    env: dict[str, str]
+    dir: str  # where go runs
+    target: str  # what `go build` builds
+    touch_dir: str
+    edit_file: str
+    edit_package: str
+    list_args: list[str]  # packages whose Deps decide who depends on edit_package
+    run: list[str]  # the built binary, run once
+
+
+def workload(name: str) -> WorkloadSpec:
+    if name == "small":
+        src = f"{SCRATCH}/src"
+        return WorkloadSpec(
+            setup=[{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": src}],
+            env=dict(OFFLINE_GO), dir=src, target=".", touch_dir=src,
+            edit_file=f"{src}/internal/format/format.go", edit_package="gcm.example/small/internal/format",
+            list_args=["./..."], run=[f"{SCRATCH}/bin/app"],
+        )
+    if name == "gofmt":
+        # GOROOT is a read-only mount: build from a writable copy so the touch/edit steps can happen.
+        goroot = f"{SCRATCH}/goroot"
+        return WorkloadSpec(
+            setup=[{"name": "copy-goroot", "kind": "copytree", "path": GOROOT, "dest": goroot}],
+            env={"PATH": f"{goroot}/bin:{BASE_PATH}", "GOTOOLCHAIN": "local", "GOPROXY": "off"},
+            dir=f"{goroot}/src/cmd", target="cmd/gofmt", touch_dir=f"{goroot}/src/cmd/gofmt",
+            edit_file=f"{goroot}/src/cmd/gofmt/gofmt.go", edit_package="cmd/gofmt",
+            list_args=["cmd/gofmt"], run=[f"{SCRATCH}/bin/app", "-l", f"{goroot}/src/cmd/gofmt"],
+        )
+    raise ValueError(f"cold-warm has no workload {name!r}")
+
+
+class ColdWarm:
+    id = "cold-warm"
+
+    def steps(self, cell: Cell, ctx: JobContext) -> list[dict[str, Any]]:
+        assert cell.variant is not None
+        w = workload(cell.variant)
+        base = {"env": w.env, "dir": w.dir, "timeout_sec": ctx.build_timeout, "stop_on_error": True}
+        build = ["go", "build", "-v", "-o", f"{SCRATCH}/bin/app", w.target]
+
+        def build_step(name: str) -> dict[str, Any]:
+            return exec_step(name, build, count_compiled=True, measure=[GOCACHE_DEFAULT], **base)
+
+        steps = [*({**s, "stop_on_error": True} for s in w.setup),
+                 exec_step("go-env", ["go", "env", "GOCACHE", "GOMODCACHE"], **base)]
+        if cell.variant == "small":
+            steps.append(exec_step("mod-download", ["go", "mod", "download"], **base))
+        steps += [
+            build_step("cold"),
+            build_step("warm"),
+            {"name": "touch-all", "kind": "touch", "path": w.touch_dir, "stop_on_error": True},
+            build_step("touch"),
+            {"name": "edit-one-byte", "kind": "edit", "path": w.edit_file, "data": "\n", "stop_on_error": True},
+            build_step("edit"),
+            exec_step("deps", ["go", "list", "-f", DEPS_FORMAT, *w.list_args], **base),
+            exec_step("run", w.run, **{**base, "stop_on_error": False}),
+        ]
+        return steps
+
+    def evaluate(self, cell: Cell, probe: Mapping[str, Any]) -> Verdict:
+        assert cell.variant is not None
+        w = workload(cell.variant)
+        obs: dict[str, Any] = {"workload": cell.variant, "edited_package": w.edit_package}
+        env_step = step(probe, "go-env")
+        if env_step and env_step.get("ok"):
+            lines = (env_step.get("stdout") or "").splitlines()
+            obs["gocache"], obs["gomodcache"] = (lines + ["", ""])[:2]
+        for name in BUILDS:
+            s = step(probe, name)
+            if s is None or not s.get("ok"):
+                return Verdict(Status.FAIL, describe_failure(s, f"{name} build"), obs)
+            compiled = s.get("compiled") or []
+            obs[name] = {
+                "sec": round(float(s["wall_sec"]), 3),
+                "compiled": len(compiled),
+                "cache_bytes_after": (s.get("after") or {}).get(GOCACHE_DEFAULT, {}).get("bytes"),
+                "cache_files_after": (s.get("after") or {}).get(GOCACHE_DEFAULT, {}).get("files"),
+            }
+            if name in ("touch", "edit"):
+                obs[name]["packages"] = compiled
+        cold_before = (step(probe, "cold") or {}).get("before", {}).get(GOCACHE_DEFAULT, {})
+        obs["cold"]["cache_bytes_before"] = cold_before.get("bytes", 0) if cold_before.get("exists") else 0
+        run = step(probe, "run")
+        obs["binary_runs"] = bool(run and run.get("ok"))
+
+        deps_step = step(probe, "deps")
+        if deps_step is None or not deps_step.get("ok"):
+            return Verdict(Status.ERROR, "could not list package dependencies: "
+                           + describe_failure(deps_step, "go list"), obs)
+        dependents = sorted(
+            words[0] for words in (line.split() for line in (deps_step.get("stdout") or "").splitlines())
+            if words and w.edit_package in words[1:]
+        )
+        obs["dependents_of_edited"] = dependents
+
+        problems = []
+        if obs["cold"]["compiled"] == 0:
+            problems.append("cold build compiled 0 packages: the cache was not empty or -v printed nothing")
+        for name in ("warm", "touch"):
+            if obs[name]["compiled"]:
+                problems.append(f"{name} rebuild compiled {obs[name]['compiled']} packages "
+                                f"({', '.join(step(probe, name).get('compiled', [])[:5])}), expected 0")  # type: ignore[union-attr]
+        edited = set(obs["edit"]["packages"])
+        if w.edit_package not in edited:
+            problems.append(f"one-byte change in {w.edit_package} did not recompile it (compiled: {sorted(edited)})")
+        outside = edited - {w.edit_package, *dependents}
+        if outside:
+            problems.append(f"one-byte change recompiled packages that do not depend on {w.edit_package}: "
+                            f"{sorted(outside)}")
+        if not obs["binary_runs"]:
+            problems.append(describe_failure(run, "built binary"))
+        if problems:
+            return Verdict(Status.FAIL, "; ".join(problems), obs)
+        return Verdict(
+            Status.PASS,
+            f"cold {obs['cold']['sec']:.2f}s/{obs['cold']['compiled']} pkgs, warm {obs['warm']['sec']:.2f}s/0, "
+            f"touch {obs['touch']['sec']:.2f}s/0, edit {obs['edit']['sec']:.2f}s/{len(edited)}",
+            obs,
+        )

@@ -1,0 +1,1 @@
+"""Go workloads and the offline module proxy generator (data + proxy.py)."""

@@ -1,0 +1,3 @@
+module gcm.example/greet
+
+go 1.22

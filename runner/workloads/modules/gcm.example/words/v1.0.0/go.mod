@@ -1,0 +1,3 @@
+module gcm.example/words
+
+go 1.22
