@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -161,7 +162,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             problems += engine is Engine.DOCKER
     for arch in Arch:
         emu = host.emulation(arch, host_arch)
-        print(f"{arch.value}: {'ok' if emu.ok else 'missing'}: {emu.detail}" + (f"\n  fix: {emu.fix}" if emu.fix else ""))
+        fix = f"\n  fix: {emu.fix}" if emu.fix else ""
+        print(f"{arch.value}: {'ok' if emu.ok else 'missing'}: {emu.detail}{fix}")
     return 1 if problems else 0
 
 
@@ -202,7 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    # A CI cancel or `kill` should clean up like Ctrl-C: containers removed, partial report written.
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -96,7 +96,7 @@ class _Reader:
             if required:
                 raise self.fail(name, "missing required key", fix=f"add `{name} = ...` to [{self.where}]")
             return default  # type: ignore[return-value]
-        value = self.table[name]
+        value: Any = self.table[name]
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
@@ -108,7 +108,7 @@ class _Reader:
         return value
 
     def strings(self, name: str, default: tuple[str, ...] = (), *, required: bool = False) -> tuple[str, ...]:
-        value = self.get(name, list, None, required=required)
+        value: Any = self.get(name, list, None, required=required)
         if value is None:
             return default
         if not value:
@@ -213,9 +213,9 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     top = _Reader(file, data, "")
     top.only("schema_version", "settings", "toolchains", "workloads", "scenarios", "distros", "profiles",
              "exclude", "known")
-    version = top.get("schema_version", int, required=True)
-    if version != SCHEMA_VERSION:
-        raise top.fail("schema_version", f"unsupported schema_version {version}",
+    schema = top.get("schema_version", int, required=True)
+    if schema != SCHEMA_VERSION:
+        raise top.fail("schema_version", f"unsupported schema_version {schema}",
                        fix=f"this go-cache-matrix reads schema_version = {SCHEMA_VERSION}")
 
     s = top.sub("settings")

@@ -170,23 +170,6 @@ class Driver:
         cmd.append(context)
         return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
-    def import_rootfs(self, *, rootfs_dir: str, tag: str, platform: Arch, labels: Mapping[str, str],
-                      timeout: float) -> None:
-        changes = [f"LABEL {k}={v}" for k, v in labels.items()]
-        cmd = [*self.cli(), "import", "--platform", platform.to_oci()]
-        for c in changes:
-            cmd += ["--change", c]
-        cmd += ["-", tag]
-        tar = subprocess.Popen(["tar", "-C", rootfs_dir, "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
-        try:
-            proc = subprocess.run(cmd, stdin=tar.stdout, capture_output=True, text=True, timeout=timeout)
-        finally:
-            if tar.stdout:
-                tar.stdout.close()
-            tar.wait()
-        if proc.returncode != 0 or tar.returncode != 0:
-            raise RuntimeError(f"`{' '.join(cmd)}` failed: {proc.stderr.strip() or 'tar failed'}")
-
     # ------------------------------------------------------------------ images
     def image_attrs(self, ref: str) -> dict[str, Any] | None:
         try:
@@ -215,7 +198,7 @@ class Driver:
             kw["mounts"] = [docker.types.Mount(m.target, m.source, type="volume", read_only=m.read_only)
                             for m in vols]
         c = DockerContainer(image, docker_client_kw={"base_url": self.base_url} if self.base_url else None,
-                            command=list(command), env=dict(env), **kw)
+                            env=dict(env), **kw).with_command(list(command))
         for m in binds:
             c.with_volume_mapping(m.source, m.target, "ro" if m.read_only else "rw")
         # DockerContainer removes the container on exit, also when start() fails after create().

@@ -6,6 +6,7 @@ reason that says what was expected, what was found and the fix. Only programming
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import shlex
@@ -190,10 +191,9 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         return finish(Status.ERROR, f"{cell.engine}: container failed: {e}")
     finally:
         timings["container_sec"] = round(time.monotonic() - t_ctr, 3)
-        try:
+        # If the engine is gone, `go-cache-matrix clean` sweeps by label later.
+        with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
             driver.sweep({LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id})
-        except (docker.errors.DockerException, requests.exceptions.RequestException):
-            pass  # the engine is gone; `go-cache-matrix clean` sweeps by label later
     try:
         probe = json.loads((work / "out" / "result.json").read_text())
     except (OSError, ValueError) as e:

@@ -73,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
     matrix = config.getoption("gcm_matrix")
     if not matrix:
         return
+    config.addinivalue_line("markers", "emulated: the cell runs under QEMU user-mode emulation")
     worker = getattr(config, "workerinput", None)
     reports = Path(config.getoption("gcm_reports")).resolve()
     run_id = worker["gcm_run_id"] if worker else (config.getoption("gcm_run_id") or new_run_id())
@@ -151,7 +152,8 @@ class CellItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CellOutcome):
-            return f"{excinfo.value.status.value}: {excinfo.value.reason}\nreproduce: go-cache-matrix run --select '{self.cell.id}'"
+            value = excinfo.value
+            return f"{value.status.value}: {value.reason}\nreproduce: go-cache-matrix run --select '{self.cell.id}'"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from runner.model import Status
 from runner.results import CellResult
 
+
 def rollup(cells: Sequence[CellResult]) -> str:
     """One table entry for the cells of one (distro, arch): e.g. '✓ 5/5', '✗ 3/5 (1 fail, 1 error)'."""
     if not cells:

@@ -92,7 +92,7 @@ def detail_tables(cells: Sequence[CellResult]) -> str:
             by_scenario[c.cell["scenario"]].append(c)
     for scenario in sorted(by_scenario):
         group = sorted(by_scenario[scenario], key=lambda c: c.id)
-        title, fn = DETAIL.get(scenario, ("", None))  # type: ignore[arg-type]
+        title, fn = DETAIL.get(scenario, ("", None))
         out.append(f"### `{scenario}`\n")
         if title:
             out.append(f"{title}.\n")

@@ -1,0 +1,59 @@
+"""Nox sessions: matrix (the main job), tests, lint, report, plan, clean.
+
+    nox -s matrix                       # the default matrix on this host
+    nox -s matrix -- --select 'debian-12/amd64/*'
+    nox -s tests                        # unit + integration (needs a running dockerd)
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_venv = "yes"
+nox.options.default_venv_backend = "venv"
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Run the matrix (default profile) and write reports/matrix.md. Arguments go to `go-cache-matrix run`."""
+    session.install("-e", ".")
+    session.run("go-cache-matrix", "run", *session.posargs)
+
+
+@nox.session
+def plan(session: nox.Session) -> None:
+    """Print the expanded plan without an engine."""
+    session.install("-e", ".")
+    session.run("go-cache-matrix", "plan", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Re-render the newest (or a given) run from its result files."""
+    session.install("-e", ".")
+    session.run("go-cache-matrix", "report", *session.posargs)
+
+
+@nox.session
+def clean(session: nox.Session) -> None:
+    """Remove every container and volume this tool labelled (add -- --images for cached images)."""
+    session.install("-e", ".")
+    session.run("go-cache-matrix", "clean", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit tests (no engine) and integration tests (real dockerd, real images, real Go)."""
+    session.install("-e", ".")
+    args = session.posargs or ["tests", "-n", "2", "--dist", "loadfile", "--durations=10"]
+    # Exit 5 (no tests collected) is a failure here, never a silent pass: success_codes stays [0].
+    session.run("pytest", *args, success_codes=[0])
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff and mypy --strict."""
+    session.install("-e", ".", "ruff", "mypy", "types-requests")
+    session.run("ruff", "check", "runner", "tests", "noxfile.py")
+    session.run("mypy", "runner")

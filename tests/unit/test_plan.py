@@ -1,0 +1,82 @@
+"""The planner is pure: same inputs, same ordered cells, for any host arch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner import config, plan
+from runner.errors import NothingSelected, UsageError
+from runner.model import Arch, Engine, Status
+
+
+@pytest.fixture(scope="module")
+def cfg() -> config.MatrixConfig:
+    return config.load(Path(__file__).resolve().parents[2] / "matrix.toml")
+
+
+def ids(cells: list) -> list[str]:  # type: ignore[type-arg]
+    return [c.id for c in cells]
+
+
+def test_smoke_profile_is_native_debian_12(cfg: config.MatrixConfig) -> None:
+    for host in Arch:
+        cells = plan.build_plan(cfg, plan.Choices(profile="smoke"), host_arch=host)
+        prefix = f"debian-12/{host}/docker/go1.22"
+        assert sorted(ids(cells)) == [f"{prefix}/cold-warm:small", f"{prefix}/env"]
+        assert not any(c.emulated for c in cells)
+
+
+def test_default_profile_expands_every_axis(cfg: config.MatrixConfig) -> None:
+    cells = plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)
+    got = set(ids(cells))
+    assert "debian-13/amd64/docker/go1.27/cold-warm:gofmt" in got
+    assert "debian-13/arm64/docker/go1.27/cold-warm:small" in got
+    # gofmt is too slow under emulation by default (workloads.gofmt.emulated = false).
+    assert "debian-13/arm64/docker/go1.27/cold-warm:gofmt" not in got
+    # On an arm64 host the roles swap: amd64 is the emulated arch.
+    arm = set(ids(plan.build_plan(cfg, plan.Choices(), host_arch=Arch.ARM64)))
+    assert "debian-13/arm64/docker/go1.27/cold-warm:gofmt" in arm
+    assert "debian-13/amd64/docker/go1.27/cold-warm:gofmt" not in arm
+
+
+def test_unsupported_arch_is_planned_as_na_with_its_reason(cfg: config.MatrixConfig) -> None:
+    cells = plan.build_plan(cfg, plan.Choices(select=("arch/arm64/*",)), host_arch=Arch.AMD64)
+    assert cells and all(c.preset and c.preset[0] is Status.NA for c in cells)
+    assert "arm64" in cells[0].preset[1]  # type: ignore[index]
+
+
+def test_select_skip_and_engine(cfg: config.MatrixConfig) -> None:
+    cells = plan.build_plan(cfg, plan.Choices(select=("debian-*/amd64/*",), skip=("*/go1.27/*",)),
+                            host_arch=Arch.AMD64)
+    assert cells and all(c.id.startswith("debian-") and "/amd64/" in c.id and "go1.27" not in c.id for c in cells)
+    podman = plan.build_plan(cfg, plan.Choices(profile="smoke", engines=(Engine.PODMAN,)), host_arch=Arch.AMD64)
+    assert all(c.engine is Engine.PODMAN for c in podman)
+
+
+def test_nothing_selected_names_the_bad_segment(cfg: config.MatrixConfig) -> None:
+    with pytest.raises(NothingSelected, match="did you mean 'debian-12'") as info:
+        plan.build_plan(cfg, plan.Choices(select=("debain-12/*",)), host_arch=Arch.AMD64)
+    assert info.value.exit_code == 3
+    with pytest.raises(NothingSelected):
+        plan.build_plan(cfg, plan.Choices(profile="smoke", skip=("*",)), host_arch=Arch.AMD64)
+    with pytest.raises(UsageError, match="bad cell glob"):
+        plan.build_plan(cfg, plan.Choices(select=("debian-[12/*",)), host_arch=Arch.AMD64)
+    with pytest.raises(UsageError, match=r"unknown profile 'smok'.*did you mean 'smoke'"):
+        plan.build_plan(cfg, plan.Choices(profile="smok"), host_arch=Arch.AMD64)
+
+
+def test_order_puts_costly_cells_first_and_is_deterministic(cfg: config.MatrixConfig) -> None:
+    cells = plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)
+    costs = [c.cost for c in cells]
+    assert costs == sorted(costs, reverse=True)
+    assert cells[0].emulated  # emulated cells cost emulation_factor times more
+    assert ids(cells) == ids(plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64))
+
+
+def test_plan_json_shape(cfg: config.MatrixConfig) -> None:
+    cells = plan.build_plan(cfg, plan.Choices(profile="smoke"), host_arch=Arch.AMD64)
+    d = plan.plan_to_dict(cells, host_arch=Arch.AMD64, profile="smoke")
+    assert d["count"] == 2 and d["host_arch"] == "amd64"
+    assert {"id", "distro", "arch", "engine", "toolchain", "scenario", "variant", "emulated"} <= set(d["cells"][0])
