@@ -51,7 +51,12 @@ def _mutate(raw: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return data
 
 
-DELETE = object()
+class _Delete:
+    def __repr__(self) -> str:  # stable test ids across xdist workers
+        return "<deleted>"
+
+
+DELETE = _Delete()
 
 BAD = [
     # (mutation path, value, words the message must contain)
