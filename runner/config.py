@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from runner.errors import ConfigError, did_you_mean
 from runner.model import Arch, Distro, Engine, Family, ImageSource, Rootfs, Scenario, Toolchain, Workload
+from runner.scenarios import known_variants
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,7 +25,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 SCHEMA_VERSION = 1
-KNOWN_SCENARIOS = ("env", "cold-warm")  # grows as scenario modules land (runner/scenarios)
+KNOWN_SCENARIOS = ("env", "cold-warm", "location", "storage", "filesystem", "readonly", "tmpfs-goroot")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 
@@ -55,6 +56,7 @@ class Settings:
     default_profile: str
     emulation_factor: float
     build_timeout: float  # seconds for one native build step; scaled for emulated cells
+    reps: int  # repetitions of each measurement in measurement scenarios (tmpfs-goroot)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,13 +221,16 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                        fix=f"this go-cache-matrix reads schema_version = {SCHEMA_VERSION}")
 
     s = top.sub("settings")
-    s.only("engines", "default_profile", "emulation_factor", "build_timeout")
+    s.only("engines", "default_profile", "emulation_factor", "build_timeout", "reps")
     settings = Settings(
         engines=tuple(_enum(s, "engines", e, Engine) for e in s.strings("engines", ("docker",))),
         default_profile=s.get("default_profile", str, "default"),
         emulation_factor=s.get("emulation_factor", float, 9.0),
         build_timeout=s.get("build_timeout", float, 900.0),
+        reps=s.get("reps", int, 5),
     )
+    if settings.reps < 1:
+        raise s.fail("reps", f"must be at least 1, found {settings.reps}", fix="reps = 5")
 
     toolchains: dict[str, Toolchain] = {}
     tr = top.sub("toolchains")
@@ -259,14 +264,18 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             raise sr.fail(sid, f"unknown scenario{did_you_mean(sid, KNOWN_SCENARIOS)}",
                           fix=f"scenarios implemented: {', '.join(KNOWN_SCENARIOS)}")
         sc = sr.sub(sid)
-        sc.only("variants", "cost")
+        sc.only("variants", "cost", "emulated")
         variants = sc.strings("variants")
-        if sid == "cold-warm":
-            for v in variants:
-                if v not in workloads:
-                    raise sc.fail("variants", f"unknown workload {v!r}{did_you_mean(v, workloads)}",
-                                  fix=f"define [workloads.{v}] or use one of: {', '.join(workloads)}")
-        scenarios[sid] = Scenario(id=sid, variants=variants, cost=sc.get("cost", float, 1.0))
+        implemented = known_variants(sid)
+        for v in variants:
+            if implemented is None and v not in workloads:
+                raise sc.fail("variants", f"unknown workload {v!r}{did_you_mean(v, workloads)}",
+                              fix=f"define [workloads.{v}] or use one of: {', '.join(workloads)}")
+            if implemented is not None and v not in implemented:
+                raise sc.fail("variants", f"{sid} has no variant {v!r}{did_you_mean(v, implemented)}",
+                              fix=f"variants of {sid}: {', '.join(implemented) or '(none)'}")
+        scenarios[sid] = Scenario(id=sid, variants=variants, cost=sc.get("cost", float, 1.0),
+                                  emulated=sc.get("emulated", bool, True))
 
     distros: dict[str, Distro] = {}
     dr = top.sub("distros")

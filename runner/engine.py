@@ -41,10 +41,11 @@ API_TIMEOUT = 120  # seconds for one engine API call; waits on containers pass t
 
 @dataclass(frozen=True, kw_only=True)
 class Mount:
-    source: str  # host path, or volume name when volume=True
+    source: str  # host path, or volume name when volume=True; unused for tmpfs
     target: str
     read_only: bool = True
     volume: bool = False
+    tmpfs: str = ""  # tmpfs mount options, e.g. "size=1g": a tmpfs mount
 
 
 @dataclass
@@ -192,7 +193,7 @@ class Driver:
                   extra: Mapping[str, Any] | None = None) -> Iterator[DockerContainer]:
         """A started container, removed (with its anonymous volumes) on exit, whatever happened."""
         kw: dict[str, Any] = {"labels": dict(labels), "platform": platform.to_oci(), **(extra or {})}
-        binds = [m for m in mounts if not m.volume]
+        binds = [m for m in mounts if not m.volume and not m.tmpfs]
         vols = [m for m in mounts if m.volume]
         if vols:
             kw["mounts"] = [docker.types.Mount(m.target, m.source, type="volume", read_only=m.read_only)
@@ -201,9 +202,27 @@ class Driver:
                             env=dict(env), **kw).with_command(list(command))
         for m in binds:
             c.with_volume_mapping(m.source, m.target, "ro" if m.read_only else "rw")
+        for m in mounts:
+            if m.tmpfs:
+                c.with_tmpfs_mount(m.target, m.tmpfs)
         # DockerContainer removes the container on exit, also when start() fails after create().
         with c:
             yield c
+
+    def restart(self, c: DockerContainer) -> None:
+        """Start an exited container again: same writable layer, same command."""
+        c.get_wrapped_container().start()
+
+    def commit(self, c: DockerContainer, tag: str, labels: Mapping[str, str]) -> str:
+        """Save the container's filesystem as an image (a cache baked into a layer); returns its id."""
+        repo, _, t = tag.partition(":")
+        changes = [f"LABEL {k}={v}" for k, v in labels.items()]
+        image = c.get_wrapped_container().commit(repository=repo, tag=t, changes=changes)
+        return str(image.id)
+
+    def remove_image(self, ref: str) -> None:
+        with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+            self.client.images.remove(ref, force=True)
 
     def wait(self, c: DockerContainer, timeout: float) -> tuple[int | None, bool]:
         wrapped = c.get_wrapped_container()
@@ -235,6 +254,11 @@ class Driver:
             with contextlib.suppress(docker.errors.NotFound):
                 vol.remove(force=True)
                 removed["volumes"] += 1
+        # Images committed by a cell (baked caches) carry the run labels; cached images do not.
+        for img in self.client.images.list(filters={"label": [*filters, LABEL_RUN]}):
+            with contextlib.suppress(docker.errors.APIError):
+                self.client.images.remove(img.id, force=True)
+                removed["images"] = removed.get("images", 0) + 1
         return removed
 
     def storage_facts(self) -> dict[str, Any]:

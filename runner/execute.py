@@ -26,6 +26,7 @@ from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import EngineUnavailable
 from runner.model import Arch, Cell, Engine, Status
 from runner.paths import cache_dir
+from runner.resources import CellResources, CellUnavailable, apply_host_actions
 from runner.results import CellResult, now_iso
 from runner.scenarios import (
     CONTAINER_ENV,
@@ -36,6 +37,7 @@ from runner.scenarios import (
     PROXY,
     WORKLOADS,
     JobContext,
+    Phase,
     Verdict,
     registry,
 )
@@ -161,16 +163,15 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         return finish(Status.ERROR, f"engine error while provisioning: {e}")
     timings["provision_sec"] = round(time.monotonic() - t_prov, 3)
 
-    # ---------------------------------------------------------------- one container, steps inside
+    # ---------------------------------------------------------------- phases: containers, steps inside
     scenario = registry()[cell.scenario]
     factor = ctx.cfg.settings.emulation_factor if cell.emulated else 1.0
-    steps = scenario.steps(cell, JobContext(build_timeout=ctx.cfg.settings.build_timeout * factor))
+    job_ctx = JobContext(build_timeout=ctx.cfg.settings.build_timeout * factor, goroot_src=tree.goroot / "src",
+                         reps=ctx.cfg.settings.reps)
+    phases = scenario.phases(cell, job_ctx)
     work = ctx.run_dir / "work" / cell.slug
     shutil.rmtree(work, ignore_errors=True)
-    (work / "job").mkdir(parents=True)
-    (work / "out").mkdir()
-    (work / "job" / "job.json").write_text(json.dumps({"steps": steps}, indent=1))
-    mounts = [
+    base_mounts = [
         Mount(source=str(tree.goroot), target=GOROOT),
         Mount(source=str(probe_bin), target=PROBE),
         Mount(source=str(work / "job"), target=JOB_DIR),
@@ -179,41 +180,91 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         Mount(source=str(proxy_dir), target=PROXY),
     ]
     labels = {LABEL_MANAGED: "1", LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id}
-    budget = sum(float(s.get("timeout_sec", 60)) for s in steps) + CONTAINER_MARGIN * factor
-    t_ctr = time.monotonic()
+    probes: dict[str, dict[str, Any]] = {}
+    timings["phases"] = {}
     try:
-        with driver.container(image=image.tag, command=[PROBE, f"{JOB_DIR}/job.json", f"{OUT_DIR}/result.json"],
-                              mounts=mounts, env=CONTAINER_ENV, labels=labels, platform=cell.arch) as c:
-            timings["container_start_sec"] = round(time.monotonic() - t_ctr, 3)
-            exit_code, timed_out = driver.wait(c, budget)
-            logs = driver.logs(c)
+        (work / "job").mkdir(parents=True)
+        (work / "out").mkdir()
+        with contextlib.ExitStack() as stack:
+            res = CellResources(driver, work / "data", labels, stack)
+            containers: list[Any] = []
+            images_made: dict[str, str] = {}
+            for phase in phases:
+                outcome = _run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
+                                     images_made, labels, work, factor)
+                timings["phases"][phase.name] = outcome.pop("timing")
+                if "probe" not in outcome:
+                    return finish(Status.ERROR, f"phase {phase.name}: {outcome['error']}")
+                probes[phase.name] = outcome["probe"]
+    except CellUnavailable as e:
+        return finish(Status.UNAVAILABLE, str(e))
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-        return finish(Status.ERROR, f"{cell.engine}: container failed: {e}")
+        return finish(Status.ERROR, f"{cell.engine}: {e}")
     finally:
-        timings["container_sec"] = round(time.monotonic() - t_ctr, 3)
         # If the engine is gone, `go-cache-matrix clean` sweeps by label later.
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
             driver.sweep({LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id})
-    try:
-        probe = json.loads((work / "out" / "result.json").read_text())
-    except (OSError, ValueError) as e:
-        tail = " | ".join(logs.strip().splitlines()[-5:])
-        what = f"timed out after {budget:.0f}s" if timed_out else f"exited {exit_code}"
-        return finish(Status.ERROR, f"the probe wrote no readable result ({e}); container {what}; logs: {tail}")
-    finally:
         shutil.rmtree(work, ignore_errors=True)
-    timings["in_container_sec"] = round(float(probe.get("wall_sec", 0.0)), 3)
-    timings["steps"] = {s["name"]: round(float(s.get("wall_sec", 0.0)), 3) for s in probe.get("steps", [])}
-    if probe.get("machine") != cell.arch.to_uname():
-        return finish(Status.ERROR, f"the container reports machine {probe.get('machine')!r}, expected "
-                                    f"{cell.arch.to_uname()!r}: the image or the emulator is wrong")
-    if timed_out:
-        return finish(Status.ERROR, f"container exceeded its {budget:.0f}s budget and was killed")
 
-    crash = _emulator_crash(cell, probe)
-    verdict = Verdict(Status.ERROR, crash) if crash else scenario.evaluate(cell, probe)
+    timings["in_container_sec"] = round(sum(float(p.get("wall_sec", 0.0)) for p in probes.values()), 3)
+    timings["steps"] = {f"{name}.{s['name']}" if len(probes) > 1 else s["name"]: round(float(s.get("wall_sec", 0)), 3)
+                        for name, p in probes.items() for s in p.get("steps", [])}
+    machines = {p.get("machine") for p in probes.values()}
+    if machines != {cell.arch.to_uname()}:
+        return finish(Status.ERROR, f"the container reports machine {sorted(map(str, machines))}, expected "
+                                    f"{cell.arch.to_uname()!r}: the image or the emulator is wrong")
+    crash = next((c for c in (_emulator_crash(cell, p) for p in probes.values()) if c), None)
+    verdict = Verdict(Status.ERROR, crash) if crash else scenario.evaluate(cell, probes, job_ctx)
     verdict = _known(ctx, cell, verdict)
     obs = dict(verdict.observations)
-    obs["steps"] = _summarise_steps(probe)
-    obs["machine"] = probe.get("machine")
+    obs["steps"] = {name: _summarise_steps(p) for name, p in probes.items()} if len(probes) > 1 \
+        else _summarise_steps(next(iter(probes.values())))
+    obs["machine"] = cell.arch.to_uname()
     return finish(verdict.status, verdict.reason, obs)
+
+
+def _run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_tag: str, base_mounts: list[Mount],
+               res: CellResources, stack: contextlib.ExitStack, containers: list[Any], images_made: dict[str, str],
+               labels: dict[str, str], work: Path, factor: float) -> dict[str, Any]:
+    """Run one phase; returns {"probe": ..., "timing": ...} or {"error": ..., "timing": ...}."""
+    apply_host_actions(work / "data", phase.host)
+    # The job and result paths are fixed: a restarted container runs its original command again.
+    (work / "job" / "job.json").write_text(json.dumps({"steps": phase.steps}, indent=1))
+    result_file = work / "out" / "result.json"
+    result_file.unlink(missing_ok=True)
+    budget = _budget(phase.steps) + CONTAINER_MARGIN * factor
+    t0 = time.monotonic()
+    timing: dict[str, float] = {}
+    if phase.container == "restart":
+        c = containers[-1]
+        driver.restart(c)
+    else:
+        mounts = base_mounts + [res.mount(m) for m in phase.mounts]
+        tag = images_made[phase.image] if phase.image else image_tag
+        c = stack.enter_context(driver.container(
+            image=tag, command=[PROBE, f"{JOB_DIR}/job.json", f"{OUT_DIR}/result.json"], mounts=mounts,
+            env=CONTAINER_ENV, labels=labels, platform=cell.arch))
+        containers.append(c)
+    timing["start_sec"] = round(time.monotonic() - t0, 3)
+    exit_code, timed_out = driver.wait(c, budget)
+    timing["container_sec"] = round(time.monotonic() - t0, 3)
+    if phase.commit:
+        tag = f"gcm-commit/{cell.slug.lower()[:100]}:{phase.commit}-{ctx.run_id.lower()}"
+        images_made[phase.commit] = driver.commit(c, tag, labels)
+        stack.callback(driver.remove_image, images_made[phase.commit])
+    try:
+        probe = json.loads(result_file.read_text())
+    except (OSError, ValueError) as e:
+        tail = " | ".join(driver.logs(c).strip().splitlines()[-5:])
+        what = f"timed out after {budget:.0f}s" if timed_out else f"exited {exit_code}"
+        return {"error": f"the probe wrote no readable result ({e}); container {what}; logs: {tail}", "timing": timing}
+    if timed_out:
+        return {"error": f"container exceeded its {budget:.0f}s budget and was killed", "timing": timing}
+    return {"probe": probe, "timing": timing}
+
+
+def _budget(steps: list[dict[str, Any]]) -> float:
+    total = 0.0
+    for s in steps:
+        total += _budget(s["steps"]) if s.get("kind") == "parallel" else float(s.get("timeout_sec", 60))
+    return total

@@ -124,7 +124,7 @@ class Scenario:
     id: str
     variants: tuple[str, ...] = ()  # empty: one cell without a variant
     cost: float = 1.0
-    emulated_variants: tuple[str, ...] | None = None  # None: all variants
+    emulated: bool = True  # run it in emulated cells by default?
 
 
 @dataclass(frozen=True, kw_only=True)

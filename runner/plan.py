@@ -54,6 +54,8 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
                     for item in profile.scenarios:
                         sid, _, only_variant = item.partition(":")
                         scenario = cfg.scenarios[sid]
+                        if emulated and not scenario.emulated:
+                            continue  # too slow or meaningless under QEMU by default (scenarios.*.emulated)
                         variants: Sequence[str | None] = scenario.variants or [None]
                         for variant in variants:
                             if only_variant and variant != only_variant:

@@ -12,6 +12,12 @@
 //	edit      append `data` to the file at path
 //	read      record the content of the file at path
 //	du        record size and file count below path
+//	rmtree    remove path and everything below it
+//	write     write `data` to the file at path (created or truncated)
+//	age       set the mtime of every regular file below path to `days` days ago
+//	statfs    record the type of the filesystem holding path (ext4, xfs, btrfs, tmpfs, overlay, ...)
+//	flock     take an exclusive flock(2) on path, then ask a second process for it: does it block?
+//	parallel  run the exec steps in `steps` at the same time
 //
 // Every step may list `measure` directories whose size is recorded before and after it.
 package main
@@ -29,6 +35,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -53,6 +60,8 @@ type Step struct {
 	Data          string            `json:"data,omitempty"`
 	Measure       []string          `json:"measure,omitempty"`
 	StopOnError   bool              `json:"stop_on_error,omitempty"`
+	Days          float64           `json:"days,omitempty"`
+	Steps         []Step            `json:"steps,omitempty"`
 }
 
 type Job struct {
@@ -82,6 +91,15 @@ type StepResult struct {
 	Usage    *Usage           `json:"usage,omitempty"`
 	Before   map[string]Usage `json:"before,omitempty"`
 	After    map[string]Usage `json:"after,omitempty"`
+	FSType   string           `json:"fs_type,omitempty"`
+	Flock    *FlockResult     `json:"flock,omitempty"`
+	Parallel []StepResult     `json:"parallel,omitempty"`
+}
+
+type FlockResult struct {
+	SecondBlocked     bool   `json:"second_blocked"`
+	AcquiredAfterFree bool   `json:"acquired_after_release"`
+	Detail            string `json:"detail,omitempty"`
 }
 
 type Result struct {
@@ -342,6 +360,38 @@ func runStep(s Step) StepResult {
 	case "du":
 		u := usage(s.Path)
 		r.Usage = &u
+	case "rmtree":
+		err = os.RemoveAll(s.Path)
+	case "write":
+		err = os.WriteFile(s.Path, []byte(s.Data), 0o666)
+	case "age":
+		var n int64
+		n, err = ageTree(s.Path, time.Duration(s.Days*24*float64(time.Hour)))
+		r.Count = &n
+	case "statfs":
+		var st syscall.Statfs_t
+		if err = syscall.Statfs(s.Path, &st); err == nil {
+			r.FSType = fsName(int64(st.Type))
+		}
+	case "flock":
+		r.Flock, err = flockTest(s.Path)
+	case "parallel":
+		r.Parallel = make([]StepResult, len(s.Steps))
+		var wg sync.WaitGroup
+		for i, sub := range s.Steps {
+			wg.Add(1)
+			go func(i int, sub Step) {
+				defer wg.Done()
+				r.Parallel[i] = runStep(sub)
+			}(i, sub)
+		}
+		wg.Wait()
+		for _, p := range r.Parallel {
+			if !p.OK {
+				err = fmt.Errorf("parallel step %s failed", p.Name)
+				break
+			}
+		}
 	default:
 		err = fmt.Errorf("unknown step kind %q", s.Kind)
 	}
@@ -362,6 +412,91 @@ func runStep(s Step) StepResult {
 	return r
 }
 
+func ageTree(root string, by time.Duration) (int64, error) {
+	var n int64
+	then := time.Now().Add(-by)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			n++
+			return os.Chtimes(path, then, then)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Magic numbers from statfs(2).
+var fsNames = map[int64]string{
+	0xEF53: "ext4", 0x58465342: "xfs", 0x9123683E: "btrfs", 0x01021994: "tmpfs",
+	0x794C7630: "overlay", 0x6969: "nfs", 0x65735546: "fuse", 0x2FC12FC1: "zfs", 0x9FA0: "proc",
+}
+
+func fsName(magic int64) string {
+	if name, ok := fsNames[magic]; ok {
+		return name
+	}
+	return fmt.Sprintf("0x%x", magic)
+}
+
+// flockTest holds LOCK_EX on path and runs a second process (this binary, --flock-try) that asks
+// for the same lock without waiting; then releases it and asks again. Go's cache locks with flock.
+func flockTest(path string) (*FlockResult, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("first flock: %w", err)
+	}
+	res := &FlockResult{}
+	try := func() (int, string) {
+		out, err := exec.Command("/proc/self/exe", "--flock-try", path).CombinedOutput()
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			return exitErr.ExitCode(), strings.TrimSpace(string(out))
+		}
+		if err != nil {
+			return -1, err.Error()
+		}
+		return 0, ""
+	}
+	code, detail := try()
+	res.SecondBlocked = code == 3
+	if code != 0 && code != 3 {
+		res.Detail = fmt.Sprintf("second process: exit %d %s", code, detail)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+		return res, fmt.Errorf("unlock: %w", err)
+	}
+	code, detail = try()
+	res.AcquiredAfterFree = code == 0
+	if code != 0 {
+		res.Detail += fmt.Sprintf(" after release: exit %d %s", code, detail)
+	}
+	return res, nil
+}
+
+func flockTry(path string) int {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Println(err)
+		return 4
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return 3
+		}
+		fmt.Println(err)
+		return 4
+	}
+	return 0
+}
+
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -375,6 +510,9 @@ func writeJSON(path string, v any) error {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "--flock-try" {
+		os.Exit(flockTry(os.Args[2]))
+	}
 	if len(os.Args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: probe JOB.json RESULT.json")
 		os.Exit(2)

@@ -77,10 +77,101 @@ def _coldwarm_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[An
     return headers, rows
 
 
+def _sp(o: Any) -> str:
+    """'1.23 (0)': seconds and packages compiled of a build record, or its failure."""
+    if not isinstance(o, dict) or not o.get("ran", True):
+        return ""
+    if o.get("ok") is False:
+        return f"exit {o.get('exit_code')}"
+    return f"{o['sec']:.2f} ({o['compiled']})" if "sec" in o else ""
+
+
+def _location_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "case", "exit", "`go env GOCACHE`", "first line of stderr",
+               "status"]
+    rows = [_where(c) + [c.observations.get("case", c.cell.get("variant")), c.observations.get("exit_code", ""),
+                         c.observations.get("go_env_gocache", ""), c.observations.get("stderr_first_line", ""),
+                         c.status.value] for c in cells]
+    return headers, rows
+
+
+def _kept(o: Any) -> str:
+    if not isinstance(o, dict) or "survived" not in o:
+        return _sp(o)
+    return f"{'kept' if o['survived'] else 'lost'} · {_sp(o)}"
+
+
+def _storage_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "backend", "fs seen", "cold s (pkgs)", "warm s (pkgs)",
+               "after restart", "after re-create", "baked cache files: before → after 1st build", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        baked = f"{o['baked_files_before']} → {o['baked_files_after']}" if "baked_files_before" in o else ""
+        rows.append(_where(c) + [c.cell.get("variant"), o.get("fs_type", ""), _sp(o.get("cold")), _sp(o.get("warm")),
+                                 _kept(o.get("restart")), _kept(o.get("recreate")), baked, c.status.value])
+    return headers, rows
+
+
+def _filesystem_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "fs", "fs seen", "flock excludes 2nd process", "cold s (pkgs)",
+               "warm s (pkgs)", "3 concurrent cold s (failed)", "after s (pkgs)", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        conc = o.get("concurrent") or {}
+        flock = o.get("flock_second_blocked")
+        rows.append(_where(c) + [c.cell.get("variant"), o.get("fs_type", ""),
+                                 "" if flock is None else ("yes" if flock else "NO"), _sp(o.get("cold")),
+                                 _sp(o.get("warm")), f"{conc.get('sec', 0):.2f} ({conc.get('failed', '?')})" if conc
+                                 else "", _sp(o.get("after-concurrent")), c.status.value])
+    return headers, rows
+
+
+def _readonly_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "trim.txt", "build exit", "compiled", "first line of stderr",
+               "status"]
+    rows = []
+    for c in cells:
+        ro = c.observations.get("readonly") or {}
+        rows.append(_where(c) + [c.cell.get("variant"), ro.get("exit_code", ""), ro.get("compiled", ""),
+                                 ro.get("stderr_first_line", ""), c.status.value])
+    return headers, rows
+
+
+def _ratio(r: Any) -> str:
+    return f"{r['median']:.2f}× ({r['min']:.2f}–{r['max']:.2f})" if isinstance(r, dict) else ""
+
+
+def _tmpfs_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "reps", "all on disk: median s (min–max)",
+               "GOROOT on tmpfs", "GOCACHE on tmpfs", "both on tmpfs", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        base = (o.get("placements") or {}).get("goroot-disk/gocache-disk")
+        ratios = o.get("ratio_vs_disk") or {}
+        rows.append(_where(c) + [o.get("reps", ""),
+                                 f"{base['median']:.2f} ({base['min']:.2f}–{base['max']:.2f})" if base else "",
+                                 _ratio(ratios.get("goroot-tmpfs/gocache-disk")),
+                                 _ratio(ratios.get("goroot-disk/gocache-tmpfs")),
+                                 _ratio(ratios.get("goroot-tmpfs/gocache-tmpfs")), c.status.value])
+    return headers, rows
+
+
 DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], list[list[Any]]]]]] = {
     "env": ("What Go reports about itself (`go env`), as root and as an arbitrary uid", _env_rows),
     "cold-warm": ("Cold build, then rebuilds: unchanged, after `touch` of every source, after a one-byte edit. "
                   "Times measured inside the container; (pkgs) = packages compiled", _coldwarm_rows),
+    "location": ("Where GOCACHE goes, or why the build stops, per environment: the exit code and Go's own words",
+                 _location_rows),
+    "storage": ("GOCACHE+GOMODCACHE on each storage backend: warm hit, and whether the cache survives a container "
+                "restart and a re-create (kept/lost · s (pkgs) of that rebuild)", _storage_rows),
+    "filesystem": ("Both caches on a loop-mounted filesystem: flock, warm hits, 3 cold builds at once on one cache",
+                   _filesystem_rows),
+    "readonly": ("A populated cache mounted read-only, by the state of trim.txt", _readonly_rows),
+    "tmpfs-goroot": ("Cold build time with GOROOT and GOCACHE on tmpfs, as a ratio to both on disk: median "
+                     "(min–max) of per-repetition ratios, placements interleaved", _tmpfs_rows),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from runner.model import Cell, Status
@@ -31,6 +32,43 @@ OFFLINE_GO = {"GOPROXY": f"file://{PROXY}", "GOSUMDB": "off", "GOTOOLCHAIN": "lo
 @dataclass(frozen=True)
 class JobContext:
     build_timeout: float  # seconds for one build step, already scaled for emulation
+    goroot_src: Path | None = None  # the toolchain's source on the host: what Go's own code says
+    reps: int = 5  # repetitions for measurement scenarios
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """A per-cell mount the runner creates, labels and removes.
+
+    kind: "bind" (a directory `name` in the cell's data dir), "volume" (a named volume, one per
+    `name` per cell), "tmpfs" (`options`), "loop" (a loop-mounted filesystem image of type `name`:
+    ext4, xfs or btrfs, mounted on the host and bound in).
+    """
+
+    kind: str
+    target: str
+    name: str = ""
+    read_only: bool = False
+    options: str = ""  # tmpfs: the engine's mount options, e.g. "size=1g,exec"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One container run of a cell. Phases run in order; each gets the probe and the base mounts.
+
+    container: "new" starts a fresh container; "restart" starts the previous phase's container again
+    (same writable layer; the engine decides what survives a stop, e.g. tmpfs does not).
+    commit: save this phase's container as an image under that name; image: start from such an image.
+    host: actions on the cell's data dir before the phase: {"op": "remove"|"write", "path", "data"}.
+    """
+
+    name: str
+    steps: list[dict[str, Any]]
+    container: str = "new"
+    mounts: tuple[MountSpec, ...] = ()
+    commit: str | None = None
+    image: str | None = None
+    host: tuple[dict[str, str], ...] = ()
 
 
 @dataclass
@@ -40,12 +78,15 @@ class Verdict:
     observations: dict[str, Any] = field(default_factory=dict)
 
 
+Probes = Mapping[str, Mapping[str, Any]]  # phase name -> probe result
+
+
 class ScenarioImpl(Protocol):
     id: str
 
-    def steps(self, cell: Cell, ctx: JobContext) -> list[dict[str, Any]]: ...
+    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]: ...
 
-    def evaluate(self, cell: Cell, probe: Mapping[str, Any]) -> Verdict: ...
+    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict: ...
 
 
 def exec_step(name: str, argv: list[str], **kw: Any) -> dict[str, Any]:
@@ -77,9 +118,37 @@ def describe_failure(s: Mapping[str, Any] | None, name: str) -> str:
     return f"{name}: exit {s.get('exit_code')}: {first_line(s.get('stderr')) or '(no stderr)'}"
 
 
+def build_obs(s: Mapping[str, Any] | None, measure: str | None = None) -> dict[str, Any]:
+    """The common record of one build step: time, exit, packages compiled, first stderr line, cache size."""
+    if s is None:
+        return {"ran": False}
+    out: dict[str, Any] = {"ran": True, "ok": bool(s.get("ok")), "exit_code": s.get("exit_code"),
+                           "sec": round(float(s.get("wall_sec", 0.0)), 3), "compiled": len(s.get("compiled") or [])}
+    if not s.get("ok"):
+        out["stderr"] = first_line(s.get("stderr")) or s.get("error", "")
+    if measure:
+        after = (s.get("after") or {}).get(measure, {})
+        out["cache_bytes_after"], out["cache_files_after"] = after.get("bytes"), after.get("files")
+    return out
+
+
+def known_variants(scenario: str) -> tuple[str, ...] | None:
+    """The variants a scenario implements; None where matrix.toml defines them (cold-warm: workloads)."""
+    from runner.scenarios.location import CASES
+    from runner.scenarios.readonly import VARIANTS as READONLY
+    from runner.scenarios.storage import BACKENDS, FILESYSTEMS
+
+    return {"env": (), "tmpfs-goroot": (), "location": tuple(CASES), "storage": tuple(BACKENDS),
+            "filesystem": FILESYSTEMS, "readonly": READONLY}.get(scenario)
+
+
 def registry() -> dict[str, ScenarioImpl]:
     from runner.scenarios.coldwarm import ColdWarm
     from runner.scenarios.env import Env
+    from runner.scenarios.location import Location
+    from runner.scenarios.readonly import ReadOnly
+    from runner.scenarios.storage import Filesystem, Storage
+    from runner.scenarios.tmpfs import TmpfsGoroot
 
-    impls: list[ScenarioImpl] = [Env(), ColdWarm()]
+    impls: list[ScenarioImpl] = [Env(), ColdWarm(), Location(), Storage(), Filesystem(), ReadOnly(), TmpfsGoroot()]
     return {s.id: s for s in impls}

@@ -11,7 +11,6 @@ Packages compiled are the lines `go build -v` prints: it names only packages it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,8 @@ from runner.scenarios import (
     SCRATCH,
     WORKLOADS,
     JobContext,
+    Phase,
+    Probes,
     Verdict,
     describe_failure,
     exec_step,
@@ -72,6 +73,9 @@ def workload(name: str) -> WorkloadSpec:
 class ColdWarm:
     id = "cold-warm"
 
+    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
+        return [Phase("main", self.steps(cell, ctx))]
+
     def steps(self, cell: Cell, ctx: JobContext) -> list[dict[str, Any]]:
         assert cell.variant is not None
         w = workload(cell.variant)
@@ -97,7 +101,8 @@ class ColdWarm:
         ]
         return steps
 
-    def evaluate(self, cell: Cell, probe: Mapping[str, Any]) -> Verdict:
+    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
+        probe = probes["main"]
         assert cell.variant is not None
         w = workload(cell.variant)
         obs: dict[str, Any] = {"workload": cell.variant, "edited_package": w.edit_package}

@@ -7,11 +7,10 @@ Records the variables SCENARIOS.md lists; `fail` only when `go env`/`go version`
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from runner.model import Cell, Status
-from runner.scenarios import GOROOT, JobContext, Verdict, describe_failure, exec_step, first_line, step
+from runner.scenarios import GOROOT, JobContext, Phase, Probes, Verdict, describe_failure, exec_step, first_line, step
 
 VARS = ("GOVERSION", "GOROOT", "GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GOSUMDB", "GOTOOLCHAIN",
         "GOFLAGS", "CGO_ENABLED", "GOARCH", "GOAMD64", "GOARM64", "GOENV", "GOTELEMETRY")
@@ -20,6 +19,9 @@ OTHER_UID = 1234
 
 class Env:
     id = "env"
+
+    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
+        return [Phase("main", self.steps(cell, ctx))]
 
     def steps(self, cell: Cell, ctx: JobContext) -> list[dict[str, Any]]:
         as_user = {"uid": OTHER_UID, "gid": OTHER_UID, "env": {"HOME": "/"}}
@@ -31,7 +33,8 @@ class Env:
             exec_step("env-user", ["go", "env", "-json"], timeout_sec=ctx.build_timeout, dir="/", **as_user),
         ]
 
-    def evaluate(self, cell: Cell, probe: Mapping[str, Any]) -> Verdict:
+    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
+        probe = probes["main"]
         obs: dict[str, Any] = {"other_uid": OTHER_UID}
         problems = []
         for who in ("root", "user"):

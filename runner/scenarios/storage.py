@@ -1,0 +1,206 @@
+"""`storage` and `filesystem`: the same cache on different storage under the container.
+
+storage:<backend> puts GOCACHE (and GOMODCACHE) on the container's writable overlay layer, a bind
+mount from the run directory, a named volume, a tmpfs, or in an image layer baked by committing a
+container that built once (`baked`; `baked-aged` also ages every entry and trim.txt by 6 days before
+the commit, to show what Go's trim does to a cache copied up from old layers). Phases:
+
+    first     new container: cold build, warm build
+    restart   the same container started again: warm build   (what survives a stop/start)
+    recreate  a new container with the same mounts: warm build  (what survives a re-create)
+
+What survives is Docker's documented behaviour per backend (the writable layer lives as long as the
+container; tmpfs mounts are discarded when the container stops; volumes and bind mounts outlive
+containers; an image layer is in every container made from it). A warm build that compiles 0
+packages means the cache survived.
+
+filesystem:<fs> puts both caches on a loop-mounted ext4/xfs/btrfs image bound into the container,
+records the filesystem type the container sees, whether flock(2) excludes a second process (Go's
+cache and module locks use flock), and runs 3 cold builds at once on the shared cache.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from runner.model import Cell, Status
+from runner.scenarios import (
+    OFFLINE_GO,
+    SCRATCH,
+    WORKLOADS,
+    JobContext,
+    MountSpec,
+    Phase,
+    Probes,
+    Verdict,
+    build_obs,
+    describe_failure,
+    exec_step,
+    step,
+)
+
+SRC = f"{SCRATCH}/src"
+CACHE_ROOT = "/gocache"  # GOCACHE and GOMODCACHE live under here, whatever the backend
+GOCACHE = f"{CACHE_ROOT}/build"
+GOMODCACHE = f"{CACHE_ROOT}/mod"
+ENV = {**OFFLINE_GO, "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE}
+
+# backend -> (mount, survives restart, survives re-create)
+BACKENDS: dict[str, tuple[MountSpec | None, bool, bool]] = {
+    "overlay": (None, True, False),
+    "bind": (MountSpec("bind", CACHE_ROOT, name="cache"), True, True),
+    "volume": (MountSpec("volume", CACHE_ROOT, name="cache"), True, True),
+    "tmpfs": (MountSpec("tmpfs", CACHE_ROOT, options="size=1g"), False, False),
+    "baked": (None, True, True),
+    "baked-aged": (None, True, True),
+}
+FILESYSTEMS = ("ext4", "xfs", "btrfs")
+AGE_DAYS = 6  # > Go's trimLimit (5 days): entries this old are trimmed unless used
+
+
+def _prepare(ctx: JobContext) -> list[dict[str, Any]]:
+    return [
+        {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True},
+        exec_step("mkdir", ["mkdir", "-p", GOCACHE, GOMODCACHE], stop_on_error=True),
+        {"name": "fs", "kind": "statfs", "path": CACHE_ROOT},
+        exec_step("mod-download", ["go", "mod", "download"], dir=SRC, env=ENV, timeout_sec=ctx.build_timeout,
+                  stop_on_error=True),
+    ]
+
+
+def _build(name: str, ctx: JobContext, out: str = "app", **kw: Any) -> dict[str, Any]:
+    return exec_step(name, ["go", "build", "-v", "-o", f"{SCRATCH}/bin/{out}", "."], dir=SRC, env=ENV,
+                     count_compiled=True, measure=[GOCACHE], timeout_sec=ctx.build_timeout, **kw)
+
+
+def _warm_only(ctx: JobContext) -> list[dict[str, Any]]:
+    # After a re-create the source is gone with the old container layer: copy it again (same path).
+    return [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC},
+            {"name": "cache-before", "kind": "du", "path": GOCACHE},
+            _build("warm", ctx)]
+
+
+class Storage:
+    id = "storage"
+
+    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
+        assert cell.variant is not None
+        backend = cell.variant
+        mount, _, _ = BACKENDS[backend]
+        mounts = (mount,) if mount else ()
+        if backend.startswith("baked"):
+            bake = [*_prepare(ctx), _build("cold", ctx)]
+            if backend == "baked-aged":
+                stale = str(int(time.time()) - AGE_DAYS * 86400)
+                bake += [{"name": "age-entries", "kind": "age", "path": CACHE_ROOT, "days": AGE_DAYS},
+                         {"name": "age-trim", "kind": "write", "path": f"{GOCACHE}/trim.txt", "data": stale + "\n"}]
+            return [
+                Phase("bake", bake, commit="baked"),
+                Phase("first", [{"name": "cache-before", "kind": "du", "path": GOCACHE}, _build("warm", ctx),
+                                {"name": "cache-after", "kind": "du", "path": GOCACHE}], image="baked"),
+                Phase("restart", [{"name": "cache-before", "kind": "du", "path": GOCACHE}, _build("warm", ctx)],
+                      container="restart"),
+                Phase("recreate", _warm_only(ctx), image="baked"),
+            ]
+        return [
+            Phase("first", [*_prepare(ctx), _build("cold", ctx), _build("warm", ctx)], mounts=mounts),
+            Phase("restart", [{"name": "cache-before", "kind": "du", "path": GOCACHE}, _build("warm", ctx)],
+                  container="restart"),
+            Phase("recreate", _warm_only(ctx), mounts=mounts),
+        ]
+
+    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
+        assert cell.variant is not None
+        backend = cell.variant
+        _, keep_restart, keep_recreate = BACKENDS[backend]
+        baked = backend.startswith("baked")
+        first = probes["first"]
+        obs: dict[str, Any] = {"backend": backend}
+        fs = step(probes["bake" if baked else "first"], "fs")
+        obs["fs_type"] = (fs or {}).get("fs_type", "")
+        cold = step(probes["bake"] if baked else first, "cold")
+        obs["cold"] = build_obs(cold, GOCACHE)
+        if not (cold and cold.get("ok")):
+            return Verdict(Status.FAIL, describe_failure(cold, "cold build"), obs)
+        obs["warm"] = build_obs(step(first, "warm"), GOCACHE)
+        if baked:
+            before = (step(first, "cache-before") or {}).get("usage", {})
+            after = (step(first, "cache-after") or {}).get("usage", {})
+            obs["baked_files_before"], obs["baked_files_after"] = before.get("files"), after.get("files")
+            obs["trimmed_files"] = (before.get("files") or 0) - (after.get("files") or 0)
+        problems = []
+        if not obs["warm"].get("ok"):
+            problems.append(describe_failure(step(first, "warm"), "warm build"))
+        elif obs["warm"]["compiled"]:
+            problems.append(f"warm build on {backend} compiled {obs['warm']['compiled']} packages, expected 0")
+        for phase, expect in (("restart", keep_restart), ("recreate", keep_recreate)):
+            s = step(probes[phase], "warm")
+            obs[phase] = build_obs(s, GOCACHE)
+            before = (step(probes[phase], "cache-before") or {}).get("usage", {})
+            obs[phase]["cache_files_before"] = before.get("files", 0) if before.get("exists") else 0
+            if not (s and s.get("ok")):
+                problems.append(describe_failure(s, f"build after {phase}"))
+                continue
+            survived = obs[phase]["compiled"] == 0
+            obs[phase]["survived"] = survived
+            if survived != expect:
+                problems.append(f"after {phase} the cache {'survived' if survived else 'was lost'} "
+                                f"({obs[phase]['compiled']} packages compiled); a {backend} cache should "
+                                f"{'survive' if expect else 'be lost'}")
+        if problems:
+            return Verdict(Status.FAIL, "; ".join(problems), obs)
+        return Verdict(Status.PASS, f"warm 0 compiled; restart {'kept' if keep_restart else 'lost'}, re-create "
+                                    f"{'kept' if keep_recreate else 'lost'} the cache, as documented", obs)
+
+
+class Filesystem:
+    id = "filesystem"
+
+    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
+        assert cell.variant is not None
+        steps = [
+            *_prepare(ctx),
+            {"name": "flock", "kind": "flock", "path": f"{CACHE_ROOT}/flock-test"},
+            _build("cold", ctx),
+            _build("warm", ctx),
+            {"name": "clear", "kind": "rmtree", "path": GOCACHE},
+            {"name": "concurrent", "kind": "parallel",
+             "steps": [_build(f"cold-{i}", ctx, out=f"app{i}") for i in range(3)]},
+            _build("after-concurrent", ctx),
+        ]
+        return [Phase("main", steps, mounts=(MountSpec("loop", CACHE_ROOT, name=cell.variant),))]
+
+    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
+        probe = probes["main"]
+        obs: dict[str, Any] = {"fs": cell.variant, "fs_type": (step(probe, "fs") or {}).get("fs_type", "")}
+        flock = (step(probe, "flock") or {}).get("flock") or {}
+        obs["flock_second_blocked"] = flock.get("second_blocked")
+        obs["flock_after_release"] = flock.get("acquired_after_release")
+        for name in ("cold", "warm", "after-concurrent"):
+            obs[name] = build_obs(step(probe, name), GOCACHE)
+        par = step(probe, "concurrent") or {}
+        runs = par.get("parallel") or []
+        obs["concurrent"] = {"builds": len(runs), "failed": sum(1 for r in runs if not r.get("ok")),
+                             "sec": round(float(par.get("wall_sec", 0.0)), 3),
+                             "errors": [describe_failure(r, r.get("name", "?")) for r in runs if not r.get("ok")]}
+        problems = []
+        if obs["fs_type"] != cell.variant:
+            problems.append(f"the cache is on {obs['fs_type'] or 'an unknown fs'}, not {cell.variant}")
+        if flock.get("second_blocked") is not True or flock.get("acquired_after_release") is not True:
+            problems.append(f"flock does not exclude a second process here ({flock or 'no result'})")
+        for name in ("cold", "warm", "after-concurrent"):
+            if not obs[name].get("ok"):
+                problems.append(describe_failure(step(probe, name), f"{name} build"))
+        if obs["warm"].get("ok") and obs["warm"]["compiled"]:
+            problems.append(f"warm build compiled {obs['warm']['compiled']} packages, expected 0")
+        if obs["concurrent"]["failed"] or len(runs) != 3:
+            problems.append(f"{obs['concurrent']['failed']} of {len(runs)} concurrent cold builds failed: "
+                            f"{'; '.join(obs['concurrent']['errors'])}")
+        if obs["after-concurrent"].get("ok") and obs["after-concurrent"]["compiled"]:
+            problems.append(f"the build after the concurrent ones compiled {obs['after-concurrent']['compiled']} "
+                            "packages, expected 0")
+        if problems:
+            return Verdict(Status.FAIL, "; ".join(problems), obs)
+        return Verdict(Status.PASS, f"{obs['fs_type']}: cold {obs['cold']['sec']:.2f}s, warm 0 compiled, flock "
+                                    f"excludes, 3 concurrent cold builds clean ({obs['concurrent']['sec']:.1f}s)", obs)
