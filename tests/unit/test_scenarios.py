@@ -1,0 +1,84 @@
+"""Scenario verdicts from synthetic probe output: pure logic, no engine.
+
+These pin the rules (what counts as a hit, as survival, as Go's documented outcome), so a change in
+a rule shows up as a failing test rather than as a quietly greener table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import config, plan
+from runner.model import Arch, Status
+from runner.resources import apply_host_actions
+from runner.scenarios import JobContext
+from runner.scenarios.location import Location, expected
+from runner.scenarios.storage import GOCACHE, Storage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cell(cell_id: str):  # type: ignore[no-untyped-def]
+    cfg = config.load(ROOT / "matrix.toml")
+    return plan.build_plan(cfg, plan.Choices(select=(cell_id,)), host_arch=Arch.AMD64)[0]
+
+
+def build(name: str, compiled: int, ok: bool = True, stderr: str = "") -> dict[str, Any]:
+    return {"name": name, "kind": "exec", "ok": ok, "exit_code": 0 if ok else 1, "wall_sec": 1.5,
+            "compiled": [f"p{i}" for i in range(compiled)], "stderr": stderr,
+            "after": {GOCACHE: {"exists": True, "bytes": 10, "files": 3}}}
+
+
+def test_xdg_relative_expectation_follows_the_toolchain_source(tmp_path: Path) -> None:
+    (tmp_path / "os").mkdir()
+    (tmp_path / "os" / "file.go").write_text('return "", errors.New("path in $XDG_CACHE_HOME is relative")')
+    assert expected("xdg-relative", tmp_path)["ok"] is False
+    (tmp_path / "os" / "file.go").write_text("dir += \"/.cache\"")
+    assert expected("xdg-relative", tmp_path) == {"ok": True, "gocache": "relcache/go-build"}
+
+
+def test_location_fails_when_go_does_something_else(tmp_path: Path) -> None:
+    c = cell("debian-12/amd64/docker/go1.22/location:gocache-off")
+    ok_probe = {"steps": [{"name": "go-env", "ok": True, "exit_code": 0, "stdout": "off\n"},
+                          build("build", 0, ok=False, stderr="go: build cache is disabled by GOCACHE=off, but "
+                                "required as of Go 1.12\n")]}
+    v = Location().evaluate(c, {"main": ok_probe}, JobContext(build_timeout=1))
+    assert v.status is Status.PASS and v.observations["exit_code"] == 1
+    odd = {"steps": [ok_probe["steps"][0], build("build", 40)]}
+    v = Location().evaluate(c, {"main": odd}, JobContext(build_timeout=1))
+    assert v.status is Status.FAIL and "should fail" in v.reason
+
+
+def storage_probes(restart: int, recreate: int) -> dict[str, Any]:
+    return {"first": {"steps": [{"name": "fs", "fs_type": "tmpfs"}, build("cold", 56), build("warm", 0)]},
+            "restart": {"steps": [build("warm", restart)]}, "recreate": {"steps": [build("warm", recreate)]}}
+
+
+@pytest.mark.parametrize(("restart", "recreate", "status"), [(56, 56, Status.PASS), (0, 56, Status.FAIL),
+                                                             (56, 0, Status.FAIL)])
+def test_tmpfs_must_lose_the_cache(restart: int, recreate: int, status: Status) -> None:
+    c = cell("debian-12/amd64/docker/go1.22/storage:tmpfs")
+    v = Storage().evaluate(c, storage_probes(restart, recreate), JobContext(build_timeout=1))
+    assert v.status is status, v.reason
+    assert v.observations["restart"]["survived"] is (restart == 0)
+
+
+def test_a_warm_build_that_compiles_is_a_finding() -> None:
+    c = cell("debian-12/amd64/docker/go1.22/storage:volume")
+    probes = storage_probes(0, 0)
+    probes["first"]["steps"][2] = build("warm", 3)
+    v = Storage().evaluate(c, probes, JobContext(build_timeout=1))
+    assert v.status is Status.FAIL and "compiled 3 packages, expected 0" in v.reason
+
+
+def test_host_actions_stay_inside_the_data_dir(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir()
+    apply_host_actions(tmp_path, ({"op": "write", "path": "cache/trim.txt", "data": "123\n"},))
+    assert (tmp_path / "cache" / "trim.txt").read_text() == "123\n"
+    apply_host_actions(tmp_path, ({"op": "remove", "path": "cache/trim.txt"},))
+    assert not (tmp_path / "cache" / "trim.txt").exists()
+    with pytest.raises(ValueError, match="outside"):
+        apply_host_actions(tmp_path, ({"op": "remove", "path": "../etc/passwd"},))
