@@ -43,6 +43,13 @@ def clean(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """The runner against a bare `docker run` loop and the host: reports/bench.md and bench.json."""
+    session.install("-e", ".")
+    session.run("go-cache-matrix", "bench", *session.posargs)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests (no engine) and integration tests (real dockerd, real images, real Go)."""
     session.install("-e", ".")

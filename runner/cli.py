@@ -167,6 +167,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from runner import bench
+
+    Driver(Engine.DOCKER).check()
+    return bench.main(_matrix_path(args), args.reports, args.reps, args.skip_qemu)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="go-cache-matrix", description=__doc__.splitlines()[0], epilog=EPILOG)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -198,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", action="store_true", help="also remove cached base and cell images")
     p.add_argument("--engine", action="append", choices=[e.value for e in Engine])
     p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("bench", help="the runner against a bare `docker run` loop and the host, as ratios")
+    p.add_argument("--matrix", help="matrix file (default: $GCM_MATRIX or ./matrix.toml)")
+    p.add_argument("--reports", default="reports", help="writes bench.md and bench.json here")
+    p.add_argument("--reps", type=int, default=5, help="interleaved repetitions (default 5)")
+    p.add_argument("--skip-qemu", action="store_true", help="do not measure the QEMU factor (minutes per run)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("doctor", help="host fingerprint and what is missing, with the fix")
     p.set_defaults(func=cmd_doctor)

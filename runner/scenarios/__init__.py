@@ -143,6 +143,7 @@ def known_variants(scenario: str) -> tuple[str, ...] | None:
 
 
 def registry() -> dict[str, ScenarioImpl]:
+    from runner.scenarios.bench import BenchSteps
     from runner.scenarios.coldwarm import ColdWarm
     from runner.scenarios.env import Env
     from runner.scenarios.location import Location
@@ -150,5 +151,6 @@ def registry() -> dict[str, ScenarioImpl]:
     from runner.scenarios.storage import Filesystem, Storage
     from runner.scenarios.tmpfs import TmpfsGoroot
 
-    impls: list[ScenarioImpl] = [Env(), ColdWarm(), Location(), Storage(), Filesystem(), ReadOnly(), TmpfsGoroot()]
+    impls: list[ScenarioImpl] = [Env(), ColdWarm(), Location(), Storage(), Filesystem(), ReadOnly(), TmpfsGoroot(),
+                                 BenchSteps()]
     return {s.id: s for s in impls}
