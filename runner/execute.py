@@ -196,6 +196,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
                 if "probe" not in outcome:
                     return finish(Status.ERROR, f"phase {phase.name}: {outcome['error']}")
                 probes[phase.name] = outcome["probe"]
+            t_teardown = time.monotonic()  # closing the stack removes containers, volumes, mounts
     except CellUnavailable as e:
         return finish(Status.UNAVAILABLE, str(e))
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
@@ -205,6 +206,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
             driver.sweep({LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id})
         shutil.rmtree(work, ignore_errors=True)
+    timings["teardown_sec"] = round(time.monotonic() - t_teardown, 3)
 
     timings["in_container_sec"] = round(sum(float(p.get("wall_sec", 0.0)) for p in probes.values()), 3)
     timings["steps"] = {f"{name}.{s['name']}" if len(probes) > 1 else s["name"]: round(float(s.get("wall_sec", 0)), 3)
