@@ -28,7 +28,7 @@ from runner.scenarios import (
     first_line,
     step,
 )
-from runner.scenarios.storage import CACHE_ROOT, GOCACHE, SRC, _build, _prepare
+from runner.scenarios.storage import CACHE_ROOT, GOCACHE, SRC, build_step, prepare_steps
 
 VARIANTS = ("fresh", "stale", "missing")
 TRIM_FILE = "cache/build/trim.txt"  # in the cell's data dir: the bind mount's source
@@ -50,11 +50,11 @@ class ReadOnly:
         rw = MountSpec("bind", CACHE_ROOT, name="cache")
         ro = MountSpec("bind", CACHE_ROOT, name="cache", read_only=True)
         return [
-            Phase("populate", [*_prepare(ctx), _build("cold", ctx), {"name": "trim.txt", "kind": "read",
+            Phase("populate", [*prepare_steps(ctx), build_step("cold", ctx), {"name": "trim.txt", "kind": "read",
                                                                       "path": f"{GOCACHE}/trim.txt"}], mounts=(rw,)),
             Phase("readonly", [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC},
                                {"name": "trim.txt", "kind": "read", "path": f"{GOCACHE}/trim.txt"},
-                               _build("build", ctx)],
+                               build_step("build", ctx)],
                   mounts=(ro,), host=_host_actions(cell.variant)),
         ]
 

@@ -59,7 +59,7 @@ FILESYSTEMS = ("ext4", "xfs", "btrfs")
 AGE_DAYS = 6  # > Go's trimLimit (5 days): entries this old are trimmed unless used
 
 
-def _prepare(ctx: JobContext) -> list[dict[str, Any]]:
+def prepare_steps(ctx: JobContext) -> list[dict[str, Any]]:
     return [
         {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True},
         exec_step("mkdir", ["mkdir", "-p", GOCACHE, GOMODCACHE], stop_on_error=True),
@@ -69,16 +69,16 @@ def _prepare(ctx: JobContext) -> list[dict[str, Any]]:
     ]
 
 
-def _build(name: str, ctx: JobContext, out: str = "app", **kw: Any) -> dict[str, Any]:
+def build_step(name: str, ctx: JobContext, out: str = "app", **kw: Any) -> dict[str, Any]:
     return exec_step(name, ["go", "build", "-v", "-o", f"{SCRATCH}/bin/{out}", "."], dir=SRC, env=ENV,
                      count_compiled=True, measure=[GOCACHE], timeout_sec=ctx.build_timeout, **kw)
 
 
-def _warm_only(ctx: JobContext) -> list[dict[str, Any]]:
+def warm_only_steps(ctx: JobContext) -> list[dict[str, Any]]:
     # After a re-create the source is gone with the old container layer: copy it again (same path).
     return [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC},
             {"name": "cache-before", "kind": "du", "path": GOCACHE},
-            _build("warm", ctx)]
+            build_step("warm", ctx)]
 
 
 class Storage:
@@ -90,24 +90,24 @@ class Storage:
         mount, _, _ = BACKENDS[backend]
         mounts = (mount,) if mount else ()
         if backend.startswith("baked"):
-            bake = [*_prepare(ctx), _build("cold", ctx)]
+            bake = [*prepare_steps(ctx), build_step("cold", ctx)]
             if backend == "baked-aged":
                 stale = str(int(time.time()) - AGE_DAYS * 86400)
                 bake += [{"name": "age-entries", "kind": "age", "path": CACHE_ROOT, "days": AGE_DAYS},
                          {"name": "age-trim", "kind": "write", "path": f"{GOCACHE}/trim.txt", "data": stale + "\n"}]
             return [
                 Phase("bake", bake, commit="baked"),
-                Phase("first", [{"name": "cache-before", "kind": "du", "path": GOCACHE}, _build("warm", ctx),
+                Phase("first", [{"name": "cache-before", "kind": "du", "path": GOCACHE}, build_step("warm", ctx),
                                 {"name": "cache-after", "kind": "du", "path": GOCACHE}], image="baked"),
-                Phase("restart", [{"name": "cache-before", "kind": "du", "path": GOCACHE}, _build("warm", ctx)],
+                Phase("restart", [{"name": "cache-before", "kind": "du", "path": GOCACHE}, build_step("warm", ctx)],
                       container="restart"),
-                Phase("recreate", _warm_only(ctx), image="baked"),
+                Phase("recreate", warm_only_steps(ctx), image="baked"),
             ]
         return [
-            Phase("first", [*_prepare(ctx), _build("cold", ctx), _build("warm", ctx)], mounts=mounts),
-            Phase("restart", [{"name": "cache-before", "kind": "du", "path": GOCACHE}, _build("warm", ctx)],
+            Phase("first", [*prepare_steps(ctx), build_step("cold", ctx), build_step("warm", ctx)], mounts=mounts),
+            Phase("restart", [{"name": "cache-before", "kind": "du", "path": GOCACHE}, build_step("warm", ctx)],
                   container="restart"),
-            Phase("recreate", _warm_only(ctx), mounts=mounts),
+            Phase("recreate", warm_only_steps(ctx), mounts=mounts),
         ]
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
@@ -160,14 +160,14 @@ class Filesystem:
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None
         steps = [
-            *_prepare(ctx),
+            *prepare_steps(ctx),
             {"name": "flock", "kind": "flock", "path": f"{CACHE_ROOT}/flock-test"},
-            _build("cold", ctx),
-            _build("warm", ctx),
+            build_step("cold", ctx),
+            build_step("warm", ctx),
             {"name": "clear", "kind": "rmtree", "path": GOCACHE},
             {"name": "concurrent", "kind": "parallel",
-             "steps": [_build(f"cold-{i}", ctx, out=f"app{i}") for i in range(3)]},
-            _build("after-concurrent", ctx),
+             "steps": [build_step(f"cold-{i}", ctx, out=f"app{i}") for i in range(3)]},
+            build_step("after-concurrent", ctx),
         ]
         return [Phase("main", steps, mounts=(MountSpec("loop", CACHE_ROOT, name=cell.variant),))]
 
