@@ -14,6 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import docker.errors
+import requests.exceptions
+
 from runner import config as config_mod
 from runner import host, plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
@@ -138,9 +141,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
             print(f"{engine}: skipped ({e.message})")
             continue
         match = {LABEL_MANAGED: "1"} if not args.run else {LABEL_RUN: args.run}
-        removed = d.sweep(match)
-        if args.images:
-            removed["images"] = images.remove_cached(d)
+        try:
+            removed = d.sweep(match)
+            if args.images:
+                removed["images"] = images.remove_cached(d)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise EngineUnavailable(f"{engine}: clean failed: {e}", fix="check the engine, then run clean again") from e
         print(f"{engine}: removed " + ", ".join(f"{n} {k}" for k, n in removed.items()))
     return 0
 

@@ -247,11 +247,12 @@ class Driver:
         filters = [f"{k}={v}" if v else k for k, v in match.items()]
         removed = {"containers": 0, "volumes": 0}
         for ctr in self.client.containers.list(all=True, filters={"label": filters}):
-            with contextlib.suppress(docker.errors.NotFound):
+            # NotFound / 409 "removal already in progress": someone else (the cell itself) is removing it.
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 ctr.remove(force=True, v=True)
                 removed["containers"] += 1
         for vol in self.client.volumes.list(filters={"label": filters}):
-            with contextlib.suppress(docker.errors.NotFound):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 vol.remove(force=True)
                 removed["volumes"] += 1
         # Images committed by a cell (baked caches) carry the run labels; cached images do not.
