@@ -148,6 +148,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise EngineUnavailable(f"{engine}: clean failed: {e}", fix="check the engine, then run clean again") from e
         print(f"{engine}: removed " + ", ".join(f"{n} {k}" for k, n in removed.items()))
+    from runner.resources import unmount_leftovers
+
+    print(f"host: unmounted {unmount_leftovers(args.run)} loop filesystems left by killed runs")
     return 0
 
 

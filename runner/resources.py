@@ -96,6 +96,28 @@ def _umount(mnt: Path) -> None:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+def leftover_loop_mounts(run_id: str | None = None, mounts: str | None = None) -> list[str]:
+    """Loop filesystems a killed run left mounted: <reports>/runs/<run>/work/<cell>/data/<fs>-mnt."""
+    found = []
+    if mounts is None:
+        mounts = Path("/proc/self/mounts").read_text()
+    for line in mounts.splitlines():
+        if line.strip():
+            point = Path(line.split()[1])
+            parts = point.parts
+            if (len(parts) >= 7 and parts[-1].endswith("-mnt") and parts[-1][:-4] in MKFS and parts[-2] == "data"
+                    and parts[-4] == "work" and parts[-6] == "runs" and (run_id is None or parts[-5] == run_id)):
+                found.append(str(point))
+    return found
+
+
+def unmount_leftovers(run_id: str | None = None) -> int:
+    points = leftover_loop_mounts(run_id)
+    for p in points:
+        _umount(Path(p))
+    return len(points)
+
+
 def apply_host_actions(data: Path, actions: tuple[dict[str, str], ...]) -> None:
     """Scenario-declared changes to the cell's data dir between phases (never outside it)."""
     for a in actions:

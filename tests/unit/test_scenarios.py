@@ -82,3 +82,17 @@ def test_host_actions_stay_inside_the_data_dir(tmp_path: Path) -> None:
     assert not (tmp_path / "cache" / "trim.txt").exists()
     with pytest.raises(ValueError, match="outside"):
         apply_host_actions(tmp_path, ({"op": "remove", "path": "../etc/passwd"},))
+
+
+def test_leftover_loop_mounts_are_found_by_their_path_shape() -> None:
+    from runner.resources import leftover_loop_mounts
+
+    mounts = "\n".join([
+        "/dev/loop1 /r/runs/run-a/work/deb__x/data/ext4-mnt ext4 rw 0 0",
+        "/dev/loop2 /r/runs/run-b/work/deb__y/data/xfs-mnt xfs rw 0 0",
+        "/dev/loop3 /mnt/data/ext4-mnt ext4 rw 0 0",  # not ours: no runs/<id>/work/<cell>
+        "/dev/vda / ext4 rw 0 0",
+    ])
+    assert leftover_loop_mounts(None, mounts) == ["/r/runs/run-a/work/deb__x/data/ext4-mnt",
+                                                  "/r/runs/run-b/work/deb__y/data/xfs-mnt"]
+    assert leftover_loop_mounts("run-b", mounts) == ["/r/runs/run-b/work/deb__y/data/xfs-mnt"]
