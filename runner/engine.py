@@ -14,7 +14,7 @@ import contextlib
 import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -46,16 +46,6 @@ class Mount:
     read_only: bool = True
     volume: bool = False
     tmpfs: str = ""  # tmpfs mount options, e.g. "size=1g": a tmpfs mount
-
-
-@dataclass
-class ContainerRun:
-    exit_code: int | None
-    timed_out: bool
-    logs: str
-    wall_sec: float
-    start_sec: float  # create + start, as seen by the runner
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 def _version_tuple(v: str) -> tuple[int, int]:
