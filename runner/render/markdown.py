@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tabulate import tabulate
@@ -16,7 +17,7 @@ from runner.results import CellResult, RunResults
 ARCHES = ("amd64", "arm64")
 
 
-def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return str(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
 
 
@@ -29,7 +30,8 @@ def _where(c: CellResult) -> list[str]:
     return [_label(c), arch, c.cell["engine"], c.cell["toolchain"]]
 
 
-def compat_table(cells: Sequence[CellResult]) -> str:
+def compat_grid(cells: Sequence[CellResult]) -> tuple[list[str], list[tuple[str, str, list[list[CellResult]]]]]:
+    """(arches, [(distro label, EOL, [cells of that distro for each arch])]), shared by Markdown and HTML."""
     by: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
     for c in cells:
         by[(c.cell["distro"], c.cell["arch"])].append(c)
@@ -37,8 +39,14 @@ def compat_table(cells: Sequence[CellResult]) -> str:
     rows = []
     for d in distro_order(cells):
         sample = next(c for c in cells if c.cell["distro"] == d)
-        rows.append([_label(sample), sample.cell.get("eol", "")] + [rollup(by.get((d, a), [])) or "—" for a in arches])
-    return _table(rows, ["distro", "EOL", *arches])
+        rows.append((_label(sample), str(sample.cell.get("eol", "")), [by.get((d, a), []) for a in arches]))
+    return arches, rows
+
+
+def compat_table(cells: Sequence[CellResult]) -> str:
+    arches, grid = compat_grid(cells)
+    rows = [[label, eol] + [rollup(group) or "—" for group in groups] for label, eol, groups in grid]
+    return table(rows, ["distro", "EOL", *arches])
 
 
 def _mb(n: Any) -> str:
@@ -175,24 +183,70 @@ DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], l
 }
 
 
-def detail_tables(cells: Sequence[CellResult]) -> str:
+@dataclass(frozen=True)
+class Detail:
+    """One scenario's table; rows[i] describes cells[i]."""
+
+    scenario: str
+    title: str
+    headers: list[str]
+    rows: list[list[Any]]
+    cells: list[CellResult]
+
+
+def _twin_key(c: CellResult) -> tuple[str, ...]:
+    parts = c.id.split("/")  # distro/arch/engine/toolchain/scenario[:variant]
+    return (parts[0], *parts[2:])
+
+
+def _in_container_sec(c: CellResult) -> float | None:
+    sec = c.timings.get("in_container_sec")
+    return float(sec) if isinstance(sec, (int, float)) and sec > 0 else None
+
+
+def _slowdowns(group: Sequence[CellResult], cells: Sequence[CellResult]) -> list[str]:
+    """Per row of group: emulated / native in-container time against the native twin (other arch) in cells."""
+    native: dict[tuple[str, ...], list[tuple[str, float]]] = defaultdict(list)
+    for c in cells:
+        if not c.cell.get("emulated") and (sec := _in_container_sec(c)):
+            native[_twin_key(c)].append((c.cell["arch"], sec))
     out = []
+    for c in group:
+        emulated = _in_container_sec(c) if c.cell.get("emulated") else None
+        twin = next((sec for arch, sec in native.get(_twin_key(c), []) if arch != c.cell["arch"]), None)
+        out.append(f"{emulated / twin:.1f}×" if emulated and twin else "")
+    return out
+
+
+def details(cells: Sequence[CellResult]) -> list[Detail]:
+    """The measured cells, one Detail per scenario, with a QEMU slowdown column where any row has a twin."""
     by_scenario: dict[str, list[CellResult]] = defaultdict(list)
     for c in cells:
         if c.status not in (Status.UNAVAILABLE, Status.NA):
             by_scenario[c.cell["scenario"]].append(c)
+    out = []
     for scenario in sorted(by_scenario):
         group = sorted(by_scenario[scenario], key=lambda c: c.id)
         title, fn = DETAIL.get(scenario, ("", None))
-        out.append(f"### `{scenario}`\n")
-        if title:
-            out.append(f"{title}.\n")
         if fn is None:
             headers, rows = ["cell", "status", "reason"], [[c.id, c.status.value, c.reason] for c in group]
         else:
             headers, rows = fn(group)
-        out.append(_table(rows, headers) + "\n")
-        findings = [c for c in group if c.status is not Status.PASS]
+        slow = _slowdowns(group, cells)
+        if any(slow):
+            headers, rows = [*headers, "QEMU slowdown"], [[*r, s] for r, s in zip(rows, slow, strict=True)]
+        out.append(Detail(scenario, title, headers, rows, group))
+    return out
+
+
+def detail_tables(cells: Sequence[CellResult]) -> str:
+    out = []
+    for d in details(cells):
+        out.append(f"### `{d.scenario}`\n")
+        if d.title:
+            out.append(f"{d.title}.\n")
+        out.append(table(d.rows, d.headers) + "\n")
+        findings = [c for c in d.cells if c.status is not Status.PASS]
         for c in findings:
             out.append(f"- **{c.status.value}** `{c.id}`: {c.reason}")
         if findings:
@@ -200,23 +254,30 @@ def detail_tables(cells: Sequence[CellResult]) -> str:
     return "\n".join(out)
 
 
-def not_measured(cells: Sequence[CellResult]) -> str:
+def not_measured_rows(cells: Sequence[CellResult]) -> list[list[Any]]:
+    """[status, reason, count, e.g.] per (status, reason) of the cells that were not measured."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for c in cells:
         if c.status in (Status.UNAVAILABLE, Status.NA):
             groups[(c.status.value, c.reason)].append(c.id)
-    if not groups:
-        return "Every selected cell was measured.\n"
-    rows = []
+    rows: list[list[Any]] = []
     for (status, reason), ids in sorted(groups.items()):
         shown = ", ".join(f"`{i}`" for i in ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
         rows.append([status, reason, len(ids), shown])
-    return _table(rows, ["status", "reason", "cells", "e.g."]) + "\n"
+    return rows
+
+
+NOT_MEASURED_HEADERS = ["status", "reason", "cells", "e.g."]
+
+
+def not_measured(cells: Sequence[CellResult]) -> str:
+    rows = not_measured_rows(cells)
+    return table(rows, NOT_MEASURED_HEADERS) + "\n" if rows else "Every selected cell was measured.\n"
 
 
 def reproduce(cells: Sequence[CellResult]) -> str:
     rows = [[f"`{c.id}`", c.status.value, f"`{c.reproduce}`"] for c in sorted(cells, key=lambda c: c.id)]
-    return _table(rows, ["cell", "status", "reproduce with"]) + "\n"
+    return table(rows, ["cell", "status", "reproduce with"]) + "\n"
 
 
 def summary_line(cells: Sequence[CellResult]) -> str:
@@ -224,32 +285,58 @@ def summary_line(cells: Sequence[CellResult]) -> str:
     return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no cells"
 
 
-def render(run: RunResults) -> str:
+LEGEND = ("✓ all measured cells pass · ✗ some fail or error · ≈ known issue · [+n unavailable/n/a] not measured "
+          "here · (emulated) ran under QEMU user-mode emulation")
+
+
+def run_line(run: RunResults) -> str:
     meta = run.meta
-    cells = sorted(run.cells, key=lambda c: c.id)
-    host = meta.get("host", {})
+    return (f"Run `{meta.get('run_id', run.run_dir.name)}` · profile `{meta.get('profile', '?')}` · "
+            f"started {meta.get('started', '?')} · finished {meta.get('finished') or 'not finished'}"
+            + (" · **interrupted: partial results**" if meta.get("interrupted") else ""))
+
+
+def host_line(host: dict[str, Any]) -> str:
     engine = host.get("engine", {})
+    return (f"Host: {host.get('os', '?')}, kernel {host.get('kernel', '?')}, {host.get('arch', '?')}, "
+            f"{host.get('cpus', '?')} CPUs; engine {engine.get('engine', '?')} {engine.get('version', '?')} "
+            f"({engine.get('storage_driver', '?')}, cgroup v{engine.get('cgroup_version', '?')}); "
+            f"SELinux {host.get('selinux', '?')}.")
+
+
+def host_lines(meta: dict[str, Any]) -> list[str]:
+    """One line for a single run; one per shard for a merged run (meta["shards"])."""
+    shards = meta.get("shards")
+    if not shards:
+        return [host_line(meta.get("host", {}))]
+    return [f"Shard {s.get('run_id', '?')}: {host_line(s.get('host', {}))}"
+            + (f" Results from `{s['source']}`." if s.get("source") else "") for s in shards]
+
+
+def _blank_separated(items: Sequence[str]) -> list[str]:
+    return [line for item in items for line in (item, "")]
+
+
+def render(run: RunResults, changes_section: str | None = None) -> str:
+    cells = sorted(run.cells, key=lambda c: c.id)
     lines = [
         "# go-cache-matrix results",
         "",
-        f"Run `{meta.get('run_id', run.run_dir.name)}` · profile `{meta.get('profile', '?')}` · "
-        f"started {meta.get('started', '?')} · finished {meta.get('finished') or 'not finished'}"
-        + (" · **interrupted: partial results**" if meta.get("interrupted") else ""),
+        run_line(run),
         "",
-        f"Host: {host.get('os', '?')}, kernel {host.get('kernel', '?')}, {host.get('arch', '?')}, "
-        f"{host.get('cpus', '?')} CPUs; engine {engine.get('engine', '?')} {engine.get('version', '?')} "
-        f"({engine.get('storage_driver', '?')}, cgroup v{engine.get('cgroup_version', '?')}); "
-        f"SELinux {host.get('selinux', '?')}.",
-        "",
+        *_blank_separated(host_lines(run.meta)),
         f"Cells: {summary_line(cells)}.",
         "",
         "## Distro × architecture",
         "",
-        "✓ all measured cells pass · ✗ some fail or error · ≈ known issue · [+n unavailable/n/a] not measured "
-        "here · (emulated) ran under QEMU user-mode emulation",
+        LEGEND,
         "",
         compat_table(cells),
         "",
+    ]
+    if changes_section:
+        lines += [changes_section.rstrip("\n"), ""]
+    lines += [
         "## Per scenario",
         "",
         detail_tables(cells),
@@ -261,3 +348,31 @@ def render(run: RunResults) -> str:
         lines += ["## Problems reading this run", ""] + [f"- {p}" for p in run.problems] + [""]
     lines += ["## Reproduce", "", reproduce(cells)]
     return "\n".join(lines)
+
+
+def github_summary(run: RunResults) -> str:
+    """Compact form for $GITHUB_STEP_SUMMARY (1 MiB limit): no detail tables."""
+    cells = sorted(run.cells, key=lambda c: c.id)
+    findings = [c for c in cells if c.status in (Status.FAIL, Status.ERROR, Status.KNOWN)]
+    lines = [
+        "## go-cache-matrix results",
+        "",
+        run_line(run),
+        "",
+        f"Cells: {summary_line(cells)}.",
+        "",
+        LEGEND,
+        "",
+        compat_table(cells),
+        "",
+        "### Not measured",
+        "",
+        not_measured(cells),
+        "### Not passing",
+        "",
+    ]
+    lines += [f"- **{c.status.value}** `{c.id}`: {c.reason}  \n  reproduce: `{c.reproduce}`" for c in findings] or [
+        "Every measured cell passed."]
+    if run.problems:
+        lines += ["", "### Problems reading this run", ""] + [f"- {p}" for p in run.problems]
+    return "\n".join(lines) + "\n"

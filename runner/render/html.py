@@ -1,0 +1,150 @@
+"""reports/matrix.html: the Markdown report's content as one self-contained page (inline CSS, no
+scripts, no external URLs), with the distro x arch table coloured by status."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from runner.model import Status
+from runner.render import markdown, rollup
+from runner.results import CellResult, RunResults
+
+_SEVERITY = (Status.ERROR, Status.FAIL, Status.KNOWN, Status.PASS, Status.UNAVAILABLE, Status.NA)
+_NOT_MEASURED = (Status.UNAVAILABLE, Status.NA)
+
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+code { font: 12px ui-monospace, monospace; background: #f5f5f5; padding: 0 .2em; }
+.compat td.s { font-weight: 600; min-width: 10em; }
+.s-pass { background: #2e7d32; color: #fff; }
+.s-fail { background: #d32f2f; color: #fff; }
+.s-error { background: #8e2400; color: #fff; }
+.s-known { background: #ffb300; color: #222; }
+.s-unavailable { background: #9e9e9e; color: #fff; }
+.s-na { background: #e0e0e0; color: #555; }
+.emulated { font-style: italic; }
+.s.emulated { background-image: repeating-linear-gradient(45deg, rgba(255,255,255,.3) 0 4px, transparent 4px 10px); }
+tr.emulated { background: repeating-linear-gradient(45deg, #f2f2f2 0 4px, #fff 4px 10px); }
+.s-pass code, .s-fail code, .s-error code, .s-unavailable code { background: transparent; color: inherit; }
+.badge { display: inline-block; padding: 0 .5em; border-radius: .8em; margin-right: .3em; }
+.legend span { display: inline-block; padding: 0 .5em; margin-right: .3em; }
+"""
+
+
+def status_class(status: Status) -> str:
+    return "s-" + status.value.replace("/", "")
+
+
+def worst(cells: Sequence[CellResult]) -> Status:
+    """The most severe status among measured cells, or among all when none was measured."""
+    measured = [c.status for c in cells if c.status not in _NOT_MEASURED] or [c.status for c in cells]
+    return min(measured, key=_SEVERITY.index)
+
+
+def _inline(text: Any) -> str:
+    """Escape, then render the Markdown the shared row functions use: `code` and **bold**."""
+    s = html.escape(str(text))
+    s = re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", s)
+
+
+def _classes(*names: str) -> str:
+    names = tuple(n for n in names if n)
+    return f' class="{" ".join(names)}"' if names else ""
+
+
+def _table(headers: Sequence[str], rows: Iterable[str], cls: str = "") -> str:
+    """rows are finished <tr> markup; headers are escaped here."""
+    head = "".join(f"<th>{_inline(h)}</th>" for h in headers)
+    body = "\n".join(rows)
+    return f"<table{_classes(cls)}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def _td(value: Any, *classes: str) -> str:
+    return f"<td{_classes(*classes)}>{_inline(value)}</td>"
+
+
+def _tr(cells: Iterable[str], *classes: str) -> str:
+    return f"<tr{_classes(*classes)}>{''.join(cells)}</tr>"
+
+
+def _compat(cells: Sequence[CellResult]) -> str:
+    arches, grid = markdown.compat_grid(cells)
+    rows = []
+    for label, eol, groups in grid:
+        row = [f"<th>{_inline(label)}</th>", _td(eol)]
+        for g in groups:
+            emulated = any(c.cell.get("emulated") for c in g if c.status not in _NOT_MEASURED)
+            row.append(_td(rollup(g), "s", status_class(worst(g)), "emulated" if emulated else "") if g else _td("—"))
+        rows.append(_tr(row))
+    return _table(["distro", "EOL", *arches], rows, "compat")
+
+
+def _details(cells: Sequence[CellResult]) -> list[str]:
+    out = []
+    for d in markdown.details(cells):
+        out.append(f"<h3><code>{html.escape(d.scenario)}</code></h3>")
+        if d.title:
+            out.append(f"<p>{_inline(d.title)}.</p>")
+        at = d.headers.index("status") if "status" in d.headers else -1
+        rows = [_tr((_td(v, status_class(c.status) if i == at else "") for i, v in enumerate(r)),
+                    "emulated" if c.cell.get("emulated") else "") for r, c in zip(d.rows, d.cells, strict=True)]
+        out.append(_table(d.headers, rows))
+        findings = [c for c in d.cells if c.status is not Status.PASS]
+        if findings:
+            out.append("<ul>" + "".join(
+                f'<li><span class="badge {status_class(c.status)}">{c.status.value}</span> '
+                f"<code>{html.escape(c.id)}</code>: {_inline(c.reason)}</li>" for c in findings) + "</ul>")
+    return out
+
+
+def _not_measured(cells: Sequence[CellResult]) -> str:
+    rows = markdown.not_measured_rows(cells)
+    if not rows:
+        return "<p>Every selected cell was measured.</p>"
+    return _table(markdown.NOT_MEASURED_HEADERS,
+                  [_tr([_td(r[0], status_class(Status(r[0]))), *map(_td, r[1:])]) for r in rows])
+
+
+def _reproduce(cells: Sequence[CellResult]) -> str:
+    rows = [_tr([f"<td><code>{html.escape(c.id)}</code></td>", _td(c.status.value, status_class(c.status)),
+                 f"<td><code>{html.escape(c.reproduce)}</code></td>"]) for c in cells]
+    return _table(["cell", "status", "reproduce with"], rows)
+
+
+def render(run: RunResults) -> str:
+    cells = sorted(run.cells, key=lambda c: c.id)
+    run_id = html.escape(str(run.meta.get("run_id", run.run_dir.name)))
+    counts = [(s, sum(1 for c in cells if c.status is s)) for s in Status]
+    summary = " ".join(f'<span class="badge {status_class(s)}">{n} {s.value}</span>' for s, n in counts if n)
+    legend = " ".join(f'<span class="{status_class(s)}">{s.value}</span>' for s in _SEVERITY)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        f'<head>\n<meta charset="utf-8">\n<title>go-cache-matrix results · {run_id}</title>\n'
+        f"<style>{CSS}</style>\n</head>",
+        "<body>",
+        "<h1>go-cache-matrix results</h1>",
+        f"<p>{_inline(markdown.run_line(run))}</p>",
+        *(f"<p>{_inline(line)}</p>" for line in markdown.host_lines(run.meta)),
+        f"<p>Cells: {summary or 'no cells'}</p>",
+        "<h2>Distro × architecture</h2>",
+        f"<p>{html.escape(markdown.LEGEND)}</p>",
+        f'<p class="legend">{legend} <span class="s s-pass emulated">emulated (QEMU)</span></p>',
+        _compat(cells),
+        "<h2>Per scenario</h2>",
+        *_details(cells),
+        "<h2>Not measured</h2>",
+        _not_measured(cells),
+    ]
+    if run.problems:
+        parts += ["<h2>Problems reading this run</h2>",
+                  "<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in run.problems) + "</ul>"]
+    parts += ["<h2>Reproduce</h2>", _reproduce(cells), "</body>", "</html>", ""]
+    return "\n".join(parts)
