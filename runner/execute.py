@@ -19,7 +19,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import host, images, toolchains
+from runner import host, images, preflight, toolchains
 from runner import probe as probe_build
 from runner.config import MatrixConfig
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
@@ -56,26 +56,53 @@ class RunContext:
     host_arch: Arch
     profile: str
     default_matrix: bool = True
-    _drivers: dict[Engine, Driver] = field(default_factory=dict)
-    _engine_facts: dict[Engine, dict[str, Any] | EngineUnavailable] = field(default_factory=dict)
+    adhoc: dict[str, str] = field(default_factory=dict)  # distro id -> its --distro NAME=IMAGE_REF
+    arch_checks: dict[tuple[str, str, str | None], preflight.ArchCheck] = field(default_factory=dict)
+    _drivers: dict[tuple[Engine, str | None], Driver] = field(default_factory=dict)
+    _engine_facts: dict[tuple[Engine, str | None], dict[str, Any] | EngineUnavailable] = field(default_factory=dict)
 
-    def driver(self, engine: Engine) -> Driver:
-        if engine not in self._drivers:
-            self._drivers[engine] = Driver(engine)
-        return self._drivers[engine]
+    def driver(self, engine: Engine, endpoint: str | None = None) -> Driver:
+        """One driver per (engine, endpoint); endpoint None is this host's engine."""
+        key = (engine, endpoint)
+        if key not in self._drivers:
+            self._drivers[key] = Driver(engine, preflight.resolve_endpoint(endpoint, engine) if endpoint else None)
+        return self._drivers[key]
 
-    def engine_facts(self, engine: Engine) -> dict[str, Any]:
+    def engine_facts(self, engine: Engine, endpoint: str | None = None) -> dict[str, Any]:
         """Checked once per process; an unreachable engine is remembered, not re-probed per cell."""
-        if engine not in self._engine_facts:
+        key = (engine, endpoint)
+        if key not in self._engine_facts:
             try:
-                d = self.driver(engine)
-                self._engine_facts[engine] = {**d.check(), **d.storage_facts()}
+                d = self.driver(engine, endpoint)
+                self._engine_facts[key] = {**d.check(), **d.storage_facts(), "endpoint": endpoint}
             except EngineUnavailable as e:
-                self._engine_facts[engine] = e
-        facts = self._engine_facts[engine]
+                self._engine_facts[key] = e
+        facts = self._engine_facts[key]
         if isinstance(facts, EngineUnavailable):
             raise facts
         return facts
+
+    def arch_check(self, arch: Arch, engine: Engine, endpoint: str | None) -> preflight.ArchCheck:
+        """The preflight of (arch, engine, endpoint): done by the controller at start, else here, once."""
+        key = (arch.value, engine.value, endpoint)
+        if key not in self.arch_checks:
+            driver: Driver | None = self.driver(engine, endpoint)
+            if not endpoint:  # an endpoint's own check reports why it does not answer
+                try:
+                    self.engine_facts(engine, endpoint)
+                except EngineUnavailable:
+                    driver = None
+            probes: dict[Arch, Path] | None = None
+            if driver is not None and arch is not self.host_arch and not endpoint:
+                try:
+                    host_tree = toolchains.ensure(next(iter(self.cfg.toolchains.values())), self.host_arch)
+                    probes = {a: probe_build.ensure(host_tree, a) for a in (arch, self.host_arch)}
+                except (toolchains.ToolchainUnavailable, probe_build.ProbeBuildError):
+                    probes = None
+            labels = {LABEL_MANAGED: "1", LABEL_RUN: self.run_id, LABEL_CELL: f"preflight-{arch.value}"}
+            self.arch_checks[key] = preflight.check(arch, self.host_arch, driver=driver, endpoint=endpoint,
+                                                    probes=probes, labels=labels)
+        return self.arch_checks[key]
 
     def reproduce(self, cell: Cell) -> str:
         cmd = ["go-cache-matrix", "run", "--select", cell.id]
@@ -83,6 +110,10 @@ class RunContext:
             cmd += ["--profile", self.profile]
         if not self.default_matrix:
             cmd += ["--matrix", self.cfg.path]
+        if cell.distro.id in self.adhoc:
+            cmd += ["--distro", self.adhoc[cell.distro.id]]
+        if cell.endpoint:
+            cmd += ["--endpoint", f"{cell.arch.value}={cell.endpoint}"]
         return shlex.join(cmd)
 
 
@@ -134,14 +165,14 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     if cell.preset:
         return finish(cell.preset[0], cell.preset[1])
     try:
-        result.host = host.fingerprint(ctx.engine_facts(cell.engine))
+        result.host = host.fingerprint(ctx.engine_facts(cell.engine, cell.endpoint))
     except EngineUnavailable as e:
         return finish(Status.UNAVAILABLE, f"engine: {e}")
-    emu = host.emulation(cell.arch, ctx.host_arch)
-    result.host["emulation"] = emu.detail
-    if not emu.ok:
-        return finish(Status.UNAVAILABLE, f"no emulator for {cell.arch}: {emu.detail}; fix: {emu.fix}")
-    driver = ctx.driver(cell.engine)
+    check = ctx.arch_check(cell.arch, cell.engine, cell.endpoint)
+    result.host["arch_check"] = check.to_dict()
+    if not check.ok:
+        return finish(Status.UNAVAILABLE, f"{cell.arch}: {check.detail}" + (f"; fix: {check.fix}" if check.fix else ""))
+    driver = ctx.driver(cell.engine, cell.endpoint)
 
     # ---------------------------------------------------------------- provision (cached)
     t_prov = time.monotonic()
@@ -165,7 +196,9 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
 
     # ---------------------------------------------------------------- phases: containers, steps inside
     scenario = registry()[cell.scenario]
-    factor = ctx.cfg.settings.emulation_factor if cell.emulated else 1.0
+    # Emulated: step timeouts scale with the slowdown measured by the preflight (the setting if unmeasured).
+    factor = (check.factor or ctx.cfg.settings.emulation_factor) if cell.emulated else 1.0
+    timings["timeout_factor"] = factor
     job_ctx = JobContext(build_timeout=ctx.cfg.settings.build_timeout * factor, goroot_src=tree.goroot / "src",
                          reps=ctx.cfg.settings.reps)
     phases = scenario.phases(cell, job_ctx)

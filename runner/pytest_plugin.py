@@ -22,7 +22,8 @@ from runner import host, plan
 from runner.errors import FatalError
 from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status
-from runner.render import markdown
+from runner.preflight import ArchCheck
+from runner.render import markdown, publish
 from runner.results import cell_path, load_run, new_run_id, now_iso, write_json_atomic
 
 STATE = pytest.StashKey["MatrixState"]()
@@ -41,6 +42,7 @@ CATEGORY = {
 class MatrixState:
     def __init__(self, ctx: RunContext, cells: list[Cell], controller: bool, reports: Path) -> None:
         self.ctx, self.cells, self.controller, self.reports = ctx, cells, controller, reports
+        self.meta: dict[str, Any] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--gcm-skip", action="append", default=[], help="cell-id glob to leave out; repeatable")
     g.addoption("--gcm-engine", action="append", default=[])
     g.addoption("--gcm-arch", action="append", default=[])
+    g.addoption("--gcm-endpoint", action="append", default=[], help="ARCH=URL: run that arch on another engine")
+    g.addoption("--gcm-shard", default=None, help="I/N: only shard I of N")
+    g.addoption("--gcm-distro", action="append", default=[], help="NAME=IMAGE_REF: an ad-hoc distro row")
     g.addoption("--gcm-run-id", default=None)
     g.addoption("--gcm-reports", default="reports")
 
@@ -66,6 +71,10 @@ def _choices(config: pytest.Config) -> plan.Choices:
         skip=pick("gcm_skip", "GCM_SKIP"),
         engines=tuple(Engine(e) for e in pick("gcm_engine", "GCM_ENGINES")),
         arches=tuple(Arch(a) for a in pick("gcm_arch", "GCM_ARCHES")),
+        endpoints=config_mod.parse_endpoint_args(pick("gcm_endpoint", "GCM_ENDPOINTS"), "--endpoint/GCM_ENDPOINTS"),
+        shard=plan.parse_shard(shard) if (shard := config.getoption("gcm_shard") or os.environ.get("GCM_SHARD"))
+        else None,
+        distros=tuple(config.getoption("gcm_distro")),
     )
 
 
@@ -85,21 +94,42 @@ def pytest_configure(config: pytest.Config) -> None:
     run_dir = reports / "runs" / run_id
     ctx = RunContext(run_id=run_id, run_dir=run_dir, cfg=cfg, images_dir=Path(matrix).resolve().parent / "images",
                      host_arch=host_arch, profile=profile,
-                     default_matrix=Path(matrix).resolve() == (Path.cwd() / "matrix.toml").resolve())
+                     default_matrix=Path(matrix).resolve() == (Path.cwd() / "matrix.toml").resolve(),
+                     adhoc={s.partition("=")[0]: s for s in choices.distros})
+    if worker:
+        ctx.arch_checks = {(k[0], k[1], k[2]): ArchCheck.from_dict(v) for k, v in worker["gcm_arch_checks"]}
     state = MatrixState(ctx, cells, controller=worker is None, reports=reports)
+    state.meta = {
+        "schema_version": 1, "run_id": run_id, "profile": profile, "matrix": str(matrix),
+        "choices": {"select": choices.select, "skip": choices.skip, "arches": [a.value for a in choices.arches],
+                    "endpoints": {a.value: u for a, u in choices.endpoints.items()},
+                    "shard": "/".join(map(str, choices.shard)) if choices.shard else None,
+                    "distros": list(choices.distros)},
+        "plan": plan.plan_to_dict(cells, host_arch=host_arch, profile=profile),
+    }
     config.stash[STATE] = state
-    if state.controller:
-        (run_dir / "cells").mkdir(parents=True, exist_ok=True)
-        try:
-            facts: dict[str, Any] = host.fingerprint(ctx.engine_facts(cfg.settings.engines[0]))
-        except FatalError as e:
-            facts = host.fingerprint({"engine": str(cfg.settings.engines[0]), "error": str(e)})
-        write_json_atomic(run_dir / "run.json", {
-            "schema_version": 1, "run_id": run_id, "profile": profile, "matrix": str(matrix),
-            "choices": {"select": choices.select, "skip": choices.skip},
-            "started": now_iso(), "finished": None, "interrupted": False, "host": facts,
-            "plan": plan.plan_to_dict(cells, host_arch=host_arch, profile=profile),
-        })
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Controller: the per-arch preflight, then run.json. Runs before xdist starts its workers."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or not state.controller:
+        return
+    ctx = state.ctx
+    (ctx.run_dir / "cells").mkdir(parents=True, exist_ok=True)
+    tw = session.config.get_terminal_writer()
+    for key in sorted({(c.arch, c.engine, c.endpoint) for c in state.cells if c.preset is None},
+                      key=lambda k: (k[0].value, k[1].value, k[2] or "")):
+        check = ctx.arch_check(*key)
+        tw.line(f"preflight {key[1].value}: {check.line()}", red=not check.ok)
+    engine = ctx.cfg.settings.engines[0]
+    try:
+        facts: dict[str, Any] = host.fingerprint(ctx.engine_facts(engine))
+    except FatalError as e:
+        facts = host.fingerprint({"engine": str(engine), "error": str(e)})
+    facts["preflight"] = [{"engine": k[1], **v.to_dict()} for k, v in ctx.arch_checks.items()]
+    write_json_atomic(ctx.run_dir / "run.json", {**state.meta, "started": now_iso(), "finished": None,
+                                                 "interrupted": False, "host": facts})
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -108,6 +138,7 @@ def pytest_configure_node(node: Any) -> None:
     state = node.config.stash.get(STATE, None)
     if state is not None:
         node.workerinput["gcm_run_id"] = state.ctx.run_id
+        node.workerinput["gcm_arch_checks"] = [[list(k), v.to_dict()] for k, v in state.ctx.arch_checks.items()]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -176,11 +207,7 @@ def _finish(state: MatrixState, interrupted: bool, exitstatus: int) -> Path:
     meta["missing_cells"] = sorted(planned - {c.id for c in run.cells})
     write_json_atomic(run_dir / "run.json", meta)
     run.meta = meta
-    write_json_atomic(run_dir / "results.json", {"schema_version": 1, "run": meta,
-                                                 "cells": [c.to_dict() for c in run.cells]})
-    text = markdown.render(run)
-    (run_dir / "matrix.md").write_text(text)
-    shutil.copyfile(run_dir / "matrix.md", state.reports / "matrix.md")
+    publish.publish(run, state.reports)
     shutil.rmtree(run_dir / "work", ignore_errors=True)
     return run_dir
 

@@ -3,6 +3,10 @@
 //
 // Usage: probe JOB.json RESULT.json
 //
+//	probe --preflight   print {"machine", "spin_sec"} as JSON: the emulation preflight runs this in a
+//	                    one-shot container (uname -m as the container sees it, and a fixed CPU workload
+//	                    whose time, divided by the native time, estimates the emulation factor)
+//
 // Step kinds:
 //
 //	exec      run argv (env, dir, uid/gid, umask, timeout); record exit code, wall time, output and,
@@ -34,6 +38,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -509,7 +514,46 @@ func writeJSON(path string, v any) error {
 	return os.Rename(tmp, path)
 }
 
+// spin is a fixed mix of what a compiler does a lot of (allocation, maps, sorting, string building),
+// so its emulated/native time ratio is a fair first estimate of a build's slowdown under QEMU.
+func spin() float64 {
+	start := time.Now()
+	x := uint64(88172645463325252)
+	for round := 0; round < 4; round++ {
+		nums := make([]int, 400000)
+		m := make(map[uint64]string, 50000)
+		for i := range nums {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			nums[i] = int(x % 1000003)
+			if i%8 == 0 {
+				m[x%100000] = fmt.Sprint(i)
+			}
+		}
+		sort.Ints(nums)
+		var b strings.Builder
+		for k, v := range m {
+			b.WriteString(v)
+			b.WriteByte(byte(k))
+		}
+		_ = b.Len()
+	}
+	return time.Since(start).Seconds()
+}
+
+func preflight() {
+	var uts syscall.Utsname
+	_ = syscall.Uname(&uts)
+	out, _ := json.Marshal(map[string]any{"machine": utsString(uts.Machine[:]), "spin_sec": spin()})
+	fmt.Println(string(out))
+}
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--preflight" {
+		preflight()
+		return
+	}
 	if len(os.Args) == 3 && os.Args[1] == "--flock-try" {
 		os.Exit(flockTry(os.Args[2]))
 	}
