@@ -10,12 +10,12 @@ import datetime as _dt
 import os
 import re
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from runner.errors import ConfigError, did_you_mean
+from runner.errors import ConfigError, UsageError, did_you_mean
 from runner.model import Arch, Distro, Engine, Family, ImageSource, Rootfs, Scenario, Toolchain, Workload
 from runner.scenarios import known_variants
 
@@ -57,6 +57,8 @@ class Settings:
     emulation_factor: float
     build_timeout: float  # seconds for one native build step; scaled for emulated cells
     reps: int  # repetitions of each measurement in measurement scenarios (tmpfs-goroot)
+    # arch -> engine endpoint (unix://, tcp://, ssh://, or context:NAME) whose machine runs that arch natively
+    endpoints: Mapping[Arch, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,13 +223,21 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                        fix=f"this go-cache-matrix reads schema_version = {SCHEMA_VERSION}")
 
     s = top.sub("settings")
-    s.only("engines", "default_profile", "emulation_factor", "build_timeout", "reps")
+    s.only("engines", "default_profile", "emulation_factor", "build_timeout", "reps", "endpoints")
+    er = s.sub("endpoints")
+    endpoints = {}
+    for arch_name in er.table:
+        url = er.get(arch_name, str, required=True)
+        if endpoint_problem(url):
+            raise er.fail(arch_name, str(endpoint_problem(url)), fix=ENDPOINT_FIX)
+        endpoints[_enum(er, arch_name, arch_name, Arch)] = url
     settings = Settings(
         engines=tuple(_enum(s, "engines", e, Engine) for e in s.strings("engines", ("docker",))),
         default_profile=s.get("default_profile", str, "default"),
         emulation_factor=s.get("emulation_factor", float, 9.0),
         build_timeout=s.get("build_timeout", float, 900.0),
         reps=s.get("reps", int, 5),
+        endpoints=endpoints,
     )
     if settings.reps < 1:
         raise s.fail("reps", f"must be at least 1, found {settings.reps}", fix="reps = 5")
@@ -345,6 +355,59 @@ def load(path: str | os.PathLike[str]) -> MatrixConfig:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(str(p), None, f"TOML syntax error: {e}", fix="correct the line named above") from None
     return parse(data, str(p))
+
+
+FAMILY_BY_PREFIX = {"ubuntu": Family.APT, "debian": Family.APT, "rocky": Family.DNF, "rhel": Family.DNF,
+                    "alma": Family.DNF, "fedora": Family.DNF, "centos": Family.DNF, "alpine": Family.APK,
+                    "arch": Family.PACMAN}
+
+
+def adhoc_distro(spec: str, known: Mapping[str, Distro]) -> Distro:
+    """`--distro NAME=IMAGE_REF`: a row for an image that matrix.toml does not list (a new release, a
+    candidate digest). An existing NAME keeps its name, release, EOL and family and takes the new image."""
+    name, sep, ref = spec.partition("=")
+    if not sep or not _ID.match(name) or not ref or " " in ref:
+        raise UsageError(f"--distro {spec!r} is not NAME=IMAGE_REF",
+                         fix="e.g. --distro ubuntu-26.04=docker.io/library/ubuntu:26.04 (NAME: lower-case id)")
+    image, _, digest = ref.partition("@")
+    if digest and not _DIGEST.match(digest):
+        raise UsageError(f"--distro {name}: {digest!r} is not a digest", fix="IMAGE@sha256:<64 hex digits>")
+    if name in known:
+        old = known[name]
+        return Distro(id=name, name=old.name, release=old.release, family=old.family, image=image,
+                      digest=digest or None, eol=old.eol, sources=(ImageSource.REGISTRY,), arches=old.arches,
+                      unsupported=old.unsupported)
+    prefix, _, release = name.partition("-")
+    family = FAMILY_BY_PREFIX.get(prefix)
+    if family is None:
+        raise UsageError(f"--distro {name}: cannot tell the package family from the name {prefix!r}",
+                         fix=f"start the name with one of {', '.join(FAMILY_BY_PREFIX)}, e.g. rocky-10=IMAGE")
+    return Distro(id=name, name=prefix.title(), release=release or "?", family=family, image=image,
+                  digest=digest or None, eol="unknown", sources=(ImageSource.REGISTRY,), arches=tuple(Arch))
+
+
+ENDPOINT_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "context:")
+ENDPOINT_FIX = "write unix:///path/docker.sock, tcp://host:2376, ssh://user@host or context:NAME"
+
+
+def endpoint_problem(url: str) -> str | None:
+    return None if url.startswith(ENDPOINT_SCHEMES) and url.partition(":")[2].strip("/") else \
+        f"{url!r} is not an engine endpoint"
+
+
+def parse_endpoint_args(items: Sequence[str], where: str) -> dict[Arch, str]:
+    """`ARCH=URL` items (CLI --endpoint, GCM_ENDPOINTS) -> {arch: url}."""
+    out: dict[Arch, str] = {}
+    for item in items:
+        name, sep, url = item.partition("=")
+        if not sep or name not in {a.value for a in Arch}:
+            raise UsageError(f"{where}: {item!r} is not ARCH=URL",
+                             fix=f"e.g. arm64=ssh://me@arm-box; ARCH is one of {', '.join(a.value for a in Arch)}")
+        problem = endpoint_problem(url)
+        if problem:
+            raise UsageError(f"{where} {name}: {problem}", fix=ENDPOINT_FIX)
+        out[Arch(name)] = url
+    return out
 
 
 def env_list(name: str, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:

@@ -63,6 +63,7 @@ def _default_url(engine: Engine) -> str | None:
 class Driver:
     def __init__(self, engine: Engine, base_url: str | None = None) -> None:
         self.engine = engine
+        self.routed = base_url is not None  # an endpoint the user chose for some cells
         self.base_url = base_url or _default_url(engine)
         self._client: docker.DockerClient | None = None
         self._cli: list[str] | None = None
@@ -84,6 +85,9 @@ class Driver:
         return self._client
 
     def start_hint(self) -> str:
+        if self.routed:
+            return (f"start the engine that serves {self.base_url}, or correct the endpoint "
+                    "(--endpoint, GCM_ENDPOINTS or settings.endpoints in matrix.toml)")
         if self.engine is Engine.DOCKER:
             return ("install and start Docker (Debian/Ubuntu: `apt-get install docker.io` then `dockerd &` "
                     "or `systemctl start docker`), or set DOCKER_HOST")
@@ -188,8 +192,9 @@ class Driver:
         if vols:
             kw["mounts"] = [docker.types.Mount(m.target, m.source, type="volume", read_only=m.read_only)
                             for m in vols]
-        c = DockerContainer(image, docker_client_kw={"base_url": self.base_url} if self.base_url else None,
-                            env=dict(env), **kw).with_command(list(command))
+        # testcontainers builds its client with docker.from_env(): point it at this driver's endpoint.
+        client_kw = {"environment": {**os.environ, "DOCKER_HOST": self.base_url}} if self.base_url else None
+        c = DockerContainer(image, docker_client_kw=client_kw, env=dict(env), **kw).with_command(list(command))
         for m in binds:
             c.with_volume_mapping(m.source, m.target, "ro" if m.read_only else "rw")
         for m in mounts:

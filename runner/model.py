@@ -140,6 +140,7 @@ class Cell:
     emulated: bool = False
     preset: tuple[Status, str] | None = field(default=None, compare=False)  # decided at plan time
     cost: float = field(default=1.0, compare=False)
+    endpoint: str | None = field(default=None, compare=False)  # engine endpoint; None: this host's engine
 
     @property
     def scenario_key(self) -> str:
@@ -154,7 +155,7 @@ class Cell:
     @property
     def slug(self) -> str:
         """File-name-safe form of the id (results/<slug>.json)."""
-        return self.id.replace("/", "__").replace(":", "--")
+        return cell_slug(self.id)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -172,4 +173,9 @@ class Cell:
             "emulated": self.emulated,
             "preset": None if self.preset is None else {"status": str(self.preset[0]), "reason": self.preset[1]},
             "cost": self.cost,
+            "endpoint": self.endpoint,
         }
+
+
+def cell_slug(cell_id: str) -> str:
+    return cell_id.replace("/", "__").replace(":", "--")

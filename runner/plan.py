@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
-from runner.config import MatrixConfig, Profile
+from runner.config import MatrixConfig, Profile, adhoc_distro
 from runner.errors import NothingSelected, UsageError, did_you_mean
 from runner.model import Arch, Cell, Engine, Status
 
@@ -25,6 +25,9 @@ class Choices:
     skip: tuple[str, ...] = ()
     engines: tuple[Engine, ...] = ()
     arches: tuple[Arch, ...] = ()
+    endpoints: Mapping[Arch, str] = field(default_factory=dict)  # override settings.endpoints per arch
+    shard: tuple[int, int] | None = None  # (index from 1, count)
+    distros: tuple[str, ...] = ()  # ad-hoc rows, NAME=IMAGE_REF (config.adhoc_distro)
 
 
 def _pick(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
@@ -40,15 +43,18 @@ def _profile_arches(profile: Profile, host_arch: Arch) -> list[Arch]:
     return out
 
 
-def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Sequence[Engine]) -> list[Cell]:
+def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Sequence[Engine],
+           endpoints: Mapping[Arch, str] | None = None) -> list[Cell]:
+    """endpoints: arches routed to another engine, whose machine runs them natively (checked at run time)."""
     cells: list[Cell] = []
+    endpoints = endpoints or {}
     factor = cfg.settings.emulation_factor
     for distro_id in _pick(list(cfg.distros), profile.distros):
         distro = cfg.distros[distro_id]
         for arch in _profile_arches(profile, host_arch):
             if arch not in distro.arches and distro.unsupported_reason(arch) is None:
                 continue
-            emulated = arch is not host_arch
+            emulated = arch is not host_arch and arch not in endpoints
             for engine in engines:
                 for tc_id in _pick(list(cfg.toolchains), profile.toolchains):
                     for item in profile.scenarios:
@@ -69,7 +75,7 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
                                 distro=distro, arch=arch, engine=engine, toolchain=cfg.toolchains[tc_id],
                                 scenario=sid, variant=variant, emulated=emulated,
                                 preset=(Status.NA, reason) if reason else None,
-                                cost=0.0 if reason else cost,
+                                cost=0.0 if reason else cost, endpoint=endpoints.get(arch),
                             ))
     # A profile may name "cold-warm" and "cold-warm:small": keep one of each id, first wins.
     seen: dict[str, Cell] = {}
@@ -120,17 +126,53 @@ def order(cells: Sequence[Cell]) -> list[Cell]:
     return sorted(cells, key=lambda c: (-c.cost, c.id))
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    i, sep, n = text.partition("/")
+    if not (sep and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+        raise UsageError(f"--shard {text!r} is not I/N with 1 <= I <= N",
+                         fix="e.g. --shard 1/3, --shard 2/3, --shard 3/3")
+    return int(i), int(n)
+
+
+def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
+    """Shard `index` of `count`: greedy by expected cost (largest first onto the lightest shard).
+
+    Deterministic for the same plan, so N runners given the same inputs split it without talking.
+    """
+    loads = [0.0] * count
+    picked: list[Cell] = []
+    for c in sorted(cells, key=lambda c: (-c.cost, c.id)):
+        k = min(range(count), key=lambda j: (loads[j], j))
+        loads[k] += c.cost if c.cost > 0 else 0.01  # preset cells are cheap, but not free
+        if k == index - 1:
+            picked.append(c)
+    return picked
+
+
 def build_plan(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[Cell]:
     name = choices.profile or cfg.settings.default_profile
     if name not in cfg.profiles:
         raise UsageError(f"unknown profile {name!r}{did_you_mean(name, cfg.profiles)}",
                          fix=f"profiles in {cfg.path}: {', '.join(cfg.profiles)}")
+    if choices.distros:
+        extra = {d.id: d for d in (adhoc_distro(s, cfg.distros) for s in choices.distros)}
+        profile = cfg.profiles[name]
+        adhoc = tuple(i for i in extra if not any(fnmatch.fnmatchcase(i, p) for p in profile.distros))
+        cfg = replace(cfg, distros={**cfg.distros, **extra},
+                      profiles={**cfg.profiles, name: replace(profile, distros=profile.distros + adhoc)})
     engines = choices.engines or cfg.settings.engines
-    cells = expand(cfg, cfg.profiles[name], host_arch=host_arch, engines=engines)
+    endpoints = {**cfg.settings.endpoints, **choices.endpoints}
+    cells = expand(cfg, cfg.profiles[name], host_arch=host_arch, engines=engines, endpoints=endpoints)
     if choices.arches:
         cells = [c for c in cells if c.arch in choices.arches]
-    cells = apply_excludes(cfg, cells)
-    return order(select(cells, choices.select, choices.skip))
+    cells = select(apply_excludes(cfg, cells), choices.select, choices.skip)
+    if choices.shard:
+        i, n = choices.shard
+        cells = shard(cells, i, n)
+        if not cells:
+            raise NothingSelected(f"shard {i}/{n} gets no cell: the selection has fewer cells than shards",
+                                  fix="use fewer shards, or select more cells")
+    return order(cells)
 
 
 def plan_to_dict(cells: Sequence[Cell], *, host_arch: Arch, profile: str) -> dict[str, object]:

@@ -121,6 +121,8 @@ def load_run(run_dir: Path) -> RunResults:
         problems.append(f"{run_dir / 'run.json'} is missing (run metadata lost)")
     except ValueError as e:
         problems.append(f"{run_dir / 'run.json'} is not valid JSON: {e}")
+    # A merged run carries the clashes and read problems of its inputs (runner.merge).
+    problems += [str(p) for key in ("conflicts", "problems") for p in meta.get(key, [])]
     cells: list[CellResult] = []
     cell_dir = run_dir / "cells"
     for p in sorted(cell_dir.glob(".*.tmp*")) if cell_dir.is_dir() else []:

@@ -45,3 +45,44 @@ def test_report_rerenders_without_engine(tmp_path: Path, capsys: pytest.CaptureF
 def test_report_without_runs_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--reports", str(tmp_path)]) == 2
     assert "no runs under" in capsys.readouterr().err
+
+
+def _run(tmp_path: Path, run_id: str, *cells: object) -> Path:
+    run_dir = tmp_path / "runs" / run_id
+    write_json_atomic(run_dir / "run.json", {"run_id": run_id, "profile": "default"})
+    for c in cells:
+        d = c.to_dict()  # type: ignore[attr-defined]
+        write_json_atomic(run_dir / "cells" / f"{d['id'].replace('/', '__')}.json", d)
+    return run_dir
+
+
+def test_report_outputs_and_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.model import Status
+
+    old = _run(tmp_path, "old", make(), make("debian-13/amd64/docker/go1.22/env"))
+    new = _run(tmp_path, "new", make(status=Status.FAIL), make("debian-13/amd64/docker/go1.22/env"))
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    args = ["report", str(new), "--baseline", str(old), "--html", str(tmp_path / "m.html"),
+            "--junit", str(tmp_path / "j.xml"), "--github-summary", str(summary)]
+    assert main(args) == 0
+    assert main([*args, "--fail-on-change"]) == 1, "a changed status fails the check when asked"
+    md = (new / "matrix.md").read_text()
+    assert "Changes since baseline `old`" in md and "debian-12/amd64/docker/go1.22/env" in md
+    assert summary.read_text().startswith("earlier step\n"), "the summary is appended to, not replaced"
+    assert (tmp_path / "m.html").read_text().startswith("<!DOCTYPE html>") and (tmp_path / "j.xml").exists()
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assert main(["report", str(new), "--github-summary"]) == 2
+    assert "$GITHUB_STEP_SUMMARY is not set" in capsys.readouterr().err
+
+
+def test_plan_with_an_adhoc_distro(project_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    matrix = str(project_root / "matrix.toml")
+    assert main(["plan", "--matrix", matrix, "--distro", "alpine-3.25=docker.io/library/alpine:3.25",
+                 "--select", "alpine-3.25/amd64/*/go1.22/env"]) == 0
+    assert capsys.readouterr().out.strip() == "alpine-3.25/amd64/docker/go1.22/env"
+    for bad, words in (("alpine", "NAME=IMAGE_REF"), ("plan9-1=img", "package family"),
+                       ("debian-13=debian@sha1:ab", "not a digest")):
+        assert main(["plan", "--matrix", matrix, "--distro", bad]) == 2
+        assert words in capsys.readouterr().err

@@ -1,0 +1,81 @@
+"""Join the result directories of several runs (shards, runners, arches) into one run.
+
+    DIR... ──find run dirs (run.json or cells/)──> load each ──union of cells by id──> OUT/runs/<id>/
+                                                                 │
+                                   a cell in two shards: the first DIR wins, the clash is reported
+
+Cells keep their own host facts; the merged run.json lists every shard's run id, host and choices, so
+the report can say which machine measured what.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runner.errors import UsageError
+from runner.model import cell_slug
+from runner.results import CellResult, RunResults, cell_path, load_run, now_iso, write_json_atomic
+
+
+def find_runs(paths: Sequence[str]) -> list[Path]:
+    """Each path is a run directory, or a directory holding run directories (e.g. an unpacked artifact)."""
+    found: list[Path] = []
+    for arg in paths:
+        p = Path(arg)
+        if not p.is_dir():
+            raise UsageError(f"{arg}: no such directory", fix="pass run directories (reports/runs/<run-id>)")
+        if (p / "run.json").exists() or (p / "cells").is_dir():
+            runs = [p]
+        else:
+            runs = sorted({f.parent for f in p.rglob("run.json")} | {f.parent for f in p.rglob("cells")
+                                                                      if f.is_dir()})
+        if not runs:
+            raise UsageError(f"{arg} holds no run directory (no run.json or cells/ below it)",
+                             fix="pass reports/runs/<run-id>, or the directory a shard's artifact was unpacked to")
+        found += [r for r in runs if r.resolve() not in {f.resolve() for f in found}]
+    return found
+
+
+def merge(paths: Sequence[str], reports: Path, run_id: str = "merged") -> RunResults:
+    out_dir = reports / "runs" / run_id
+    runs = [load_run(d) for d in find_runs(paths)]
+    if any(r.run_dir.resolve() == out_dir.resolve() for r in runs):
+        raise UsageError(f"the output {out_dir} is also an input", fix="pass another --reports or --run-id")
+    cells: dict[str, CellResult] = {}
+    source: dict[str, Path] = {}
+    conflicts: list[str] = []
+    problems: list[str] = []
+    for run in runs:
+        problems += run.problems
+        for c in run.cells:
+            if c.id in cells:
+                first = cells[c.id]
+                same = "same status" if first.status is c.status else "DIFFERENT status"
+                conflicts.append(f"{c.id} is in {source[c.id]} ({first.status.value}) and in {run.run_dir} "
+                                 f"({c.status.value}), {same}; kept the first")
+                continue
+            cells[c.id], source[c.id] = c, run.run_dir
+    metas = [r.meta for r in runs]
+    profiles = sorted({str(m.get("profile")) for m in metas if m.get("profile")})
+    meta: dict[str, Any] = {
+        "schema_version": 1, "run_id": run_id, "merged": now_iso(),
+        "profile": profiles[0] if len(profiles) == 1 else " + ".join(profiles) or "?",
+        "started": min((str(m["started"]) for m in metas if m.get("started")), default=None),
+        "finished": max((str(m["finished"]) for m in metas if m.get("finished")), default=None),
+        "interrupted": any(bool(m.get("interrupted")) for m in metas),
+        "host": next((m["host"] for m in metas if m.get("host")), {}),
+        "shards": [{"run_id": m.get("run_id", r.run_dir.name), "source": str(r.run_dir), "host": m.get("host", {}),
+                    "choices": m.get("choices", {}), "interrupted": bool(m.get("interrupted")),
+                    "cells": len(r.cells)} for r, m in zip(runs, metas, strict=True)],
+        "missing_cells": sorted({i for m in metas for i in m.get("missing_cells", [])} - set(cells)),
+        "conflicts": conflicts,
+        "problems": problems,
+    }
+    shutil.rmtree(out_dir, ignore_errors=True)
+    for c in cells.values():
+        write_json_atomic(cell_path(out_dir, cell_slug(c.id)), c.to_dict())
+    write_json_atomic(out_dir / "run.json", meta)
+    return load_run(out_dir)  # conflicts and problems come back from run.json
