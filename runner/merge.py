@@ -2,7 +2,9 @@
 
     DIR... ──find run dirs (run.json or cells/)──> load each ──union of cells by id──> OUT/runs/<id>/
                                                                  │
-                                   a cell in two shards: the first DIR wins, the clash is reported
+                                   a cell in two shards: the first DIR wins, the clash is reported;
+                                   one measured natively and emulated: the native result is the
+                                   cell, the emulated time gives its QEMU slowdown
 
 Cells keep their own host facts; the merged run.json lists every shard's run id, host and choices, so
 the report can say which machine measured what.
@@ -51,6 +53,20 @@ def merge(paths: Sequence[str], reports: Path, run_id: str = "merged") -> RunRes
     for run in runs:
         problems += run.problems
         for c in run.cells:
+            if c.id in cells and bool(cells[c.id].cell.get("emulated")) != bool(c.cell.get("emulated")):
+                # The same cell from a native runner and an emulated one (CI's arm64 + arm64-emulated jobs):
+                # not a clash. The native result is the cell; the emulated one gives its QEMU slowdown.
+                native, emulated = (c, cells[c.id]) if cells[c.id].cell.get("emulated") else (cells[c.id], c)
+                native.timings["emulated_twin"] = {
+                    "run_id": emulated.run_id, "status": emulated.status.value, "reason": emulated.reason,
+                    "in_container_sec": emulated.timings.get("in_container_sec")}
+                if native is c:
+                    source[c.id] = run.run_dir
+                cells[c.id] = native
+                if native.status is not emulated.status:
+                    conflicts.append(f"{c.id} is {native.status.value} natively but {emulated.status.value} "
+                                     f"emulated ({emulated.reason}); the table shows the native result")
+                continue
             if c.id in cells:
                 first = cells[c.id]
                 same = "same status" if first.status is c.status else "DIFFERENT status"

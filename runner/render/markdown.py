@@ -212,6 +212,12 @@ def _slowdowns(group: Sequence[CellResult], cells: Sequence[CellResult]) -> list
             native[_twin_key(c)].append((c.cell["arch"], sec))
     out = []
     for c in group:
+        # A merged run keeps the native result of a cell also measured emulated (runner.merge).
+        same_arch = c.timings.get("emulated_twin") or {}
+        own, emu = _in_container_sec(c), same_arch.get("in_container_sec")
+        if own and isinstance(emu, (int, float)) and emu > 0:
+            out.append(f"{emu / own:.1f}× (emulated run of this arch)")
+            continue
         emulated = _in_container_sec(c) if c.cell.get("emulated") else None
         twin = next((sec for arch, sec in native.get(_twin_key(c), []) if arch != c.cell["arch"]), None)
         out.append(f"{emulated / twin:.1f}×" if emulated and twin else "")

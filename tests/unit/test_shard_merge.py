@@ -112,3 +112,20 @@ def test_merge_bad_inputs(tmp_path: Path) -> None:
     _write_run(tmp_path / "out" / "runs" / "merged", "x", [make()])
     with pytest.raises(UsageError, match="also an input"):
         merge.merge([str(tmp_path / "out" / "runs" / "merged")], tmp_path / "out")
+
+
+def test_merge_keeps_native_and_records_the_emulated_twin(tmp_path: Path) -> None:
+    cid = "debian-12/arm64/docker/go1.22/cold-warm:small"
+    emulated = make(cid)
+    emulated.timings = {"in_container_sec": 50.0}
+    native = make(cid)
+    native.cell = {**native.cell, "emulated": False}
+    native.timings = {"in_container_sec": 5.0}
+    _write_run(tmp_path / "emu", "emu", [emulated])
+    _write_run(tmp_path / "nat", "nat", [native], arch="arm64")
+    merged = merge.merge([str(tmp_path / "emu"), str(tmp_path / "nat")], tmp_path / "out")
+    (cell,) = merged.cells
+    assert cell.cell["emulated"] is False and cell.timings["emulated_twin"]["in_container_sec"] == 50.0
+    assert merged.meta["conflicts"] == [], "the same status natively and emulated is not a clash"
+    from runner.render.markdown import detail_tables
+    assert "10.0× (emulated run of this arch)" in detail_tables(merged.cells)
