@@ -226,9 +226,9 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
                 outcome = _run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
                                      images_made, labels, work, factor)
                 timings["phases"][phase.name] = outcome.pop("timing")
-                if "probe" not in outcome:
+                if "probes" not in outcome:
                     return finish(Status.ERROR, f"phase {phase.name}: {outcome['error']}")
-                probes[phase.name] = outcome["probe"]
+                probes.update(outcome["probes"])
             t_teardown = time.monotonic()  # closing the stack removes containers, volumes, mounts
     except CellUnavailable as e:
         return finish(Status.UNAVAILABLE, str(e))
@@ -261,41 +261,54 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
 def _run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_tag: str, base_mounts: list[Mount],
                res: CellResources, stack: contextlib.ExitStack, containers: list[Any], images_made: dict[str, str],
                labels: dict[str, str], work: Path, factor: float) -> dict[str, Any]:
-    """Run one phase; returns {"probe": ..., "timing": ...} or {"error": ..., "timing": ...}."""
+    """Run one phase: {"probes": {name: probe}, "timing": ...} or {"error": ..., "timing": ...}.
+
+    With replicas > 1, that many containers start together on the same mounts and run the same job;
+    their results are probes "<phase>.1" .. "<phase>.N".
+    """
     apply_host_actions(work / "data", phase.host)
     # The job and result paths are fixed: a restarted container runs its original command again.
     (work / "job" / "job.json").write_text(json.dumps({"steps": phase.steps}, indent=1))
-    result_file = work / "out" / "result.json"
-    result_file.unlink(missing_ok=True)
+    names = [phase.name] if phase.replicas == 1 else [f"{phase.name}.{i}" for i in range(1, phase.replicas + 1)]
+    results = {n: f"result-{n}.json" if phase.replicas > 1 else "result.json" for n in names}
+    for f in results.values():
+        (work / "out" / f).unlink(missing_ok=True)
     budget = _budget(phase.steps) + CONTAINER_MARGIN * factor
     t0 = time.monotonic()
     timing: dict[str, float] = {}
+    started: dict[str, Any] = {}
     if phase.container == "restart":
-        c = containers[-1]
-        driver.restart(c)
+        started[names[0]] = containers[-1]
+        driver.restart(containers[-1])
     else:
         mounts = base_mounts + [res.mount(m) for m in phase.mounts]
         tag = images_made[phase.image] if phase.image else image_tag
-        c = stack.enter_context(driver.container(
-            image=tag, command=[PROBE, f"{JOB_DIR}/job.json", f"{OUT_DIR}/result.json"], mounts=mounts,
-            env=CONTAINER_ENV, labels=labels, platform=cell.arch))
-        containers.append(c)
+        for i, name in enumerate(names, 1):
+            env = {**CONTAINER_ENV, "GCM_REPLICA": str(i)} if phase.replicas > 1 else CONTAINER_ENV
+            started[name] = stack.enter_context(driver.container(
+                image=tag, command=[PROBE, f"{JOB_DIR}/job.json", f"{OUT_DIR}/{results[name]}"], mounts=mounts,
+                env=env, labels=labels, platform=cell.arch))
+            containers.append(started[name])
     timing["start_sec"] = round(time.monotonic() - t0, 3)
-    exit_code, timed_out = driver.wait(c, budget)
+    waited = {name: driver.wait(c, max(budget - (time.monotonic() - t0), 1.0)) for name, c in started.items()}
     timing["container_sec"] = round(time.monotonic() - t0, 3)
     if phase.commit:
         tag = f"gcm-commit/{cell.slug.lower()[:100]}:{phase.commit}-{ctx.run_id.lower()}"
-        images_made[phase.commit] = driver.commit(c, tag, labels)
+        images_made[phase.commit] = driver.commit(started[names[0]], tag, labels)
         stack.callback(driver.remove_image, images_made[phase.commit])
-    try:
-        probe = json.loads(result_file.read_text())
-    except (OSError, ValueError) as e:
-        tail = " | ".join(driver.logs(c).strip().splitlines()[-5:])
-        what = f"timed out after {budget:.0f}s" if timed_out else f"exited {exit_code}"
-        return {"error": f"the probe wrote no readable result ({e}); container {what}; logs: {tail}", "timing": timing}
-    if timed_out:
-        return {"error": f"container exceeded its {budget:.0f}s budget and was killed", "timing": timing}
-    return {"probe": probe, "timing": timing}
+    probes: dict[str, Any] = {}
+    for name, c in started.items():
+        exit_code, timed_out = waited[name]
+        try:
+            probes[name] = json.loads((work / "out" / results[name]).read_text())
+        except (OSError, ValueError) as e:
+            tail = " | ".join(driver.logs(c).strip().splitlines()[-5:])
+            what = f"timed out after {budget:.0f}s" if timed_out else f"exited {exit_code}"
+            return {"error": f"{name}: the probe wrote no readable result ({e}); container {what}; logs: {tail}",
+                    "timing": timing}
+        if timed_out:
+            return {"error": f"{name}: container exceeded its {budget:.0f}s budget and was killed", "timing": timing}
+    return {"probes": probes, "timing": timing}
 
 
 def _budget(steps: list[dict[str, Any]]) -> float:

@@ -60,6 +60,8 @@ class Phase:
     (same writable layer; the engine decides what survives a stop, e.g. tmpfs does not).
     commit: save this phase's container as an image under that name; image: start from such an image.
     host: actions on the cell's data dir before the phase: {"op": "remove"|"write", "path", "data"}.
+    replicas: N > 1 starts N containers at once on the same mounts, each running the steps with
+    GCM_REPLICA=1..N in its environment; their probes are "<name>.1" .. "<name>.N".
     """
 
     name: str
@@ -69,6 +71,11 @@ class Phase:
     commit: str | None = None
     image: str | None = None
     host: tuple[dict[str, str], ...] = ()
+    replicas: int = 1
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1 or (self.replicas > 1 and (self.container == "restart" or self.commit)):
+            raise ValueError(f"phase {self.name}: replicas={self.replicas} needs container='new' and no commit")
 
 
 @dataclass
