@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from runner.errors import ConfigError, UsageError, did_you_mean
 from runner.model import Arch, Distro, Engine, Family, ImageSource, Rootfs, Scenario, Toolchain, Workload
-from runner.scenarios import known_variants
+from runner.scenarios import known_variants, portability
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,7 +25,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 SCHEMA_VERSION = 1
-KNOWN_SCENARIOS = ("env", "cold-warm", "location", "storage", "filesystem", "readonly", "tmpfs-goroot")
+KNOWN_SCENARIOS = ("env", "cold-warm", "location", "storage", "filesystem", "readonly", "tmpfs-goroot", "portability")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 
@@ -277,7 +277,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         sc.only("variants", "cost", "emulated")
         variants = sc.strings("variants")
         implemented = known_variants(sid)
-        for v in variants:
+        for v in variants if sid != "portability" else ():  # its variants name distros: checked below
             if implemented is None and v not in workloads:
                 raise sc.fail("variants", f"unknown workload {v!r}{did_you_mean(v, workloads)}",
                               fix=f"define [workloads.{v}] or use one of: {', '.join(workloads)}")
@@ -293,6 +293,11 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         distros[did] = _distro(dr.sub(did), did)
     if not distros:
         raise top.fail("distros", "no distro defined", fix="add at least one [distros.<id>] table")
+    for v in scenarios["portability"].variants if "portability" in scenarios else ():
+        if not portability.valid_variant(v, set(distros)):
+            raise sr.sub("portability").fail("variants", f"portability has no variant {v!r}",
+                                             fix=f"use \"binary\" or \"from-<distro id>\" with a distro of "
+                                                 f"this file: {', '.join(distros)}")
 
     profiles: dict[str, Profile] = {}
     pr = top.sub("profiles")

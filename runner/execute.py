@@ -202,6 +202,18 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     job_ctx = JobContext(build_timeout=ctx.cfg.settings.build_timeout * factor, goroot_src=tree.goroot / "src",
                          reps=ctx.cfg.settings.reps)
     phases = scenario.phases(cell, job_ctx)
+    images_made: dict[str, str] = {}
+    for other in sorted({p.distro for p in phases if p.distro}):
+        if other not in ctx.cfg.distros:
+            return finish(Status.ERROR, f"the scenario runs a phase in distro {other!r}, which {ctx.cfg.path} lacks")
+        try:
+            made = images.provision(driver, ctx.cfg.distros[other], cell.arch, ctx.images_dir, emulated=cell.emulated)
+        except images.ImageUnavailable as e:
+            return finish(Status.UNAVAILABLE, f"image of {other}, where a phase of this cell runs: {e}")
+        except (images.ImageBuildError, docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            return finish(Status.ERROR, f"provisioning {other} for a phase: {e}")
+        images_made[f"distro:{other}"] = made.tag
+        result.image.setdefault("phase_images", {})[other] = made.to_dict()
     work = ctx.run_dir / "work" / cell.slug
     shutil.rmtree(work, ignore_errors=True)
     base_mounts = [
@@ -221,7 +233,6 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         with contextlib.ExitStack() as stack:
             res = CellResources(driver, work / "data", labels, stack)
             containers: list[Any] = []
-            images_made: dict[str, str] = {}
             for phase in phases:
                 outcome = _run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
                                      images_made, labels, work, factor)
@@ -282,7 +293,7 @@ def _run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_
         driver.restart(containers[-1])
     else:
         mounts = base_mounts + [res.mount(m) for m in phase.mounts]
-        tag = images_made[phase.image] if phase.image else image_tag
+        tag = images_made[phase.image] if phase.image else images_made.get(f"distro:{phase.distro}", image_tag)
         for i, name in enumerate(names, 1):
             env = {**CONTAINER_ENV, "GCM_REPLICA": str(i)} if phase.replicas > 1 else CONTAINER_ENV
             started[name] = stack.enter_context(driver.container(

@@ -167,6 +167,41 @@ def _tmpfs_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]
     return headers, rows
 
 
+def _portability_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "case", "same path", "other path", "other path, -trimpath",
+               "binary sha256", "same binary in", "status"]
+    # Binaries of one Go version and arch, by digest: which distros built identical bytes.
+    by_digest: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for c in cells:
+        if sha := c.observations.get("sha256"):
+            by_digest[(c.cell["toolchain"], c.cell["arch"])][sha].append(c.cell["distro"])
+
+    def pk(o: Any) -> str:
+        if not isinstance(o, dict) or not o.get("ran", True):
+            return ""
+        if o.get("ok") is False:
+            return f"exit {o.get('exit_code')}"
+        return f"{o.get('compiled')} compiled" + (f" ({', '.join(o['packages'])})" if o.get("packages") else "")
+
+    rows = []
+    for c in cells:
+        o = c.observations
+        sha = o.get("sha256")
+        same = ""
+        if sha:
+            groups = by_digest[(c.cell["toolchain"], c.cell["arch"])]
+            total = sum(len(v) for v in groups.values())
+            same = f"all {total} distros" if len(groups) == 1 else f"{len(groups[sha])} of {total}: " + \
+                ", ".join(groups[sha])
+        case = c.cell.get("variant") or ""
+        if o.get("source"):
+            case = f"{o['source']} → {o.get('target', '')}"
+        rows.append(_where(c) + [case, pk(o.get("same-path")), pk(o.get("other-path")),
+                                 pk(o.get("other-path-trimpath")), f"`{sha[:16]}…`" if sha else "", same,
+                                 c.status.value])
+    return headers, rows
+
+
 DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], list[list[Any]]]]]] = {
     "env": ("What Go reports about itself (`go env`), as root and as an arbitrary uid", _env_rows),
     "cold-warm": ("Cold build, then rebuilds: unchanged, after `touch` of every source, after a one-byte edit. "
@@ -180,6 +215,9 @@ DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], l
     "readonly": ("A populated cache mounted read-only, by the state of trim.txt", _readonly_rows),
     "tmpfs-goroot": ("Cold build time with GOROOT and GOCACHE on tmpfs, as a ratio to both on disk: median "
                      "(min–max) of per-repetition ratios, placements interleaved", _tmpfs_rows),
+    "portability": ("A cache made in one distro's container, copied into another's (same toolchain and arch): "
+                    "packages each rebuild compiled; and the sha256 of a `CGO_ENABLED=0 -trimpath -buildvcs=false` "
+                    "build per cell, compared across distros", _portability_rows),
 }
 
 

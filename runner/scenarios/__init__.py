@@ -60,6 +60,7 @@ class Phase:
     (same writable layer; the engine decides what survives a stop, e.g. tmpfs does not).
     commit: save this phase's container as an image under that name; image: start from such an image.
     host: actions on the cell's data dir before the phase: {"op": "remove"|"write", "path", "data"}.
+    distro: run this phase in that distro's image (same arch) instead of the cell's own.
     replicas: N > 1 starts N containers at once on the same mounts, each running the steps with
     GCM_REPLICA=1..N in its environment; their probes are "<name>.1" .. "<name>.N".
     """
@@ -72,6 +73,7 @@ class Phase:
     image: str | None = None
     host: tuple[dict[str, str], ...] = ()
     replicas: int = 1
+    distro: str | None = None
 
     def __post_init__(self) -> None:
         if self.replicas < 1 or (self.replicas > 1 and (self.container == "restart" or self.commit)):
@@ -154,10 +156,11 @@ def registry() -> dict[str, ScenarioImpl]:
     from runner.scenarios.coldwarm import ColdWarm
     from runner.scenarios.env import Env
     from runner.scenarios.location import Location
+    from runner.scenarios.portability import Portability
     from runner.scenarios.readonly import ReadOnly
     from runner.scenarios.storage import Filesystem, Storage
     from runner.scenarios.tmpfs import TmpfsGoroot
 
     impls: list[ScenarioImpl] = [Env(), ColdWarm(), Location(), Storage(), Filesystem(), ReadOnly(), TmpfsGoroot(),
-                                 BenchSteps()]
+                                 Portability(), BenchSteps()]
     return {s.id: s for s in impls}
