@@ -19,7 +19,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import host, images, preflight, toolchains
+from runner import cacheprog, host, images, preflight, toolchains
 from runner import probe as probe_build
 from runner.config import MatrixConfig
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
@@ -183,6 +183,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         result.toolchain = tree.to_dict()
         host_tree = toolchains.ensure(next(iter(ctx.cfg.toolchains.values())), ctx.host_arch)
         probe_bin = probe_build.ensure(host_tree, cell.arch)
+        cacheprog_bin = cacheprog.ensure(host_tree, cell.arch)
         proxy_dir = proxy.build(cache_dir() / "proxy" / proxy.content_key())
     except images.ImageUnavailable as e:
         return finish(Status.UNAVAILABLE, f"image: {e}")
@@ -219,6 +220,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     base_mounts = [
         Mount(source=str(tree.goroot), target=GOROOT),
         Mount(source=str(probe_bin), target=PROBE),
+        Mount(source=str(cacheprog_bin), target=cacheprog.TARGET),
         Mount(source=str(work / "job"), target=JOB_DIR),
         Mount(source=str(work / "out"), target=OUT_DIR, read_only=False),
         Mount(source=str(WORKLOADS_SRC), target=WORKLOADS),

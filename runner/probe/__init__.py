@@ -21,18 +21,23 @@ class ProbeBuildError(Exception):
     pass
 
 
-def _key(host_go: GoTree) -> str:
+def _key(host_go: GoTree, source: Path) -> str:
     h = hashlib.sha256(host_go.version.encode())
     for name in ("go.mod", "main.go"):
-        h.update((SOURCE / name).read_bytes())
+        h.update((source / name).read_bytes())
     return h.hexdigest()[:16]
 
 
 def ensure(host_go: GoTree, arch: Arch) -> Path:
-    out = cache_dir() / "probe" / _key(host_go) / f"probe-{arch.value}"
+    return build_static(SOURCE, "probe", host_go, arch)
+
+
+def build_static(source: Path, name: str, host_go: GoTree, arch: Arch) -> Path:
+    """Build the main package in `source` (go.mod + main.go, standard library only) for linux/arch, cached."""
+    out = cache_dir() / name / _key(host_go, source) / f"{name}-{arch.value}"
     if out.exists():
         return out
-    with locked(f"probe-{arch.value}"):
+    with locked(f"{name}-{arch.value}"):
         if out.exists():
             return out
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -46,9 +51,9 @@ def ensure(host_go: GoTree, arch: Arch) -> Path:
         }
         proc = subprocess.run(
             [str(host_go.goroot / "bin" / "go"), "build", "-trimpath", "-o", str(tmp), "."],
-            cwd=SOURCE, env=env, capture_output=True, text=True, timeout=600,
+            cwd=source, env=env, capture_output=True, text=True, timeout=600,
         )
         if proc.returncode != 0:
-            raise ProbeBuildError(f"building the probe for {arch.value} failed: {proc.stderr.strip()}")
+            raise ProbeBuildError(f"building the {name} for {arch.value} failed: {proc.stderr.strip()}")
         tmp.rename(out)
         return out

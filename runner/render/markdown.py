@@ -202,6 +202,29 @@ def _portability_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list
     return headers, rows
 
 
+def _remote_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "go version", "go env GOCACHEPROG", "first: compiled",
+               "first: puts / misses", "shared dir MB", "second: compiled", "second: hits shared / local / misses",
+               "status"]
+
+    def built(o: Any) -> str:
+        if not isinstance(o, dict):
+            return ""
+        return f"exit {o.get('exit_code')}" if o.get("ok") is False else str(o.get("compiled", ""))
+
+    rows = []
+    for c in cells:
+        o = c.observations
+        f, s = o.get("first") or {}, o.get("second") or {}
+        fs, ss = f.get("stats") or {}, s.get("stats") or {}
+        rows.append(_where(c) + [o.get("go_version", ""), o.get("goenv_gocacheprog", ""), built(f or None),
+                                 f"{fs['puts']} / {fs['misses']}" if fs else "", _mb(f.get("shared_bytes_after")),
+                                 built(s or None),
+                                 f"{ss['hits_shared']} / {ss['hits_local']} / {ss['misses']}" if ss else "",
+                                 c.status.value])
+    return headers, rows
+
+
 DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], list[list[Any]]]]]] = {
     "env": ("What Go reports about itself (`go env`), as root and as an arbitrary uid", _env_rows),
     "cold-warm": ("Cold build, then rebuilds: unchanged, after `touch` of every source, after a one-byte edit. "
@@ -218,6 +241,9 @@ DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], l
     "portability": ("A cache made in one distro's container, copied into another's (same toolchain and arch): "
                     "packages each rebuild compiled; and the sha256 of a `CGO_ENABLED=0 -trimpath -buildvcs=false` "
                     "build per cell, compared across distros", _portability_rows),
+    "remote": ("GOCACHEPROG (Go 1.24+) backed by a directory two containers share: a cold build in the first, "
+               "the same build in a second with an empty local cache; the cache program's own counters",
+               _remote_rows),
 }
 
 

@@ -148,7 +148,7 @@ def known_variants(scenario: str) -> tuple[str, ...] | None:
     from runner.scenarios.storage import BACKENDS, FILESYSTEMS
 
     return {"env": (), "tmpfs-goroot": (), "location": tuple(CASES), "storage": tuple(BACKENDS),
-            "filesystem": FILESYSTEMS, "readonly": READONLY}.get(scenario)
+            "filesystem": FILESYSTEMS, "readonly": READONLY, "remote": ()}.get(scenario)
 
 
 def registry() -> dict[str, ScenarioImpl]:
@@ -158,9 +158,10 @@ def registry() -> dict[str, ScenarioImpl]:
     from runner.scenarios.location import Location
     from runner.scenarios.portability import Portability
     from runner.scenarios.readonly import ReadOnly
+    from runner.scenarios.remote import Remote
     from runner.scenarios.storage import Filesystem, Storage
     from runner.scenarios.tmpfs import TmpfsGoroot
 
     impls: list[ScenarioImpl] = [Env(), ColdWarm(), Location(), Storage(), Filesystem(), ReadOnly(), TmpfsGoroot(),
-                                 Portability(), BenchSteps()]
+                                 Portability(), Remote(), BenchSteps()]
     return {s.id: s for s in impls}

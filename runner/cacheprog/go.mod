@@ -1,0 +1,3 @@
+module gcm.example/cacheprog
+
+go 1.22

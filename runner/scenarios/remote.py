@@ -1,0 +1,165 @@
+"""`remote`: the build cache behind GOCACHEPROG, shared by two containers through a directory.
+
+GOCACHEPROG (Go 1.24+, cmd/go/internal/cacheprog) names a program the go command starts and asks for
+cache entries over stdin/stdout instead of reading GOCACHE. runner/cacheprog is such a program (mounted
+at /opt/gcm/cacheprog): it keeps entries in a shared directory, here a bind mount at /remote, and a
+local copy in the container that its answers point to. Phases, each a new container with an empty
+local GOCACHE and the same /remote:
+
+    first   cold build through the cache program: everything compiled and put into /remote
+    second  the same build again: served from /remote, so nothing should compile
+
+Passes when the second build compiles 0 packages and the cache program counted hits from the shared
+directory. The program's counters (gets, hits, misses, puts) come from its own stats line per go
+command. Toolchains older than Go 1.24 have no GOCACHEPROG (1.21-1.23 only behind
+GOEXPERIMENT=cacheprog): the cell records `go version` and `go env GOCACHEPROG` and is n/a.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runner.cacheprog import TARGET as CACHEPROG
+from runner.model import Cell, Status
+from runner.scenarios import (
+    OFFLINE_GO,
+    SCRATCH,
+    WORKLOADS,
+    JobContext,
+    MountSpec,
+    Phase,
+    Probes,
+    Verdict,
+    build_obs,
+    describe_failure,
+    exec_step,
+    first_line,
+    step,
+)
+
+SRC = f"{SCRATCH}/src"
+SHARED = "/remote"
+GOCACHE = f"{SCRATCH}/gocache"  # the container's own build cache: empty in every phase
+LOCAL = f"{SCRATCH}/cacheprog-local"  # the cache program's local copy (DiskPath)
+STATS = f"{SCRATCH}/cacheprog-stats.jsonl"  # one line per go command that started the program
+MIN_GO = (1, 24)
+BASE_ENV = {**OFFLINE_GO, "GOCACHE": GOCACHE}
+PROG_ENV = {**BASE_ENV, "GOCACHEPROG": CACHEPROG, "GCM_CACHEPROG_DIR": SHARED, "GCM_CACHEPROG_LOCAL": LOCAL,
+            "GCM_CACHEPROG_STATS": STATS}
+PHASES = ("first", "second")
+COUNTERS = ("gets", "hits_local", "hits_shared", "misses", "puts", "put_bytes", "errors")
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    major, minor = (version.split(".") + ["0"])[:2]
+    return int(major), int(minor)
+
+
+def supported(cell: Cell) -> bool:
+    return version_tuple(cell.toolchain.version) >= MIN_GO
+
+
+def na_reason(cell: Cell) -> str:
+    return f"GOCACHEPROG needs Go {MIN_GO[0]}.{MIN_GO[1]} or newer; this toolchain is go{cell.toolchain.version}"
+
+
+def _about_go(ctx: JobContext) -> list[dict[str, Any]]:
+    return [exec_step("go-version", ["go", "version"], env=BASE_ENV, timeout_sec=ctx.build_timeout),
+            exec_step("go-env", ["go", "env", "GOCACHEPROG", "GOCACHE"], dir="/",
+                      env={**PROG_ENV, "GCM_CACHEPROG_STATS": f"{SCRATCH}/cacheprog-stats-env.jsonl"},
+                      timeout_sec=ctx.build_timeout)]
+
+
+def _phase_steps(ctx: JobContext) -> list[dict[str, Any]]:
+    return [
+        {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True},
+        *_about_go(ctx),
+        exec_step("mod-download", ["go", "mod", "download"], dir=SRC, env=BASE_ENV, timeout_sec=ctx.build_timeout,
+                  stop_on_error=True),
+        {"name": "shared-before", "kind": "du", "path": SHARED},
+        exec_step("build", ["go", "build", "-v", "-o", f"{SCRATCH}/bin/app", "."], dir=SRC, env=PROG_ENV,
+                  count_compiled=True, measure=[GOCACHE, SHARED], timeout_sec=ctx.build_timeout),
+        {"name": "stats", "kind": "read", "path": STATS},
+    ]
+
+
+def parse_stats(s: dict[str, Any] | None) -> dict[str, Any]:
+    """The cache program's counters, summed over its stats lines; processes: how many lines (0: none ran)."""
+    out: dict[str, Any] = {"processes": 0, **{k: 0 for k in COUNTERS}}
+    if not (s and s.get("ok")):
+        return out
+    for line in (s.get("content") or "").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            out["unreadable_lines"] = out.get("unreadable_lines", 0) + 1
+            continue
+        out["processes"] += 1
+        for k in COUNTERS:
+            out[k] += int(rec.get(k) or 0)
+        if rec.get("first_error") and "first_error" not in out:
+            out["first_error"] = rec["first_error"]
+        if not rec.get("closed"):
+            out["unclosed"] = out.get("unclosed", 0) + 1
+    return out
+
+
+class Remote:
+    id = "remote"
+
+    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
+        if not supported(cell):  # a phase must run: one container that only records what Go this is
+            return [Phase("first", _about_go(ctx))]
+        shared = (MountSpec("bind", SHARED, name="remote"),)
+        return [Phase(name, _phase_steps(ctx), mounts=shared) for name in PHASES]
+
+    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
+        first = probes["first"]
+        v = step(first, "go-version")
+        e = step(first, "go-env")
+        env_lines = (e.get("stdout") or "").splitlines() if e and e.get("ok") else []
+        obs: dict[str, Any] = {"go_version": first_line(v.get("stdout")) if v and v.get("ok") else "",
+                               "goenv_gocacheprog": env_lines[0].strip() if env_lines else "",
+                               "cacheprog": CACHEPROG, "shared_dir": SHARED}
+        if not supported(cell):
+            return Verdict(Status.NA, na_reason(cell), obs)
+        problems: list[str] = []
+        for name in PHASES:
+            probe = probes[name]
+            b = step(probe, "build")
+            o = build_obs(b)
+            o["stats"] = parse_stats(step(probe, "stats"))
+            before = (step(probe, "shared-before") or {}).get("usage") or {}
+            after = ((b or {}).get("after") or {})
+            o["shared_bytes_before"] = before.get("bytes", 0) if before.get("exists") else 0
+            o["shared_bytes_after"] = (after.get(SHARED) or {}).get("bytes")
+            o["shared_files_after"] = (after.get(SHARED) or {}).get("files")
+            o["local_gocache_files_after"] = (after.get(GOCACHE) or {}).get("files")
+            obs[name] = o
+            st = o["stats"]
+            if st.get("errors"):
+                return Verdict(Status.ERROR, f"{name}: the cache program reported {st['errors']} errors, first: "
+                                             f"{st.get('first_error', '?')}", obs)
+            if not o.get("ok"):
+                problems.append(describe_failure(b, f"{name} build"))
+                continue
+            if not st["processes"]:
+                problems.append(f"{name}: the go command never closed a GOCACHEPROG program (no stats; go env "
+                                f"GOCACHEPROG={obs['goenv_gocacheprog']!r})")
+        if problems:
+            return Verdict(Status.FAIL, "; ".join(problems), obs)
+        f, s = obs["first"], obs["second"]
+        if not f["compiled"] or not f["stats"]["puts"]:
+            problems.append(f"the first build, on an empty shared dir, compiled {f['compiled']} packages and put "
+                            f"{f['stats']['puts']} entries: it did not fill the shared cache")
+        if s["compiled"]:
+            problems.append(f"the second container compiled {s['compiled']} packages "
+                            f"({s['stats']['hits_shared']} hits from {SHARED}, {s['stats']['misses']} misses)")
+        if not s["stats"]["hits_shared"]:
+            problems.append(f"the second container had no hits from {SHARED} ({s['stats']['misses']} misses)")
+        if problems:
+            return Verdict(Status.FAIL, "; ".join(problems), obs)
+        return Verdict(Status.PASS, f"second container: 0 compiled, {s['stats']['hits_shared']} hits from the "
+                                    f"shared dir ({(f['shared_bytes_after'] or 0) / 1e6:.1f} MB after the first "
+                                    f"build, {f['compiled']} packages compiled there)", obs)
