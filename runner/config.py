@@ -26,7 +26,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 SCHEMA_VERSION = 1
 KNOWN_SCENARIOS = ("env", "cold-warm", "location", "storage", "filesystem", "readonly", "tmpfs-goroot", "portability",
-                   "remote")
+                   "remote", "multiuser", "concurrent", "modcache")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 

@@ -225,6 +225,83 @@ def _remote_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]
     return headers, rows
 
 
+def _multiuser_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    from runner.scenarios.multiuser import BUILDS, modes_summary
+
+    headers = ["distro", "arch", "engine", "toolchain", "umask", "A cold", "B warm", "B edit", "B again",
+               "B goindex=0", "A again", "GOCACHE modes by uid", "GOMODCACHE modes by uid", "first error line",
+               "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        builds = o.get("builds") or {}
+        end = o.get("modes_end") or {}
+        cols = [f"{b.get('exit_code')} ({b.get('compiled')})" if (b := builds.get(n)) else "" for n in BUILDS]
+        rows.append(_where(c) + [o.get("umask", c.cell.get("variant")), *cols, modes_summary(end.get("cache")),
+                                 modes_summary(end.get("mod")), o.get("first_error", ""), c.status.value])
+    return headers, rows
+
+
+def _concurrent_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "variant", "N", "failures", "corruption messages",
+               "parallel step s", "warm compiled after", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        fails = o.get("failures", "")
+        firsts = sorted({b.get("go_error", "") for b in o.get("builds") or [] if not b.get("ok")} - {""})
+        if fails and firsts:
+            fails = f"{fails}: {firsts[0]}"
+        corrupt = o.get("corruption") or []
+        rows.append(_where(c) + [c.cell.get("variant"), o.get("n", ""), fails,
+                                 "; ".join(corrupt) if corrupt else ("none" if "corruption" in o else ""),
+                                 f"{o['parallel_sec']:.2f}" if isinstance(o.get("parallel_sec"), (int, float)) else "",
+                                 o.get("warm_compiled", ""), c.status.value])
+    return headers, rows
+
+
+def _modcache_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "variant", "modes (module dir / .go)",
+               "plain rm -rf (uid 1000)", "rm -rf as root", "go clean -modcache", "rm -rf of -modcacherw cache",
+               "concurrent failures in container", "across containers", "go mod verify", "status"]
+
+    def run(r: Any) -> str:
+        if not isinstance(r, dict) or not r.get("ran"):
+            return ""
+        removed = r.get("removed")
+        gone = ", removed" if removed is True else ", still there" if removed is False else ""
+        line = r.get("stderr_first_line") or ""
+        return f"exit {r.get('exit_code')}{gone}" + (f": {line}" if line else "")
+
+    def verified(*vs: Any) -> str:
+        return " / ".join("ok" if v.get("verified") else f"exit {v.get('exit_code')}: "
+                          f"{v.get('stderr_first_line') or v.get('stdout_first_line') or '?'}"
+                          for v in vs if isinstance(v, dict) and v.get("ran"))
+
+    def fails(o: Any) -> str:
+        if not isinstance(o, dict) or "runs" not in o:
+            return ""
+        bad = sorted({r.get("stderr_first_line", "") for r in o["runs"] if not r.get("ok")} - {""})
+        ov = o.get("overlap_sec")
+        return f"{o.get('failures')} of {len(o['runs'])}" + (f" (overlap {ov * 1000:.0f} ms)" if isinstance(
+            ov, (int, float)) else "") + (f": {bad[0]}" if bad else "")
+
+    rows = []
+    for c in cells:
+        o = c.observations
+        modes = "; ".join(f"{label}: {m.get('module_dir', '?')} / {m.get('go_file', '?')}"
+                          for label, key in (("default", "default"), ("-modcacherw", "modcacherw"))
+                          if (m := (o.get(key) or {}).get("modes")))
+        rows.append(_where(c) + [c.cell.get("variant"), modes, run(o.get("rm_plain")), run(o.get("rm_root")),
+                                 run(o.get("clean_modcache")), run(o.get("rm_rw")), fails(o.get("in_container")),
+                                 fails(o.get("across_containers")),
+                                 verified(*((o.get(k) or {}).get("verify") for k in ("default", "modcacherw",
+                                                                                     "in_container",
+                                                                                     "across_containers"))),
+                                 c.status.value])
+    return headers, rows
+
+
 DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], list[list[Any]]]]]] = {
     "env": ("What Go reports about itself (`go env`), as root and as an arbitrary uid", _env_rows),
     "cold-warm": ("Cold build, then rebuilds: unchanged, after `touch` of every source, after a one-byte edit. "
@@ -241,9 +318,18 @@ DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], l
     "portability": ("A cache made in one distro's container, copied into another's (same toolchain and arch): "
                     "packages each rebuild compiled; and the sha256 of a `CGO_ENABLED=0 -trimpath -buildvcs=false` "
                     "build per cell, compared across distros", _portability_rows),
+    "multiuser": ("Two uids (1001, 1002) of group 4242 sharing GOCACHE and GOMODCACHE through setgid dirs, per "
+                  "umask: each build as 'exit (packages compiled)'; modes as 'type mode (count)' per owner uid",
+                  _multiuser_rows),
     "remote": ("GOCACHEPROG (Go 1.24+) backed by a directory two containers share: a cold build in the first, "
                "the same build in a second with an empty local cache; the cache program's own counters",
                _remote_rows),
+    "concurrent": ("N `go build`s at once on one GOCACHE+GOMODCACHE bind mount (same workload, mixed workloads, "
+                   "two containers, `go clean -cache` during the builds), then warm rebuilds", _concurrent_rows),
+    "modcache": ("GOMODCACHE as Go documents it: octal modes of an extracted module, removal by plain `rm -rf`, "
+                 "`go clean -modcache` and of a `-modcacherw` cache (exit, whether it is gone, first stderr line); "
+                 "`go mod download` at once: 4 in one container, 2 in each of 2 containers on one volume (failures, "
+                 "longest overlap of two downloads); `go mod verify` after each", _modcache_rows),
 }
 
 

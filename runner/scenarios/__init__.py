@@ -143,19 +143,26 @@ def build_obs(s: Mapping[str, Any] | None, measure: str | None = None) -> dict[s
 
 def known_variants(scenario: str) -> tuple[str, ...] | None:
     """The variants a scenario implements; None where matrix.toml defines them (cold-warm: workloads)."""
+    from runner.scenarios.concurrent import VARIANTS as CONCURRENT
     from runner.scenarios.location import CASES
+    from runner.scenarios.modcache import VARIANTS as MODCACHE
+    from runner.scenarios.multiuser import VARIANTS as MULTIUSER
     from runner.scenarios.readonly import VARIANTS as READONLY
     from runner.scenarios.storage import BACKENDS, FILESYSTEMS
 
     return {"env": (), "tmpfs-goroot": (), "location": tuple(CASES), "storage": tuple(BACKENDS),
-            "filesystem": FILESYSTEMS, "readonly": READONLY, "remote": ()}.get(scenario)
+            "filesystem": FILESYSTEMS, "readonly": READONLY, "remote": (), "concurrent": CONCURRENT,
+            "multiuser": MULTIUSER, "modcache": MODCACHE}.get(scenario)
 
 
 def registry() -> dict[str, ScenarioImpl]:
     from runner.scenarios.bench import BenchSteps
     from runner.scenarios.coldwarm import ColdWarm
+    from runner.scenarios.concurrent import Concurrent
     from runner.scenarios.env import Env
     from runner.scenarios.location import Location
+    from runner.scenarios.modcache import ModCache
+    from runner.scenarios.multiuser import MultiUser
     from runner.scenarios.portability import Portability
     from runner.scenarios.readonly import ReadOnly
     from runner.scenarios.remote import Remote
@@ -163,5 +170,5 @@ def registry() -> dict[str, ScenarioImpl]:
     from runner.scenarios.tmpfs import TmpfsGoroot
 
     impls: list[ScenarioImpl] = [Env(), ColdWarm(), Location(), Storage(), Filesystem(), ReadOnly(), TmpfsGoroot(),
-                                 Portability(), Remote(), BenchSteps()]
+                                 Portability(), Remote(), MultiUser(), Concurrent(), ModCache(), BenchSteps()]
     return {s.id: s for s in impls}

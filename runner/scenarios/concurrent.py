@@ -1,0 +1,291 @@
+"""`concurrent`: several `go build` processes on one GOCACHE (+GOMODCACHE) at the same time, on a bind mount.
+
+cmd/go documents the build cache as safe for concurrent use ("The go command's build cache ... is safe
+for concurrent invocations"): entries are written under content-derived names and published atomically,
+so processes racing on the same action only do duplicate work. Variants, all with N=4 builds:
+
+    same          one container: 4 `go build -v` of the small workload (same dir, 4 -o outputs) at once on
+                  an empty cache, then one warm build
+    mixed         one container: 2 small + 2 `go build cmd/gofmt` at once, then a warm build of each
+    containers    a prepare container runs `go mod download` into the shared mount; then 2 containers at
+                  once (Phase replicas) each run 2 builds at once; then a new container's warm build
+    clean-during  one container: 3 builds at once with `sleep 1; go clean -cache` alongside; then a warm-up
+                  build and a second build
+
+Pass (same, mixed, containers): no build fails, Go prints no corruption message, the warm build(s)
+compile 0 packages. clean-during: builds that fail while the cache is removed under them are recorded
+(Go's own words), not judged; it passes when the second build afterwards compiles 0 packages and no
+build after the clean reports a corrupted cache.
+
+Every build's exit, packages compiled, first non-package stderr line and any stderr line naming the
+cache with "corrupt"/"invalid"/"unexpected" are recorded; wall-clock overlap is recorded, not assumed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from runner.model import Cell, Status
+from runner.scenarios import (
+    OFFLINE_GO,
+    SCRATCH,
+    WORKLOADS,
+    JobContext,
+    MountSpec,
+    Phase,
+    Probes,
+    Verdict,
+    describe_failure,
+    exec_step,
+    step,
+)
+
+VARIANTS = ("same", "mixed", "containers", "clean-during")
+N = 4
+CACHE_ROOT = "/gocache"
+GOCACHE = f"{CACHE_ROOT}/build"
+GOMODCACHE = f"{CACHE_ROOT}/mod"
+ENV = {**OFFLINE_GO, "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE}
+SRC = f"{SCRATCH}/src"
+BIN = f"{SCRATCH}/bin"
+MOUNT = MountSpec("bind", CACHE_ROOT, name="cache")
+CLEAN_DELAY_SEC = 1
+CLEAN = "clean"
+
+# A `go build -v` package line (the probe's own pattern): an import path alone on its line.
+_PKG_LINE = re.compile(r"^[A-Za-z0-9_.~+\-]+(/[A-Za-z0-9_.~+\-]+)*$")
+_CORRUPT = re.compile(r"corrupt|invalid|unexpected", re.IGNORECASE)
+
+
+def build(name: str, ctx: JobContext, workload: str, out: str) -> dict[str, Any]:
+    target = "." if workload == "small" else "cmd/gofmt"
+    return exec_step(name, ["go", "build", "-v", "-o", f"{BIN}/{out}", target], dir=SRC, env=ENV,
+                     count_compiled=True, timeout_sec=ctx.build_timeout)
+
+
+def setup_steps(ctx: JobContext, download: bool = True) -> list[dict[str, Any]]:
+    steps = [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True},
+             exec_step("mkdir", ["mkdir", "-p", GOCACHE, GOMODCACHE], stop_on_error=True)]
+    if download:
+        steps.append(exec_step("mod-download", ["go", "mod", "download"], dir=SRC, env=ENV,
+                               timeout_sec=ctx.build_timeout, stop_on_error=True))
+    return steps
+
+
+def parallel(builds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"name": "cache-before", "kind": "du", "path": GOCACHE},
+            {"name": "parallel", "kind": "parallel", "steps": builds, "measure": [GOCACHE]}]
+
+
+def workloads(variant: str) -> list[str]:
+    """The workload of each parallel build in one container."""
+    if variant == "mixed":
+        return ["small", "small", "gofmt", "gofmt"]
+    if variant == "containers":
+        return ["small", "small"]
+    if variant == "clean-during":
+        return ["small"] * 3
+    return ["small"] * N
+
+
+def after_names(variant: str) -> list[str]:
+    """The builds after the parallel step; the last of each workload must compile 0."""
+    if variant == "mixed":
+        return ["warm-small", "warm-gofmt"]
+    if variant == "clean-during":
+        return ["warm-up", "warm"]
+    return ["warm"]
+
+
+def corruption(stderr: str | None) -> list[str]:
+    return [ln.strip() for ln in (stderr or "").splitlines() if "cache" in ln.lower() and _CORRUPT.search(ln)]
+
+
+def messages(stderr: str | None) -> list[str]:
+    """The stderr lines that are not package names `go build -v` printed."""
+    return [ln.strip() for ln in (stderr or "").splitlines() if ln.strip() and not _PKG_LINE.match(ln.strip())]
+
+
+def message(stderr: str | None) -> str:
+    """The first stderr line that is not a package name: Go's `# <pkg>` header when a package failed."""
+    return next(iter(messages(stderr)), "")
+
+
+def go_error(stderr: str | None) -> str:
+    """Go's words: the first message line that is not a `# <pkg>` header, prefixed with that package."""
+    header = ""
+    for ln in messages(stderr):
+        if ln.startswith("# "):
+            header = header or ln[2:]
+            continue
+        return f"{header}: {ln}" if header else ln
+    return header
+
+
+def run_obs(s: Mapping[str, Any] | None) -> dict[str, Any]:
+    if s is None:
+        return {"ran": False}
+    out: dict[str, Any] = {"ran": True, "ok": bool(s.get("ok")), "exit_code": s.get("exit_code"),
+                           "sec": round(float(s.get("wall_sec", 0.0)), 3), "compiled": len(s.get("compiled") or []),
+                           "stderr_first_line": message(s.get("stderr")) or s.get("error", ""),
+                           "corruption": corruption(s.get("stderr"))}
+    if not s.get("ok"):
+        out["go_error"] = go_error(s.get("stderr")) or s.get("error", "")
+        out["stderr"] = "\n".join(messages(s.get("stderr")))[:2000]
+    if s.get("timed_out"):
+        out["timed_out"] = True
+    return out
+
+
+def _started(probe: Mapping[str, Any]) -> float | None:
+    try:
+        return datetime.fromisoformat(str(probe.get("started", "")).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _window(probe: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(start, end) of the probe's `parallel` step in wall-clock seconds: probe start + the steps before it."""
+    t0 = _started(probe)
+    if t0 is None:
+        return None
+    for s in probe.get("steps", []):
+        sec = float(s.get("wall_sec", 0.0))
+        if s.get("name") == "parallel":
+            return t0, t0 + sec
+        t0 += sec
+    return None
+
+
+class Concurrent:
+    id = "concurrent"
+
+    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
+        assert cell.variant is not None
+        v = cell.variant
+        builds = [build(f"{w}-{i}", ctx, w, f"{w}{i}") for i, w in enumerate(workloads(v), 1)]
+        if v == "clean-during":
+            builds.append(exec_step(CLEAN, ["sh", "-c", f"sleep {CLEAN_DELAY_SEC}; go clean -cache"], env=ENV,
+                                    timeout_sec=ctx.build_timeout))
+        afters = [build(n, ctx, "gofmt" if n.endswith("gofmt") else "small", n) for n in after_names(v)]
+        after_all = [*afters, {"name": "cache-after", "kind": "du", "path": GOCACHE}]
+        if v == "containers":
+            return [
+                Phase("prepare", setup_steps(ctx), mounts=(MOUNT,)),
+                Phase("parallel", [*setup_steps(ctx, download=False), *parallel(builds)], mounts=(MOUNT,),
+                      replicas=2),
+                Phase("final", [*setup_steps(ctx, download=False), *after_all], mounts=(MOUNT,)),
+            ]
+        return [Phase("main", [*setup_steps(ctx), *parallel(builds), *after_all], mounts=(MOUNT,))]
+
+    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
+        assert cell.variant is not None
+        v = cell.variant
+        if v == "containers":
+            setup = [probes.get("prepare", {}), *(probes.get(f"parallel.{i}", {}) for i in (1, 2))]
+            par_probes = {f"parallel.{i}": probes.get(f"parallel.{i}", {}) for i in (1, 2)}
+            after_probe = probes.get("final", {})
+        else:
+            setup, par_probes, after_probe = [probes.get("main", {})], {"main": probes.get("main", {})}, \
+                probes.get("main", {})
+        obs: dict[str, Any] = {"variant": v}
+        for p in setup:
+            for name in ("copy-src", "mkdir", "mod-download"):
+                s = step(p, name)
+                if s is not None and not s.get("ok"):
+                    return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
+
+        runs: list[dict[str, Any]] = []
+        clean: dict[str, Any] | None = None
+        secs: list[float] = []
+        before_files: list[int] = []
+        after_files: list[int | None] = []
+        for where, p in par_probes.items():
+            par = step(p, "parallel")
+            if par is None or not par.get("parallel"):
+                return Verdict(Status.ERROR, f"{where}: the parallel step did not run", obs)
+            secs.append(round(float(par.get("wall_sec", 0.0)), 3))
+            before = (step(p, "cache-before") or {}).get("usage") or {}
+            before_files.append(int(before.get("files", 0)) if before.get("exists") else 0)
+            after_files.append(((par.get("after") or {}).get(GOCACHE) or {}).get("files"))
+            for r in par["parallel"]:
+                rec = {"name": r.get("name", "?") if where == "main" else f"{where}/{r.get('name', '?')}",
+                       **run_obs(r)}
+                if r.get("name") == CLEAN:
+                    clean = rec
+                else:
+                    runs.append(rec)
+        builds = runs
+        obs["n"] = len(builds)
+        obs["builds"] = builds
+        obs["parallel_sec"] = max(secs)
+        obs["parallel_sec_each"] = secs
+        obs["cache_files_before"] = before_files
+        obs["cache_files_after_parallel"] = after_files
+        obs["failures"] = sum(1 for r in builds if not r.get("ok"))
+        obs["corruption_during"] = sorted({ln for r in builds for ln in r["corruption"]})
+        if v == "containers":
+            wins = [w for w in (_window(p) for p in par_probes.values()) if w]
+            if len(wins) == 2:
+                obs["containers_overlap_sec"] = round(max(0.0, min(w[1] for w in wins) - max(w[0] for w in wins)), 3)
+                obs["containers_start_gap_sec"] = round(abs(wins[0][0] - wins[1][0]), 3)
+        if clean is not None:
+            obs["clean"] = clean
+            # The clean began CLEAN_DELAY_SEC into the step: which builds were still running then.
+            obs["builds_running_at_clean"] = sum(1 for r in builds if r.get("sec", 0) > CLEAN_DELAY_SEC)
+
+        afters = {n: run_obs(step(after_probe, n)) for n in after_names(v)}
+        obs["after"] = afters
+        after_cache = (step(after_probe, "cache-after") or {}).get("usage") or {}
+        obs["cache_files_after"] = after_cache.get("files")
+        final_names = [n for n in after_names(v) if n != "warm-up"]
+        obs["warm_compiled"] = sum(afters[n].get("compiled", 0) for n in final_names if afters[n].get("ran"))
+        obs["corruption_after"] = sorted({ln for a in afters.values() for ln in a.get("corruption", [])})
+        obs["corruption"] = sorted({*obs["corruption_during"], *obs["corruption_after"]})
+
+        problems: list[str] = []
+        for n, a in afters.items():
+            if not a.get("ran"):
+                return Verdict(Status.ERROR, describe_failure(None, f"{n} build"), obs)
+            if not a["ok"]:
+                problems.append(describe_failure(step(after_probe, n), f"{n} build"))
+        if v != "clean-during":
+            failed = [r for r in builds if not r.get("ok")]
+            if failed:
+                problems.append(f"{len(failed)} of {len(builds)} concurrent builds failed: " + "; ".join(
+                    f"{r['name']}: exit {r.get('exit_code')}: {r.get('go_error') or '(no stderr)'}"
+                    for r in failed))
+            if obs["corruption_during"]:
+                problems.append(f"Go reported a corrupted cache during the concurrent builds: "
+                                f"{obs['corruption_during'][0]}")
+        if obs["corruption_after"]:
+            problems.append(f"Go reported a corrupted cache afterwards: {obs['corruption_after'][0]}")
+        for n in final_names:
+            if afters[n]["ok"] and afters[n]["compiled"]:
+                pkgs = (step(after_probe, n) or {}).get("compiled") or []
+                problems.append(f"{n} build compiled {afters[n]['compiled']} packages, expected 0 "
+                                f"({', '.join(pkgs[:5])}{', …' if len(pkgs) > 5 else ''})")
+        if problems:
+            return Verdict(Status.FAIL, "; ".join(problems), obs)
+        return Verdict(Status.PASS, self._summary(v, obs), obs)
+
+    @staticmethod
+    def _summary(v: str, obs: Mapping[str, Any]) -> str:
+        builds: Sequence[Mapping[str, Any]] = obs["builds"]
+        warm = ", ".join(f"{n} 0 compiled" for n in obs["after"] if n != "warm-up")
+        if v == "clean-during":
+            clean = obs.get("clean") or {}
+            failed = [b for b in builds if not b.get("ok")]
+            during = (f"{len(failed)} of {len(builds)} builds failed during `go clean -cache`"
+                      + (f" ({failed[0]['go_error']})" if failed else "")
+                      + f", {obs.get('builds_running_at_clean', 0)} still running when it began; clean exit "
+                      f"{clean.get('exit_code')}; {obs['cache_files_after_parallel'][0]} files in GOCACHE after "
+                      f"the step")
+            return f"{during}; afterwards: {warm}, no corruption reported"
+        extra = f", containers overlapped {obs['containers_overlap_sec']:.1f}s" if "containers_overlap_sec" in obs \
+            else ""
+        return (f"{len(builds)} concurrent builds all succeeded in {obs['parallel_sec']:.1f}s "
+                f"(compiled {'/'.join(str(b['compiled']) for b in builds)}){extra}; {warm}")

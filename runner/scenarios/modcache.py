@@ -1,0 +1,407 @@
+"""`modcache`: the module cache's own rules (GOMODCACHE), as `go help modules` / `go help clean` document them.
+
+Go extracts each downloaded module into GOMODCACHE and makes its files and directories read-only, so
+that nothing edits a module's source in place; `go clean -modcache` is the documented way to remove
+the cache, and `-modcacherw` leaves new directories writable (files stay read-only) so that
+ordinary tools (rm -rf) can delete it. Module downloads are checked against go.sum and `go mod
+verify` re-hashes what is on disk.
+Variants:
+
+    download    one container, as uid 1000 (gopher) on a bind mount it owns: `go mod download` into an
+                empty GOMODCACHE; the modes of the extracted module; `go mod verify`; plain `rm -rf`
+                of that cache (and, for comparison, root's `rm -rf` of a second cache uid 1000
+                populated); `go clean -modcache`; a fresh download with GOFLAGS="-mod=readonly
+                -modcacherw", its modes and verify, then plain `rm -rf` again
+    concurrent  4 `go mod download` at once into one empty GOMODCACHE in one container (bind mount),
+                then `go mod verify`; then 2 containers at once (Phase replicas, meeting at a barrier
+                on the shared mount) each running 2 `go mod download` at once into one empty named
+                volume, and a third container's `go mod verify` on that volume. Each download runs
+                between two `date +%s.%N` lines, so the overlap of two downloads is measured, not assumed
+
+Pass (download): the downloads verify, the default cache's module dir and files carry no write bit,
+its non-root owner's plain `rm -rf` fails with "Permission denied", `go clean -modcache` exits 0 and
+removes the cache, and the -modcacherw cache's module dir is writable and plain `rm -rf` removes it.
+Pass (concurrent): no download fails and both caches verify. Exit codes, Go's first stderr lines and
+the modes are recorded as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runner.model import Cell, Status
+from runner.scenarios import (
+    OFFLINE_GO,
+    SCRATCH,
+    WORKLOADS,
+    JobContext,
+    MountSpec,
+    Phase,
+    Probes,
+    Verdict,
+    describe_failure,
+    exec_step,
+    first_line,
+    step,
+)
+
+VARIANTS = ("download", "concurrent")
+MOUNT_ROOT = "/modcache"  # the mount; each GOMODCACHE is a directory below it (a mount point cannot be removed)
+GOMODCACHE = f"{MOUNT_ROOT}/mod"
+ROOT_RM_CACHE = f"{MOUNT_ROOT}/mod-root"  # populated by uid 1000, removed by root
+SRC = f"{SCRATCH}/src"
+UID = GID = 1000  # gopher, created in every image
+USER_ENV = {"HOME": "/home/gopher"}
+RW_FLAGS = "-mod=readonly -modcacherw"
+N = 4  # concurrent downloads in one container
+REPLICAS = 2
+PER_REPLICA = 2  # downloads at once in each replica container
+VERIFIED = "all modules verified"
+# Paths below a GOMODCACHE whose modes are recorded: the extracted module, one of its files, their
+# parent, and the downloaded zip.
+MODE_PATHS = {
+    "module_dir": "gcm.example/greet@v1.1.0",
+    "go_file": "gcm.example/greet@v1.1.0/greet.go",
+    "parent_dir": "gcm.example",
+    "zip": "cache/download/gcm.example/greet/@v/v1.1.0.zip",
+}
+BARRIER_TRIES = 6000  # x 0.01 s: how long a replica waits for the other at the barrier
+BARRIER_LEAD_SEC = 0.5  # after the last replica arrives, all start this much later, at the same moment
+
+
+def env(cache: str, flags: str | None = None) -> dict[str, str]:
+    out = {**OFFLINE_GO, "GOMODCACHE": cache}
+    if flags is not None:
+        out["GOFLAGS"] = flags
+    return out
+
+
+def go_step(name: str, argv: list[str], ctx: JobContext, cache: str, *, user: bool = True,
+            flags: str | None = None) -> dict[str, Any]:
+    kw: dict[str, Any] = {"uid": UID, "gid": GID} if user else {}
+    e = {**env(cache, flags), **(USER_ENV if user else {})}
+    return exec_step(name, argv, dir=SRC, env=e, timeout_sec=ctx.build_timeout, **kw)
+
+
+def timed_download(name: str, ctx: JobContext) -> dict[str, Any]:
+    """`go mod download` as root between two `date` lines on stdout: when it ran, comparable across containers."""
+    script = 'date +%s.%N; go mod download; rc=$?; date +%s.%N; exit "$rc"'
+    return exec_step(name, ["sh", "-c", script], dir=SRC, env=env(GOMODCACHE), timeout_sec=ctx.build_timeout)
+
+
+def rm_step(name: str, cache: str, *, user: bool = True) -> dict[str, Any]:
+    kw: dict[str, Any] = {"uid": UID, "gid": GID} if user else {}
+    return exec_step(name, ["rm", "-rf", cache], timeout_sec=120, **kw)
+
+
+def modes_step(name: str, cache: str) -> dict[str, Any]:
+    # stat prints what exists and complains about the rest; exit 1 then, which is recorded, not fatal.
+    return exec_step(name, ["stat", "-c", "%a %F %n", *(f"{cache}/{p}" for p in MODE_PATHS.values())],
+                     timeout_sec=30)
+
+
+def counts_step(name: str, cache: str) -> dict[str, Any]:
+    """`<count> <mode> <type>` lines: the modes of everything in the cache, per type (stat, not GNU find's
+    -printf: busybox has no -printf)."""
+    return exec_step(name, ["sh", "-c", "find \"$1\" -exec stat -c '%a %F' {} + | sort | uniq -c", "sh", cache],
+                     timeout_sec=60)
+
+
+def exists_step(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "kind": "du", "path": path}
+
+
+def copy_src() -> dict[str, Any]:
+    return {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True}
+
+
+def barrier_step() -> dict[str, Any]:
+    """Each replica writes the time it got here to the shared mount and waits for all; then every replica
+    sleeps until the same moment (the latest arrival + BARRIER_LEAD_SEC), so the downloads start together."""
+    r = f'{MOUNT_ROOT}/ready-"$GCM_REPLICA"'
+    script = (f'date +%s.%N > {MOUNT_ROOT}/ready.tmp-"$GCM_REPLICA" && mv {MOUNT_ROOT}/ready.tmp-"$GCM_REPLICA" {r}; '
+              f'i=0; while set -- {MOUNT_ROOT}/ready-*; [ "$#" -lt {REPLICAS} ]; do i=$((i+1)); '
+              f'[ "$i" -gt {BARRIER_TRIES} ] && echo "barrier: only $# of {REPLICAS} ready" >&2 && exit 1; '
+              'sleep 0.01; done; '
+              f't=$(cat {MOUNT_ROOT}/ready-* | sort -n | tail -n 1); '
+              f'd=$(awk -v t="$t" -v n="$(date +%s.%N)" \'BEGIN {{ d = t + {BARRIER_LEAD_SEC} - n; '
+              'if (d < 0) d = 0; printf "%.3f", d }\'); '
+              f'echo "start at $t + {BARRIER_LEAD_SEC}: sleep $d"; sleep "$d"')
+    return exec_step("barrier", ["sh", "-c", script], timeout_sec=BARRIER_TRIES * 0.02 + 30)
+
+
+def download_steps(ctx: JobContext) -> list[dict[str, Any]]:
+    return [
+        copy_src(),
+        exec_step("chown", ["chown", f"{UID}:{GID}", MOUNT_ROOT], stop_on_error=True),
+        # The default cache: read-only module dirs.
+        go_step("download", ["go", "mod", "download"], ctx, GOMODCACHE),
+        modes_step("modes", GOMODCACHE),
+        counts_step("mode-counts", GOMODCACHE),
+        go_step("verify", ["go", "mod", "verify"], ctx, GOMODCACHE),
+        rm_step("rm-plain", GOMODCACHE),
+        exists_step("after-rm-plain", GOMODCACHE),
+        # For comparison: root's plain rm of a second default cache uid 1000 populated.
+        go_step("download-root-rm", ["go", "mod", "download"], ctx, ROOT_RM_CACHE),
+        rm_step("rm-root", ROOT_RM_CACHE, user=False),
+        exists_step("after-rm-root", ROOT_RM_CACHE),
+        go_step("clean-modcache", ["go", "clean", "-modcache"], ctx, GOMODCACHE),
+        exists_step("after-clean", GOMODCACHE),
+        # -modcacherw: writable module dirs.
+        go_step("download-rw", ["go", "mod", "download"], ctx, GOMODCACHE, flags=RW_FLAGS),
+        modes_step("modes-rw", GOMODCACHE),
+        counts_step("mode-counts-rw", GOMODCACHE),
+        go_step("verify-rw", ["go", "mod", "verify"], ctx, GOMODCACHE, flags=RW_FLAGS),
+        rm_step("rm-rw", GOMODCACHE),
+        exists_step("after-rm-rw", GOMODCACHE),
+    ]
+
+
+def parse_modes(stdout: str | None, cache: str) -> dict[str, str]:
+    """{MODE_PATHS key: octal mode} from `stat -c '%a %F %n'` lines."""
+    by_path = {f"{cache}/{p}": k for k, p in MODE_PATHS.items()}
+    out: dict[str, str] = {}
+    for line in (stdout or "").splitlines():
+        parts = line.split(" ", 1)
+        if len(parts) != 2:
+            continue
+        mode, rest = parts
+        for path, key in by_path.items():
+            if rest.endswith(" " + path):
+                out[key] = mode
+    return out
+
+
+def parse_counts(stdout: str | None) -> dict[str, int]:
+    """{"d 555": 4, "f 444": 9, ...} from `uniq -c` of `stat -c '%a %F'` (type by its first letter)."""
+    out: dict[str, int] = {}
+    for line in (stdout or "").splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            kind = "f" if parts[2].startswith("regular") else "l" if parts[2] == "symbolic link" else parts[2][0]
+            key = f"{kind} {parts[1]}"
+            out[key] = out.get(key, 0) + int(parts[0])
+    return out
+
+
+def writable(mode: str | None) -> bool | None:
+    try:
+        return bool(int(mode or "", 8) & 0o222)
+    except ValueError:
+        return None
+
+
+def run_obs(s: Mapping[str, Any] | None) -> dict[str, Any]:
+    if s is None:
+        return {"ran": False}
+    out: dict[str, Any] = {"ran": True, "ok": bool(s.get("ok")), "exit_code": s.get("exit_code"),
+                           "sec": round(float(s.get("wall_sec", 0.0)), 3),
+                           "stderr_first_line": first_line(s.get("stderr")) or s.get("error", "")}
+    if s.get("timed_out"):
+        out["timed_out"] = True
+    return out
+
+
+def verify_obs(s: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = run_obs(s)
+    if s is not None:
+        out["stdout_first_line"] = first_line(s.get("stdout"))
+        out["verified"] = bool(s.get("ok")) and VERIFIED in (s.get("stdout") or "")
+    return out
+
+
+def gone(probe: Mapping[str, Any], name: str) -> bool | None:
+    s = step(probe, name)
+    if s is None or "usage" not in s:
+        return None
+    return not (s.get("usage") or {}).get("exists", False)
+
+
+def timed_obs(s: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """run_obs of a timed_download, with its start/end (Unix seconds) from the `date` lines it printed."""
+    out = {"name": f"{where}/{s.get('name', '?')}" if where else s.get("name", "?"), **run_obs(s)}
+    stamps = []
+    for line in (s.get("stdout") or "").splitlines():
+        try:
+            stamps.append(float(line.strip()))
+        except ValueError:
+            continue
+    if len(stamps) >= 2:
+        out["start"], out["end"] = stamps[0], stamps[-1]
+    return out
+
+
+def overlap(runs: list[dict[str, Any]], *, across: bool = False) -> float | None:
+    """The longest time two runs were running at once (only pairs from different containers with across)."""
+    timed = [r for r in runs if "start" in r]
+    best: float | None = None
+    for i, a in enumerate(timed):
+        for b in timed[i + 1:]:
+            if across and a["name"].split("/")[0] == b["name"].split("/")[0]:
+                continue
+            o = max(0.0, min(a["end"], b["end"]) - max(a["start"], b["start"]))
+            best = o if best is None else max(best, o)
+    return None if best is None else round(best, 4)
+
+
+class ModCache:
+    id = "modcache"
+
+    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
+        assert cell.variant is not None
+        if cell.variant == "download":
+            return [Phase("main", download_steps(ctx), mounts=(MountSpec("bind", MOUNT_ROOT, name="modcache"),))]
+        a = MountSpec("bind", MOUNT_ROOT, name="modcache-a")
+        b = MountSpec("volume", MOUNT_ROOT, name="modcache-b")
+        downloads = [timed_download(f"download-{i}", ctx) for i in range(1, N + 1)]
+        per_replica = [timed_download(f"download-{i}", ctx) for i in range(1, PER_REPLICA + 1)]
+        return [
+            Phase("inproc", [copy_src(), {"name": "parallel", "kind": "parallel", "steps": downloads},
+                             go_step("verify", ["go", "mod", "verify"], ctx, GOMODCACHE, user=False),
+                             counts_step("mode-counts", GOMODCACHE)], mounts=(a,)),
+            Phase("across", [copy_src(), barrier_step(),
+                             {"name": "parallel", "kind": "parallel", "steps": per_replica}],
+                  mounts=(b,), replicas=REPLICAS),
+            Phase("verify", [copy_src(), go_step("verify", ["go", "mod", "verify"], ctx, GOMODCACHE, user=False),
+                             counts_step("mode-counts", GOMODCACHE)], mounts=(b,)),
+        ]
+
+    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
+        assert cell.variant is not None
+        if cell.variant == "download":
+            return self._download(probes.get("main", {}))
+        return self._concurrent(probes)
+
+    @staticmethod
+    def _download(p: Mapping[str, Any]) -> Verdict:
+        obs: dict[str, Any] = {"variant": "download"}
+        for name in ("copy-src", "chown"):
+            s = step(p, name)
+            if s is None or not s.get("ok"):
+                return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
+        for suffix, label in (("", "default"), ("-rw", "modcacherw")):
+            o: dict[str, Any] = {"download": run_obs(step(p, f"download{suffix}")),
+                                 "verify": verify_obs(step(p, f"verify{suffix}")),
+                                 "modes": parse_modes((step(p, f"modes{suffix}") or {}).get("stdout"), GOMODCACHE),
+                                 "mode_counts": parse_counts((step(p, f"mode-counts{suffix}") or {}).get("stdout"))}
+            obs[label] = o
+        obs["rm_plain"] = {**run_obs(step(p, "rm-plain")), "removed": gone(p, "after-rm-plain")}
+        obs["rm_root"] = {**run_obs(step(p, "rm-root")), "removed": gone(p, "after-rm-root"),
+                          "populated": run_obs(step(p, "download-root-rm"))}
+        obs["clean_modcache"] = {**run_obs(step(p, "clean-modcache")), "removed": gone(p, "after-clean")}
+        obs["rm_rw"] = {**run_obs(step(p, "rm-rw")), "removed": gone(p, "after-rm-rw")}
+
+        problems: list[str] = []
+        for label, suffix in (("default", ""), ("modcacherw", "-rw")):
+            o = obs[label]
+            if not o["download"].get("ran"):
+                return Verdict(Status.ERROR, describe_failure(None, f"download{suffix}"), obs)
+            if not o["download"]["ok"]:
+                return Verdict(Status.FAIL, describe_failure(step(p, f"download{suffix}"), f"{label} download"), obs)
+            if not o["verify"].get("verified"):
+                s = step(p, f"verify{suffix}")
+                what = describe_failure(s, f"{label} go mod verify") if not (s and s.get("ok")) else \
+                    f"{label} go mod verify printed {o['verify'].get('stdout_first_line')!r}, not {VERIFIED!r}"
+                problems.append(what)
+            for key in ("module_dir", "go_file"):
+                if key not in o["modes"]:
+                    return Verdict(Status.ERROR, f"{label}: no mode recorded for {MODE_PATHS[key]} "
+                                                 f"({first_line((step(p, f'modes{suffix}') or {}).get('stderr'))})",
+                                   obs)
+        for key in ("module_dir", "go_file"):
+            mode = obs["default"]["modes"][key]
+            if writable(mode):
+                problems.append(f"the default cache's {MODE_PATHS[key]} is {mode}: writable, not read-only")
+        rw_dir = obs["modcacherw"]["modes"]["module_dir"]
+        if not int(rw_dir, 8) & 0o200:
+            problems.append(f"with -modcacherw {MODE_PATHS['module_dir']} is {rw_dir}: not writable by its owner")
+        rp = obs["rm_plain"]
+        if rp.get("exit_code") == 0:
+            problems.append("plain rm -rf of a default module cache succeeded for its non-root owner (uid 1000)")
+        elif "permission denied" not in rp.get("stderr_first_line", "").lower():
+            problems.append(f"plain rm -rf by uid 1000 failed without 'Permission denied': "
+                            f"exit {rp.get('exit_code')}: {rp.get('stderr_first_line') or '(no stderr)'}")
+        rr = obs["rm_root"]
+        if rr.get("ran") and (rr.get("exit_code") != 0 or rr.get("removed") is not True):
+            problems.append(f"root's plain rm -rf of a default cache: exit {rr.get('exit_code')}: "
+                            f"{rr.get('stderr_first_line') or '(no stderr)'}")
+        cm = obs["clean_modcache"]
+        if cm.get("exit_code") != 0:
+            problems.append(describe_failure(step(p, "clean-modcache"), "go clean -modcache"))
+        elif cm.get("removed") is not True:
+            problems.append("go clean -modcache exited 0 but the cache is still there")
+        rw = obs["rm_rw"]
+        if rw.get("exit_code") != 0:
+            problems.append(f"plain rm -rf of a -modcacherw cache by uid 1000: exit {rw.get('exit_code')}: "
+                            f"{rw.get('stderr_first_line') or '(no stderr)'}")
+        elif rw.get("removed") is not True:
+            problems.append("plain rm -rf of a -modcacherw cache exited 0 but the cache is still there")
+        if problems:
+            return Verdict(Status.FAIL, "; ".join(problems), obs)
+        d, w = obs["default"]["modes"], obs["modcacherw"]["modes"]
+        return Verdict(Status.PASS, f"verified; default module dir {d['module_dir']}, .go {d['go_file']}: uid 1000's "
+                                    f"rm -rf fails ({rp.get('stderr_first_line')}); go clean -modcache exit 0; "
+                                    f"-modcacherw dir {w['module_dir']}, .go {w['go_file']}: rm -rf exit 0", obs)
+
+    @staticmethod
+    def _concurrent(probes: Probes) -> Verdict:
+        obs: dict[str, Any] = {"variant": "concurrent"}
+        names = ["inproc", *(f"across.{i}" for i in range(1, REPLICAS + 1)), "verify"]
+        for name in names:
+            s = step(probes.get(name, {}), "copy-src")
+            if s is None or not s.get("ok"):
+                return Verdict(Status.ERROR, f"{name}: setup: {describe_failure(s, 'copy-src')}", obs)
+        inproc = probes["inproc"]
+        par = step(inproc, "parallel")
+        if par is None or len(par.get("parallel") or []) != N:
+            return Verdict(Status.ERROR, "inproc: the parallel step did not run all downloads", obs)
+        runs = [timed_obs(r, "") for r in par["parallel"]]
+        obs["in_container"] = {"n": N, "runs": runs, "failures": sum(1 for r in runs if not r["ok"]),
+                               "sec": round(float(par.get("wall_sec", 0.0)), 3), "overlap_sec": overlap(runs),
+                               "verify": verify_obs(step(inproc, "verify")),
+                               "mode_counts": parse_counts((step(inproc, "mode-counts") or {}).get("stdout"))}
+        across: list[dict[str, Any]] = []
+        barrier: list[bool] = []
+        barrier_lines: list[str] = []
+        for i in range(1, REPLICAS + 1):
+            par = step(probes[f"across.{i}"], "parallel")
+            if par is None or len(par.get("parallel") or []) != PER_REPLICA:
+                return Verdict(Status.ERROR, f"across.{i}: the parallel step did not run all downloads", obs)
+            across += [timed_obs(r, f"across.{i}") for r in par["parallel"]]
+            b = step(probes[f"across.{i}"], "barrier") or {}
+            barrier.append(bool(b.get("ok")))
+            barrier_lines.append(f"across.{i}: " + (first_line(b.get("stdout")) or first_line(b.get("stderr"))))
+        vp = probes["verify"]
+        starts = [r["start"] for r in across if "start" in r]
+        obs["across_containers"] = {"n": REPLICAS * PER_REPLICA, "containers": REPLICAS, "runs": across,
+                                    "failures": sum(1 for r in across if not r["ok"]), "barrier_met": all(barrier),
+                                    "barrier": barrier_lines,
+                                    "start_spread_sec": round(max(starts) - min(starts), 4) if starts else None,
+                                    "overlap_sec": overlap(across, across=True),
+                                    "verify": verify_obs(step(vp, "verify")),
+                                    "mode_counts": parse_counts((step(vp, "mode-counts") or {}).get("stdout"))}
+        obs["failures"] = obs["in_container"]["failures"] + obs["across_containers"]["failures"]
+
+        problems: list[str] = []
+        for where in ("in_container", "across_containers"):
+            o = obs[where]
+            failed = [r for r in o["runs"] if not r["ok"]]
+            if failed:
+                problems.append(f"{len(failed)} of {len(o['runs'])} concurrent downloads ({where.replace('_', ' ')}) "
+                                "failed: " + "; ".join(f"{r['name']}: exit {r.get('exit_code')}: "
+                                                       f"{r.get('stderr_first_line') or '(no stderr)'}"
+                                                       for r in failed))
+            v = o["verify"]
+            if not v.get("verified"):
+                problems.append(f"go mod verify after the downloads ({where.replace('_', ' ')}): exit "
+                                f"{v.get('exit_code')}: {v.get('stderr_first_line') or v.get('stdout_first_line')}")
+        if problems:
+            return Verdict(Status.FAIL, "; ".join(problems), obs)
+        ac, ic = obs["across_containers"], obs["in_container"]
+        ov = ", ".join(f"{label} {o['overlap_sec'] * 1000:.0f} ms" for label, o in (("in container", ic),
+                                                                                  ("across containers", ac))
+                       if o.get("overlap_sec") is not None)
+        return Verdict(Status.PASS, f"{N} downloads in one container, {PER_REPLICA} in each of {REPLICAS} containers"
+                                    f"{'' if ac['barrier_met'] else ' (barrier not met)'}: 0 failures, both caches "
+                                    f"verified (longest overlap of two downloads: {ov or 'not measured'})", obs)

@@ -1,0 +1,185 @@
+"""concurrent: the phases per variant and the verdict rules on synthetic probe output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runner.model import Cell, Status
+from runner.scenarios import JobContext, registry
+from runner.scenarios.concurrent import GOCACHE, Concurrent, corruption, go_error, message
+from tests.unit.test_scenarios import cell
+
+CTX = JobContext(build_timeout=60)
+CORRUPT = "go: cache entry 0a1b for gcm.example/small is corrupt: unexpected EOF"
+
+
+def ccell(variant: str) -> Cell:
+    c: Cell = cell(f"debian-12/amd64/docker/go1.22/concurrent:{variant}")
+    return c
+
+
+def run(name: str, compiled: int = 40, ok: bool = True, stderr: str = "", sec: float = 20.0) -> dict[str, Any]:
+    pkgs = [f"gcm.example/p{i}" for i in range(compiled)]
+    return {"name": name, "kind": "exec", "ok": ok, "exit_code": 0 if ok else 1, "wall_sec": sec,
+            "compiled": pkgs, "stderr": "\n".join([*pkgs, stderr]) + "\n"}
+
+
+def probe(builds: list[dict[str, Any]], afters: list[dict[str, Any]], setup_ok: bool = True,
+          started: str = "2026-11-01T10:00:00Z") -> dict[str, Any]:
+    return {"started": started, "steps": [
+        {"name": "copy-src", "ok": True, "wall_sec": 0.01},
+        {"name": "mkdir", "ok": True, "exit_code": 0, "wall_sec": 0.01},
+        {"name": "mod-download", "ok": setup_ok, "exit_code": 0 if setup_ok else 1, "wall_sec": 0.5,
+         "stderr": "" if setup_ok else "go: gcm.example/greet@v1.1.0: not found\n"},
+        {"name": "cache-before", "ok": True, "usage": {"exists": True, "bytes": 0, "files": 0}},
+        {"name": "parallel", "kind": "parallel", "ok": all(b["ok"] for b in builds), "wall_sec": 21.0,
+         "parallel": builds, "after": {GOCACHE: {"exists": True, "bytes": 9, "files": 398}}},
+        *afters,
+        {"name": "cache-after", "ok": True, "usage": {"exists": True, "bytes": 9, "files": 398}},
+    ]}
+
+
+def same(builds: list[dict[str, Any]] | None = None, warm: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"main": probe(builds or [run(f"small-{i}") for i in range(1, 5)], [warm or run("warm", 0, sec=0.4)])}
+
+
+def test_registered_with_its_variants() -> None:
+    from runner.config import KNOWN_SCENARIOS
+    from runner.scenarios import known_variants
+
+    assert "concurrent" in KNOWN_SCENARIOS and "concurrent" in registry()
+    assert known_variants("concurrent") == ("same", "mixed", "containers", "clean-during")
+
+
+@pytest.mark.parametrize(("variant", "targets"), [
+    ("same", [".", ".", ".", "."]),
+    ("mixed", [".", ".", "cmd/gofmt", "cmd/gofmt"]),
+    ("clean-during", [".", ".", ".", None]),
+])
+def test_one_container_phases(variant: str, targets: list[str | None]) -> None:
+    (ph,) = Concurrent().phases(ccell(variant), CTX)
+    assert ph.replicas == 1 and ph.mounts[0].kind == "bind" and ph.mounts[0].target == "/gocache"
+    par = next(s for s in ph.steps if s["kind"] == "parallel")
+    got = [s["argv"][-1] if s["argv"][0] == "go" else None for s in par["steps"]]
+    assert got == targets
+    outs = [s["argv"][4] for s in par["steps"] if s["argv"][0] == "go"]
+    assert len(set(outs)) == len(outs), "each build writes its own -o"
+    if variant == "clean-during":
+        assert par["steps"][-1]["argv"] == ["sh", "-c", "sleep 1; go clean -cache"]
+        assert par["steps"][-1]["env"]["GOCACHE"] == GOCACHE
+
+
+def test_containers_phases() -> None:
+    prep, par, final = Concurrent().phases(ccell("containers"), CTX)
+    assert (prep.name, par.name, final.name) == ("prepare", "parallel", "final")
+    assert par.replicas == 2 and prep.replicas == final.replicas == 1
+    assert prep.mounts == par.mounts == final.mounts
+    assert any(s["name"] == "mod-download" for s in prep.steps)
+    assert not any(s["name"] == "mod-download" for s in par.steps)
+    assert len(next(s for s in par.steps if s["kind"] == "parallel")["steps"]) == 2
+
+
+def test_same_pass() -> None:
+    v = Concurrent().evaluate(ccell("same"), same(), CTX)
+    assert v.status is Status.PASS, v.reason
+    o = v.observations
+    assert o["n"] == 4 and o["failures"] == 0 and o["warm_compiled"] == 0 and o["corruption"] == []
+    assert o["parallel_sec"] == 21.0 and o["cache_files_before"] == [0]
+
+
+@pytest.mark.parametrize(("probes", "words"), [
+    (same(builds=[run("small-1"), run("small-2", ok=False, stderr="go: open /gocache/build/0a: no such file"),
+                  run("small-3"), run("small-4")]),
+     "1 of 4 concurrent builds failed: small-2: exit 1: go: open /gocache/build/0a: no such file"),
+    (same(warm=run("warm", 3)), "warm build compiled 3 packages, expected 0 (gcm.example/p0"),
+    (same(builds=[run("small-1", stderr=CORRUPT), *[run(f"small-{i}") for i in (2, 3, 4)]]),
+     "corrupted cache during the concurrent builds: " + CORRUPT),
+    (same(warm=run("warm", 0, ok=False, stderr="go: something")), "warm build: exit 1: go: something"),
+])
+def test_same_fail(probes: dict[str, Any], words: str) -> None:
+    v = Concurrent().evaluate(ccell("same"), probes, CTX)
+    assert v.status is Status.FAIL
+    assert words in v.reason
+
+
+def test_setup_failure_is_an_error() -> None:
+    p = probe([run("small-1")], [run("warm", 0)], setup_ok=False)
+    v = Concurrent().evaluate(ccell("same"), {"main": p}, CTX)
+    assert v.status is Status.ERROR and "not found" in v.reason
+
+
+def test_mixed_needs_both_warm_builds_at_zero() -> None:
+    builds = [run("small-1"), run("small-2"), run("gofmt-3", 60), run("gofmt-4", 60)]
+    ok = {"main": probe(builds, [run("warm-small", 0), run("warm-gofmt", 0)])}
+    assert Concurrent().evaluate(ccell("mixed"), ok, CTX).status is Status.PASS
+    bad = {"main": probe(builds, [run("warm-small", 0), run("warm-gofmt", 2)])}
+    v = Concurrent().evaluate(ccell("mixed"), bad, CTX)
+    assert v.status is Status.FAIL and "warm-gofmt build compiled 2" in v.reason
+
+
+def test_containers_records_overlap() -> None:
+    p1 = probe([run("small-1"), run("small-2")], [], started="2026-11-01T10:00:00Z")
+    p2 = probe([run("small-1"), run("small-2")], [], started="2026-11-01T10:00:05Z")
+    final = probe([], [run("warm", 0)])
+    v = Concurrent().evaluate(ccell("containers"), {"prepare": final, "parallel.1": p1, "parallel.2": p2,
+                                                    "final": final}, CTX)
+    assert v.status is Status.PASS, v.reason
+    o = v.observations
+    assert o["n"] == 4 and [b["name"] for b in o["builds"]][:2] == ["parallel.1/small-1", "parallel.1/small-2"]
+    assert o["containers_start_gap_sec"] == 5.0 and o["containers_overlap_sec"] == 16.0
+
+
+def clean_during(failed: str | None, warm_up: dict[str, Any], warm: dict[str, Any]) -> dict[str, Any]:
+    builds = [run("small-1"), run("small-2", 0, ok=False, stderr=failed, sec=1.6) if failed else run("small-2"),
+              run("small-3", sec=0.8), run("clean", 0, sec=1.5)]
+    return {"main": probe(builds, [warm_up, warm])}
+
+
+def test_clean_during_failure_is_an_observation() -> None:
+    words = "/usr/local/go/src/bytes/buffer.go:10:2: package errors is not in std (/usr/local/go/src/errors)"
+    v = Concurrent().evaluate(ccell("clean-during"), clean_during(words, run("warm-up", 56), run("warm", 0)), CTX)
+    assert v.status is Status.PASS, v.reason
+    o = v.observations
+    assert o["n"] == 3 and o["failures"] == 1 and o["clean"]["exit_code"] == 0
+    assert o["builds"][1]["stderr_first_line"] == words == o["builds"][1]["go_error"] and words in v.reason
+    assert o["builds_running_at_clean"] == 2  # small-3 had finished before the clean began
+    assert o["warm_compiled"] == 0 and o["after"]["warm-up"]["compiled"] == 56
+
+
+@pytest.mark.parametrize(("warm_up", "warm", "words"), [
+    (run("warm-up", 56), run("warm", 4), "warm build compiled 4"),
+    (run("warm-up", 56, stderr=CORRUPT), run("warm", 0), "corrupted cache afterwards"),
+    (run("warm-up", 0, ok=False, stderr="go: broken"), run("warm", 0), "warm-up build: exit 1: go: broken"),
+])
+def test_clean_during_fails_only_on_what_comes_after(warm_up: dict[str, Any], warm: dict[str, Any],
+                                                     words: str) -> None:
+    v = Concurrent().evaluate(ccell("clean-during"), clean_during(CORRUPT, warm_up, warm), CTX)
+    assert v.status is Status.FAIL
+    assert words in v.reason
+    assert v.observations["corruption_during"] == [CORRUPT]
+
+
+def test_messages() -> None:
+    lines = "gcm.example/p\ngo: cache is invalid\nunexpected EOF\ncache: missing\n"
+    assert corruption(lines) == ["go: cache is invalid"]
+    assert message("runtime\ninternal/abi\n# gcm.example/small\n./main.go:3: x\n") == "# gcm.example/small"
+    assert message("fmt\n") == ""
+    gone = ("internal/abi\n# runtime\n/usr/local/go/src/runtime/covercounter.go:8:2: could not import "
+            "internal/coverage/rtcov (open /gocache/build/5a/5ae4-d: no such file or directory)\n")
+    assert message(gone) == "# runtime"
+    assert go_error(gone) == ("runtime: /usr/local/go/src/runtime/covercounter.go:8:2: could not import "
+                              "internal/coverage/rtcov (open /gocache/build/5a/5ae4-d: no such file or directory)")
+    assert go_error("go: no Go files\n") == "go: no Go files"
+    assert go_error("# a\n") == "a"
+
+
+def test_failed_build_records_go_s_words_past_the_header() -> None:
+    gone = "# runtime\ncovercounter.go:8:2: could not import internal/coverage/rtcov (open x: no such file)"
+    p = same(builds=[run("small-1", ok=False, stderr=gone), *[run(f"small-{i}") for i in (2, 3, 4)]])
+    v = Concurrent().evaluate(ccell("same"), p, CTX)
+    assert v.status is Status.FAIL
+    assert "small-1: exit 1: runtime: covercounter.go:8:2: could not import" in v.reason
+    b = v.observations["builds"][0]
+    assert b["stderr_first_line"] == "# runtime" and b["stderr"] == gone
