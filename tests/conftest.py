@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -10,3 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def project_root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def docker_client() -> Iterator[docker.DockerClient]:
+    """The default engine's client, closed after the test: an unclosed socket is a ResourceWarning, which
+    filterwarnings=error turns into a failure of whichever later test the garbage collector runs in."""
+    client = docker.from_env()
+    try:
+        yield client
+    finally:
+        client.close()

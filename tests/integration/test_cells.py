@@ -100,8 +100,8 @@ def test_unreachable_registry_is_unavailable_not_a_crash(run: Any) -> None:
     assert "pull docker.io/library/ubuntu:24.04@sha256:" in cell["reason"]
 
 
-def test_nothing_left_behind(run: Any) -> None:
-    client = docker.from_env()
+def test_nothing_left_behind(run: Any, docker_client: docker.DockerClient) -> None:
+    client = docker_client
     label = f"{LABEL_RUN}=it-cells"
     assert client.containers.list(all=True, filters={"label": label}) == []
     assert client.volumes.list(filters={"label": label}) == []
@@ -127,11 +127,11 @@ def test_report_rerenders_the_same_tables(run: Any) -> None:
     assert (reports / "again.md").read_text() == before
 
 
-def test_clean_removes_what_a_killed_run_left(run: Any) -> None:
+def test_clean_removes_what_a_killed_run_left(run: Any, docker_client: docker.DockerClient) -> None:
     """Leftovers carrying a run's labels (as after SIGKILL) are found and removed by `clean --run`."""
     from runner.engine import LABEL_CELL, LABEL_MANAGED
 
-    client = docker.from_env()
+    client = docker_client
     labels = {LABEL_MANAGED: "1", LABEL_RUN: "it-leftover", LABEL_CELL: "x/y"}
     image = client.images.list(filters={"reference": "gcm-cell/debian-12"})[0]
     ctr = client.containers.create(image.id, ["true"], labels=labels)

@@ -72,11 +72,11 @@ def test_concurrent_downloads_are_clean(run: Any) -> None:
     assert o["failures"] == 0
 
 
-def test_detail_table_and_cleanup(run: Any) -> None:
+def test_detail_table_and_cleanup(run: Any, docker_client: docker.DockerClient) -> None:
     reports = run[0]
     md = (reports / "matrix.md").read_text()
     assert "### `modcache`" in md and "Permission denied" in md
-    client = docker.from_env()
+    client = docker_client
     label = f"{LABEL_RUN}={RUN_ID}"
     assert client.containers.list(all=True, filters={"label": label}) == []
     assert client.volumes.list(filters={"label": label}) == []

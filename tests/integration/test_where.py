@@ -126,12 +126,12 @@ def test_detail_tables_are_rendered(where: Any) -> None:
     assert "build cache is disabled by GOCACHE=off" in md
 
 
-def test_nothing_left_behind(where: Any) -> None:
+def test_nothing_left_behind(where: Any, docker_client: docker.DockerClient) -> None:
     reports = where[0]
     mounts = Path("/proc/self/mounts").read_text()
     assert str(reports) not in mounts, "a loop filesystem is still mounted"
     assert not list(reports.rglob("*.img")), "a loop image file was left"
-    client = docker.from_env()
+    client = docker_client
     label = f"{LABEL_RUN}={RUN_ID}"
     assert client.containers.list(all=True, filters={"label": label}) == []
     assert client.volumes.list(filters={"label": label}) == []
