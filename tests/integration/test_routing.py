@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,14 +53,17 @@ def second_dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
          "--containerd-namespace", "gcm-it", "--containerd-plugins-namespace", "gcm-it-plugins"],
         stdout=log, stderr=subprocess.STDOUT)
     try:
+        # Poll the socket with a plain socket that is always closed: a docker client whose first request
+        # fails leaks its socket, and the ResourceWarning would fail a later, unrelated test.
         for _ in range(60):
-            with contextlib.suppress(docker.errors.DockerException), \
-                    contextlib.closing(docker.DockerClient(base_url=sock)) as client:
-                client.ping()
+            with socket.socket(socket.AF_UNIX) as probe, contextlib.suppress(OSError):
+                probe.connect(str(base / "docker.sock"))
                 break
             time.sleep(1)
         else:
             pytest.fail(f"the second dockerd did not answer: {(base / 'dockerd.log').read_text()[-2000:]}")
+        with contextlib.closing(docker.DockerClient(base_url=sock)) as client:
+            assert client.ping()
         yield sock, base / "data"
     finally:
         proc.send_signal(signal.SIGTERM)
