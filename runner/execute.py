@@ -198,7 +198,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     # ---------------------------------------------------------------- phases: containers, steps inside
     scenario = registry()[cell.scenario]
     # Emulated: step timeouts scale with the slowdown measured by the preflight (the setting if unmeasured).
-    factor = (check.factor or ctx.cfg.settings.emulation_factor) if cell.emulated else 1.0
+    factor = max(check.factor or ctx.cfg.settings.emulation_factor, 1.0) if cell.emulated else 1.0
     timings["timeout_factor"] = factor
     job_ctx = JobContext(build_timeout=ctx.cfg.settings.build_timeout * factor, goroot_src=tree.goroot / "src",
                          reps=ctx.cfg.settings.reps)

@@ -39,5 +39,6 @@ def distro_order(cells: Iterable[CellResult]) -> list[str]:
     return sorted(seen, key=lambda d: (seen[d][0], _release_key(seen[d][1])))
 
 
-def _release_key(release: str) -> tuple[int | str, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in release.split("."))
+def _release_key(release: str) -> tuple[tuple[int, int, str], ...]:
+    # Numbers before names ("12" < "sid"), never compared with each other: no int/str TypeError.
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in release.split("."))

@@ -44,3 +44,10 @@ def test_render_marks_interrupted_and_problems(tmp_path: Path) -> None:
     run = RunResults(run_dir=tmp_path, meta={"interrupted": True}, cells=[], problems=["x.json: bad"])
     text = render(run)
     assert "interrupted: partial results" in text and "x.json: bad" in text
+
+
+def test_distro_rows_sort_with_named_releases() -> None:
+    from runner.render import distro_order
+
+    cells = [make("debian-12/amd64/docker/go1.22/env"), make("debian-sid/amd64/docker/go1.22/env")]
+    assert distro_order(cells) == ["debian-12", "debian-sid"]
