@@ -26,7 +26,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 SCHEMA_VERSION = 1
 KNOWN_SCENARIOS = ("env", "cold-warm", "location", "storage", "filesystem", "readonly", "tmpfs-goroot", "portability",
-                   "remote", "multiuser", "concurrent", "modcache")
+                   "remote", "multiuser", "concurrent", "modcache", "buildkit",
+                   "selinux")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 
@@ -40,6 +41,7 @@ class Profile:
     arches: tuple[str, ...]  # arch names or "native"
     toolchains: tuple[str, ...]
     scenarios: tuple[str, ...]  # "cold-warm" or "cold-warm:small"
+    engines: tuple[Engine, ...] = ()  # empty: settings.engines
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -304,13 +306,14 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     pr = top.sub("profiles")
     for name in pr.table:
         p = pr.sub(name)
-        p.only("distros", "arches", "toolchains", "scenarios")
+        p.only("distros", "arches", "toolchains", "scenarios", "engines")
         profile = Profile(
             name=name,
             distros=p.strings("distros", ("*",)),
             arches=p.strings("arches", ("native",)),
             toolchains=p.strings("toolchains", ("*",)),
             scenarios=p.strings("scenarios", tuple(scenarios)),
+            engines=tuple(_enum(p, "engines", e, Engine) for e in p.strings("engines", ())),
         )
         for a in profile.arches:
             if a != "native":

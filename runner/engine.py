@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,11 +47,36 @@ class Mount:
     read_only: bool = True
     volume: bool = False
     tmpfs: str = ""  # tmpfs mount options, e.g. "size=1g": a tmpfs mount
+    relabel: str = ""  # SELinux: "z" (shared label) or "Z" (private); only ever on paths the run created
 
 
 def _version_tuple(v: str) -> tuple[int, int]:
     parts = [int("".join(ch for ch in p if ch.isdigit()) or 0) for p in v.split(".")[:2]]
     return (parts + [0, 0])[0], (parts + [0, 0])[1]
+
+
+# RLIMIT_NPROC ceiling for podman containers: plenty for parallel `go build`s (root is exempt anyway).
+PODMAN_NPROC_CAP = 16384
+
+
+def podman_ulimits() -> list[docker.types.Ulimit]:
+    """Explicit rlimits for podman containers.
+
+    Why podman only: rootful podman asks the runtime for RLIMIT_NOFILE=1048576 and RLIMIT_NPROC at the
+    host's maximum when none are given; where the engine may not raise limits that far (containers in
+    VMs, sandboxes) every start fails with "error setting rlimit type 7: operation not permitted".
+    Docker passes its own limits down and never trips on this. So ask for what this process already
+    has, which the engine started from the same session can grant.
+    """
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)
+
+    def cap(v: int, limit: int) -> int:
+        return limit if v == resource.RLIM_INFINITY or v > limit else v
+
+    return [docker.types.Ulimit(name="nofile", soft=cap(nofile[0], 65536), hard=cap(nofile[1], 65536)),
+            docker.types.Ulimit(name="nproc", soft=cap(nproc[0], PODMAN_NPROC_CAP),
+                                hard=cap(nproc[1], PODMAN_NPROC_CAP))]
 
 
 def _default_url(engine: Engine) -> str | None:
@@ -145,7 +171,8 @@ class Driver:
                 "from Docker's repository)")
 
     def build(self, *, context: str, dockerfile: str, tag: str, platform: Arch, labels: Mapping[str, str],
-              build_args: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+              build_args: Mapping[str, str], timeout: float,
+              extra: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
         cli = self.cli()
         env = dict(os.environ)
         if self.engine is Engine.DOCKER:
@@ -162,7 +189,7 @@ class Driver:
             cmd += ["--label", f"{k}={v}"]
         for k, v in build_args.items():
             cmd += ["--build-arg", f"{k}={v}"]
-        cmd.append(context)
+        cmd += [*extra, context]
         return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
     # ------------------------------------------------------------------ images
@@ -187,6 +214,8 @@ class Driver:
                   extra: Mapping[str, Any] | None = None) -> Iterator[DockerContainer]:
         """A started container, removed (with its anonymous volumes) on exit, whatever happened."""
         kw: dict[str, Any] = {"labels": dict(labels), "platform": platform.to_oci(), **(extra or {})}
+        if self.engine is Engine.PODMAN and "ulimits" not in kw:
+            kw["ulimits"] = podman_ulimits()
         binds = [m for m in mounts if not m.volume and not m.tmpfs]
         vols = [m for m in mounts if m.volume]
         if vols:
@@ -196,7 +225,8 @@ class Driver:
         client_kw = {"environment": {**os.environ, "DOCKER_HOST": self.base_url}} if self.base_url else None
         c = DockerContainer(image, docker_client_kw=client_kw, env=dict(env), **kw).with_command(list(command))
         for m in binds:
-            c.with_volume_mapping(m.source, m.target, "ro" if m.read_only else "rw")
+            mode = "ro" if m.read_only else "rw"
+            c.with_volume_mapping(m.source, m.target, f"{mode},{m.relabel}" if m.relabel else mode)
         for m in mounts:
             if m.tmpfs:
                 c.with_tmpfs_mount(m.target, m.tmpfs)

@@ -12,6 +12,7 @@ import json
 import shlex
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import cacheprog, host, images, preflight, toolchains
+from runner import buildrun, cacheprog, host, images, preflight, toolchains
 from runner import probe as probe_build
 from runner.config import MatrixConfig
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
@@ -74,7 +75,10 @@ class RunContext:
         if key not in self._engine_facts:
             try:
                 d = self.driver(engine, endpoint)
-                self._engine_facts[key] = {**d.check(), **d.storage_facts(), "endpoint": endpoint}
+                found: dict[str, Any] = {**d.check(), **d.storage_facts(), "endpoint": endpoint}
+                if engine is Engine.PODMAN:  # rootful here; who could run it rootless (subuid+subgid ranges)
+                    found["rootless_users"] = host.subid_users()
+                self._engine_facts[key] = found
             except EngineUnavailable as e:
                 self._engine_facts[key] = e
         facts = self._engine_facts[key]
@@ -164,6 +168,10 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
 
     if cell.preset:
         return finish(cell.preset[0], cell.preset[1])
+    scenario = registry()[cell.scenario]
+    precondition = getattr(scenario, "precondition", None)
+    if precondition is not None and (pre := precondition(cell)) is not None:
+        return finish(*pre)  # e.g. selinux on a host that is not enforcing: n/a, before any engine work
     try:
         result.host = host.fingerprint(ctx.engine_facts(cell.engine, cell.endpoint))
     except EngineUnavailable as e:
@@ -196,12 +204,14 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     timings["provision_sec"] = round(time.monotonic() - t_prov, 3)
 
     # ---------------------------------------------------------------- phases: containers, steps inside
-    scenario = registry()[cell.scenario]
     # Emulated: step timeouts scale with the slowdown measured by the preflight (the setting if unmeasured).
     factor = max(check.factor or ctx.cfg.settings.emulation_factor, 1.0) if cell.emulated else 1.0
     timings["timeout_factor"] = factor
     job_ctx = JobContext(build_timeout=ctx.cfg.settings.build_timeout * factor, goroot_src=tree.goroot / "src",
                          reps=ctx.cfg.settings.reps)
+    host_driven = getattr(scenario, "host_driven", False)
+    if host_driven is True or (callable(host_driven) and host_driven(cell)):
+        return _run_builds(ctx, cell, driver, scenario, job_ctx, image, host_tree, proxy_dir, finish, timings)
     phases = scenario.phases(cell, job_ctx)
     images_made: dict[str, str] = {}
     for other in sorted({p.distro for p in phases if p.distro}):
@@ -229,6 +239,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     labels = {LABEL_MANAGED: "1", LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id}
     probes: dict[str, dict[str, Any]] = {}
     timings["phases"] = {}
+    since = time.time()
     try:
         (work / "job").mkdir(parents=True)
         (work / "out").mkdir()
@@ -268,7 +279,55 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     obs["steps"] = {name: _summarise_steps(p) for name, p in probes.items()} if len(probes) > 1 \
         else _summarise_steps(next(iter(probes.values())))
     obs["machine"] = cell.arch.to_uname()
+    if hasattr(scenario, "host_observations"):
+        obs.update(scenario.host_observations(cell, since))
     return finish(verdict.status, verdict.reason, obs)
+
+
+def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_ctx: JobContext,
+                image: images.CellImage, host_tree: toolchains.GoTree, proxy_dir: Path,
+                finish: Callable[..., CellResult], timings: dict[str, Any]) -> CellResult:
+    """A host-driven scenario (`buildkit`): engine builds instead of containers the runner starts."""
+
+    def check(arch: Arch) -> preflight.ArchCheck:
+        return ctx.arch_check(arch, cell.engine, cell.endpoint if arch is cell.arch else None)
+
+    def emulated(arch: Arch) -> bool:
+        return check(arch).mode == "emulated"
+
+    def timeout(arch: Arch) -> float:
+        factor = max(check(arch).factor or ctx.cfg.settings.emulation_factor, 1.0) if emulated(arch) else 1.0
+        return ctx.cfg.settings.build_timeout * factor + CONTAINER_MARGIN
+
+    def arch_ok(arch: Arch) -> str | None:
+        c = check(arch)
+        return None if c.ok else c.detail + (f"; fix: {c.fix}" if c.fix else "")
+
+    env = buildrun.BuildEnv(cell=cell, driver=driver, run_id=ctx.run_id,
+                            labels={LABEL_MANAGED: "1", LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id},
+                            workload_src=WORKLOADS_SRC, proxy_dir=proxy_dir, host_tree=host_tree,
+                            images_dir=ctx.images_dir, timeout=timeout, emulated=emulated)
+    t0 = time.monotonic()
+    try:
+        got = buildrun.run_builds(env, scenario.builds(cell), scenario.job(job_ctx), cell_tag=image.tag,
+                                  cell_image_id=image.image_id, arch_ok=arch_ok)
+    except CellUnavailable as e:
+        return finish(Status.UNAVAILABLE, str(e))
+    except images.ImageUnavailable as e:
+        return finish(Status.UNAVAILABLE, f"image: {e}")
+    except (images.ImageBuildError, probe_build.ProbeBuildError, toolchains.ToolchainUnavailable) as e:
+        return finish(Status.ERROR, str(e))
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
+        return finish(Status.ERROR, f"{cell.engine} build: {e}")
+    finally:
+        with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+            driver.sweep({LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id})
+    timings["builds_sec"] = round(time.monotonic() - t0, 3)
+    timings["builds"] = {name: r["outcome"].get("build_sec") for name, r in got.items()}
+    timings["in_container_sec"] = round(sum(float(s.get("wall_sec", 0.0)) for r in got.values() if r["probe"]
+                                            for s in r["probe"].get("steps", [])), 3)
+    verdict = _known(ctx, cell, scenario.evaluate(cell, got, job_ctx))
+    return finish(verdict.status, verdict.reason, {**verdict.observations, "machine": cell.arch.to_uname()})
 
 
 def _run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_tag: str, base_mounts: list[Mount],

@@ -71,6 +71,16 @@ def emulation(arch: Arch, host_arch: Arch, root: Path = BINFMT_DIR) -> Emulation
     return Emulation(True, False, f"qemu-user via binfmt ({entry['interpreter']}, flags {entry['flags']})")
 
 
+def subid_users(root: Path = Path("/etc")) -> list[str]:
+    """Non-root users with both a subuid and a subgid range: who could run podman rootless here."""
+
+    def names(f: str) -> set[str]:
+        text = _read(root / f) or ""
+        return {ln.split(":", 1)[0] for ln in text.splitlines() if ln.count(":") == 2 and not ln.startswith("#")}
+
+    return sorted((names("subuid") & names("subgid")) - {"root", "0"})
+
+
 def selinux_mode() -> str:
     enforce = _read(Path("/sys/fs/selinux/enforce"))
     if enforce is None:

@@ -200,6 +200,12 @@ def _base(driver: Driver, distro: Distro, arch: Arch, emulated: bool) -> tuple[B
 ROOTFS_STAGE = "ARG BASE\nFROM scratch AS rootfs\nADD rootfs.tar /\n\n"
 
 
+def base_for_build(driver: Driver, distro: Distro, arch: Arch, emulated: bool) -> tuple[Base, bool]:
+    """The base of distro/arch (cached sources first), for builds that start from it themselves."""
+    with locked(f"image-{driver.engine.value}-{distro.id}-{arch.value}"):
+        return _base(driver, distro, arch, emulated)
+
+
 def render_dockerfile(template: str, base: Base) -> tuple[str, str]:
     """(Dockerfile text, value of the BASE build arg)."""
     if base.source is ImageSource.ROOTFS:
@@ -243,7 +249,7 @@ def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, e
 def remove_cached(driver: Driver) -> int:
     """Remove every cached base and cell image (`clean --images`)."""
     n = 0
-    for ref in ("gcm-base/*", "gcm-cell/*"):
+    for ref in ("gcm-base/*", "gcm-cell/*", "gcm-gobuild/*"):
         for img in driver.client.images.list(filters={"reference": ref}):
             with contextlib.suppress(docker.errors.APIError):
                 driver.client.images.remove(img.id, force=True)

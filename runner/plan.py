@@ -160,7 +160,7 @@ def build_plan(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[
         adhoc = tuple(i for i in extra if not any(fnmatch.fnmatchcase(i, p) for p in profile.distros))
         cfg = replace(cfg, distros={**cfg.distros, **extra},
                       profiles={**cfg.profiles, name: replace(profile, distros=profile.distros + adhoc)})
-    engines = choices.engines or cfg.settings.engines
+    engines = choices.engines or cfg.profiles[name].engines or cfg.settings.engines
     endpoints = {**cfg.settings.endpoints, **choices.endpoints}
     cells = expand(cfg, cfg.profiles[name], host_arch=host_arch, engines=engines, endpoints=endpoints)
     if choices.arches:

@@ -122,11 +122,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                       key=lambda k: (k[0].value, k[1].value, k[2] or "")):
         check = ctx.arch_check(*key)
         tw.line(f"preflight {key[1].value}: {check.line()}", red=not check.ok)
-    engine = ctx.cfg.settings.engines[0]
-    try:
-        facts: dict[str, Any] = host.fingerprint(ctx.engine_facts(engine))
-    except FatalError as e:
-        facts = host.fingerprint({"engine": str(engine), "error": str(e)})
+    engines = sorted({c.engine for c in state.cells if c.preset is None}, key=lambda e: e.value) \
+        or [ctx.cfg.settings.engines[0]]
+    per_engine: list[dict[str, Any]] = []
+    for engine in engines:
+        try:
+            per_engine.append(ctx.engine_facts(engine))
+        except FatalError as e:
+            per_engine.append({"engine": str(engine), "error": str(e)})
+    facts: dict[str, Any] = host.fingerprint(per_engine[0])
+    facts["engines"] = per_engine
     facts["preflight"] = [{"engine": k[1], **v.to_dict()} for k, v in ctx.arch_checks.items()]
     write_json_atomic(ctx.run_dir / "run.json", {**state.meta, "started": now_iso(), "finished": None,
                                                  "interrupted": False, "host": facts})

@@ -17,6 +17,7 @@ import docker.errors
 
 from runner.engine import Driver, Mount
 from runner.scenarios import MountSpec
+from runner.selinux import relabel_option
 
 MKFS = {
     "ext4": (["mkfs.ext4", "-q", "-F"], "e2fsprogs"),
@@ -41,7 +42,8 @@ class CellResources:
         if spec.kind == "bind":
             path = self.data / spec.name
             path.mkdir(parents=True, exist_ok=True)
-            return Mount(source=str(path), target=spec.target, read_only=spec.read_only)
+            relabel = relabel_option(path, self.data, spec.relabel) if spec.relabel else ""
+            return Mount(source=str(path), target=spec.target, read_only=spec.read_only, relabel=relabel)
         if spec.kind == "volume":
             return Mount(source=self.volume(spec.name), target=spec.target, read_only=spec.read_only, volume=True)
         if spec.kind == "tmpfs":

@@ -32,14 +32,21 @@ def _where(c: CellResult) -> list[str]:
 
 def compat_grid(cells: Sequence[CellResult]) -> tuple[list[str], list[tuple[str, str, list[list[CellResult]]]]]:
     """(arches, [(distro label, EOL, [cells of that distro for each arch])]), shared by Markdown and HTML."""
-    by: dict[tuple[str, str], list[CellResult]] = defaultdict(list)
+    # More than one engine: one row per (distro, engine), e.g. "Debian 12 · podman", engines in a fixed order
+    # next to each other, so a reader compares docker and podman on the same release line by line.
+    engines = sorted({c.cell["engine"] for c in cells})
+    by: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
     for c in cells:
-        by[(c.cell["distro"], c.cell["arch"])].append(c)
-    arches = [a for a in ARCHES if any(k[1] == a for k in by)] or list(ARCHES)
+        by[(c.cell["distro"], c.cell["engine"], c.cell["arch"])].append(c)
+    arches = [a for a in ARCHES if any(k[2] == a for k in by)] or list(ARCHES)
     rows = []
     for d in distro_order(cells):
         sample = next(c for c in cells if c.cell["distro"] == d)
-        rows.append((_label(sample), str(sample.cell.get("eol", "")), [by.get((d, a), []) for a in arches]))
+        for e in engines:
+            if not any(k[0] == d and k[1] == e for k in by):
+                continue
+            label = _label(sample) + (f" · {e}" if len(engines) > 1 else "")
+            rows.append((label, str(sample.cell.get("eol", "")), [by.get((d, e, a), []) for a in arches]))
     return arches, rows
 
 
@@ -302,6 +309,32 @@ def _modcache_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[An
     return headers, rows
 
 
+BUILDERS = {"docker": "docker (BuildKit)", "podman": "podman (buildah)"}
+
+
+def _build_cell(name: str, o: dict[str, Any]) -> str:
+    """One build of the buildkit scenario: 'name: go s (pkgs) · mount empty|N files', or why it failed."""
+    if not o.get("go_build_ok"):
+        why = str(o.get("go_stderr") or o.get("error") or "no probe result in the build output")
+        return f"{name}: ✗ {why if len(why) <= 100 else '…' + why[-100:]}"  # a builder's own words come last
+    mount = "empty" if o.get("mount_empty") else f"{o.get('cache_files_before')} files"
+    return f"{name}: {o.get('go_sec', 0):.1f}s ({o.get('compiled')}) · mount {mount}"
+
+
+def _buildkit_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "builder", "toolchain", "variant", "build 1", "build 2", "finding", "cache on host",
+               "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        where = _where(c)
+        where[2] = BUILDERS.get(where[2], where[2])
+        built = [_build_cell(n, b) for n, b in (o.get("builds") or {}).items()]
+        rows.append(where + [o.get("variant", c.cell.get("variant")), *(built + ["", ""])[:2], c.reason,
+                             o.get("cache_dir", ""), c.status.value])
+    return headers, rows
+
+
 DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], list[list[Any]]]]]] = {
     "env": ("What Go reports about itself (`go env`), as root and as an arbitrary uid", _env_rows),
     "cold-warm": ("Cold build, then rebuilds: unchanged, after `touch` of every source, after a one-byte edit. "
@@ -330,6 +363,9 @@ DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], l
                  "`go clean -modcache` and of a `-modcacherw` cache (exit, whether it is gone, first stderr line); "
                  "`go mod download` at once: 4 in one container, 2 in each of 2 containers on one volume (failures, "
                  "longest overlap of two downloads); `go mod verify` after each", _modcache_rows),
+    "buildkit": ("Image builds with `RUN --mount=type=cache` for GOCACHE and GOMODCACHE, per builder: each build "
+                 "as 'go build s (packages compiled) · files in the cache mount when the build started'",
+                 _buildkit_rows),
 }
 
 
@@ -452,12 +488,24 @@ def run_line(run: RunResults) -> str:
             + (" · **interrupted: partial results**" if meta.get("interrupted") else ""))
 
 
+def _engine_text(engine: dict[str, Any]) -> str:
+    if engine.get("error"):
+        return f"{engine.get('engine', '?')} unavailable"
+    mode = "rootless" if engine.get("rootless") else "rootful"
+    text = (f"{engine.get('engine', '?')} {engine.get('version', '?')} ({engine.get('storage_driver', '?')}, "
+            f"cgroup v{engine.get('cgroup_version', '?')}, {mode}")
+    if engine.get("engine") == "podman" and not engine.get("rootless"):
+        users = engine.get("rootless_users")
+        text += (f"; rootless possible for {', '.join(users)}" if users
+                 else "; rootless not tried: no non-root user with subuid/subgid ranges") if users is not None else ""
+    return text + ")"
+
+
 def host_line(host: dict[str, Any]) -> str:
-    engine = host.get("engine", {})
+    engines = host.get("engines") or [host.get("engine", {})]
     return (f"Host: {host.get('os', '?')}, kernel {host.get('kernel', '?')}, {host.get('arch', '?')}, "
-            f"{host.get('cpus', '?')} CPUs; engine {engine.get('engine', '?')} {engine.get('version', '?')} "
-            f"({engine.get('storage_driver', '?')}, cgroup v{engine.get('cgroup_version', '?')}); "
-            f"SELinux {host.get('selinux', '?')}.")
+            f"{host.get('cpus', '?')} CPUs; engine{'s' if len(engines) > 1 else ''} "
+            f"{'; '.join(map(_engine_text, engines))}; SELinux {host.get('selinux', '?')}.")
 
 
 def host_lines(meta: dict[str, Any]) -> list[str]:

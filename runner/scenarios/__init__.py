@@ -50,6 +50,7 @@ class MountSpec:
     name: str = ""
     read_only: bool = False
     options: str = ""  # tmpfs: the engine's mount options, e.g. "size=1g,exec"
+    relabel: str = ""  # bind: SELinux relabel option "z" or "Z" (runner.selinux.relabel_option checks the path)
 
 
 @dataclass(frozen=True)
@@ -143,20 +144,23 @@ def build_obs(s: Mapping[str, Any] | None, measure: str | None = None) -> dict[s
 
 def known_variants(scenario: str) -> tuple[str, ...] | None:
     """The variants a scenario implements; None where matrix.toml defines them (cold-warm: workloads)."""
+    from runner.scenarios.buildkit import VARIANTS as BUILDKIT
     from runner.scenarios.concurrent import VARIANTS as CONCURRENT
     from runner.scenarios.location import CASES
     from runner.scenarios.modcache import VARIANTS as MODCACHE
     from runner.scenarios.multiuser import VARIANTS as MULTIUSER
     from runner.scenarios.readonly import VARIANTS as READONLY
+    from runner.scenarios.selinux import VARIANTS as SELINUX
     from runner.scenarios.storage import BACKENDS, FILESYSTEMS
 
     return {"env": (), "tmpfs-goroot": (), "location": tuple(CASES), "storage": tuple(BACKENDS),
             "filesystem": FILESYSTEMS, "readonly": READONLY, "remote": (), "concurrent": CONCURRENT,
-            "multiuser": MULTIUSER, "modcache": MODCACHE}.get(scenario)
+            "multiuser": MULTIUSER, "modcache": MODCACHE, "buildkit": BUILDKIT, "selinux": SELINUX}.get(scenario)
 
 
 def registry() -> dict[str, ScenarioImpl]:
     from runner.scenarios.bench import BenchSteps
+    from runner.scenarios.buildkit import Buildkit
     from runner.scenarios.coldwarm import ColdWarm
     from runner.scenarios.concurrent import Concurrent
     from runner.scenarios.env import Env
@@ -166,9 +170,11 @@ def registry() -> dict[str, ScenarioImpl]:
     from runner.scenarios.portability import Portability
     from runner.scenarios.readonly import ReadOnly
     from runner.scenarios.remote import Remote
+    from runner.scenarios.selinux import Selinux
     from runner.scenarios.storage import Filesystem, Storage
     from runner.scenarios.tmpfs import TmpfsGoroot
 
     impls: list[ScenarioImpl] = [Env(), ColdWarm(), Location(), Storage(), Filesystem(), ReadOnly(), TmpfsGoroot(),
-                                 Portability(), Remote(), MultiUser(), Concurrent(), ModCache(), BenchSteps()]
+                                 Portability(), Remote(), MultiUser(), Concurrent(), ModCache(), Buildkit(), Selinux(),
+                                 BenchSteps()]
     return {s.id: s for s in impls}

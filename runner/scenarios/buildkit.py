@@ -1,0 +1,238 @@
+"""`buildkit`: Go caches in image builds, `RUN --mount=type=cache` for GOCACHE and GOMODCACHE.
+
+The builder is the cell's engine: docker (BuildKit) or podman (buildah). Unlike the other scenarios
+nothing runs in a container the runner starts: every build is an engine build (runner/buildrun.py)
+of a generated Dockerfile whose one RUN step mounts the caches and runs the probe, which prints its
+result into the build's plain progress output. Each variant is a sequence of builds on one cache id:
+
+    rebuild     first build (the mount starts empty), then a rebuild after a one-line change in the
+                leaf package internal/format: only it and its dependents may compile
+    shared      two builds at once, each with its own one-line change, on one cache id, sharing=shared
+    locked      the same with sharing=locked (the second waits for the first)
+    private     the same with sharing=private (the second gets its own, empty, mount)
+    nonroot     USER 1000 builds twice: cache mounts without uid=/gid= (owned by root), then, on fresh
+                cache ids, with uid=1000,gid=1000
+    cross-arch  one cache id used by an amd64 build and then an arm64 build (emulated here)
+    prune       build, prune this cell's build cache (docker: its cache-mount records; podman: its
+                images, as `podman builder prune` does), build again: did the mount survive?
+    no-cache    build, then the same build with --no-cache: is the cache mount kept?
+
+Observations per build: exit code, `go build` wall time measured in the build, packages compiled
+(`go build -v`), files in the cache mount before the build (0 = the mount started empty), and for
+buildah where its cache directory lives on the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from runner.model import Arch, Cell, Status
+from runner.scenarios import (
+    OFFLINE_GO,
+    JobContext,
+    Phase,
+    Probes,
+    Verdict,
+    describe_failure,
+    exec_step,
+    first_line,
+    step,
+)
+
+VARIANTS = ("rebuild", "shared", "locked", "private", "nonroot", "cross-arch", "prune", "no-cache")
+SRC = "/src"  # the workload in the image (COPY), where go runs
+GOCACHE = "/cache/go-build"
+GOMODCACHE = "/cache/mod"
+EDIT_FILE = "internal/format/format.go"  # relative to the workload
+EDIT_PACKAGE = "gcm.example/small/internal/format"
+DEPS_FORMAT = "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}"
+BUILD_USER = 1000  # the family images' `gopher`
+BUILD_ENV = {**OFFLINE_GO, "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE, "HOME": "/tmp"}
+
+
+@dataclass(frozen=True)
+class Build:
+    """One engine build of the cell's Dockerfile. Builds with the same `group` start at the same time."""
+
+    name: str
+    group: int
+    sharing: str = "shared"  # BuildKit's default
+    user: int | None = None  # USER for the RUN step (None: root)
+    mount_uid: int | None = None  # uid=/gid= on the cache mounts
+    arch: Arch | None = None  # None: the cell's
+    edit: str | None = None  # a line appended to EDIT_FILE before this build (edits accumulate)
+    no_cache: bool = False
+    prune_before: bool = False
+    cache: str = "main"  # which of the cell's cache ids the mounts use
+
+
+def builds(cell: Cell) -> list[Build]:
+    v = cell.variant
+    if v == "rebuild":
+        return [Build("first", 0), Build("rebuild", 1, edit="// one-line change")]
+    if v in ("shared", "locked", "private"):
+        return [Build("a", 0, sharing=v, edit="// build a"), Build("b", 0, sharing=v, edit="// build b")]
+    if v == "nonroot":
+        # Separate ids: buildah applies uid=/gid= only when it creates the cache directory, so an id first
+        # made without them stays root's; here each build shows what its own options do from scratch.
+        return [Build("no-uid", 0, user=BUILD_USER),
+                Build("uid", 1, user=BUILD_USER, mount_uid=BUILD_USER, edit="// with uid=", cache="uid")]
+    if v == "cross-arch":
+        other = Arch.ARM64 if cell.arch is Arch.AMD64 else Arch.AMD64
+        return [Build(cell.arch.value, 0), Build(other.value, 1, arch=other)]
+    if v == "prune":
+        return [Build("before", 0), Build("after-prune", 1, prune_before=True, edit="// after prune")]
+    if v == "no-cache":
+        return [Build("first", 0), Build("no-cache", 1, no_cache=True)]
+    raise ValueError(f"buildkit has no variant {v!r}; known: {', '.join(VARIANTS)}")
+
+
+def job(ctx: JobContext) -> list[dict[str, Any]]:
+    """The probe's job inside the RUN step."""
+    base = {"env": BUILD_ENV, "dir": SRC, "timeout_sec": ctx.build_timeout}
+    return [
+        {"name": "cache-before", "kind": "du", "path": GOCACHE},
+        {"name": "modcache-before", "kind": "du", "path": GOMODCACHE},
+        exec_step("mod-download", ["go", "mod", "download"], **base),
+        exec_step("build", ["go", "build", "-v", "-o", "/tmp/gcm-app", "."], count_compiled=True, **base),
+        exec_step("deps", ["go", "list", "-f", DEPS_FORMAT, "./..."], **base),
+        {"name": "cache-after", "kind": "du", "path": GOCACHE},
+    ]
+
+
+def _files(probe: dict[str, Any], name: str) -> int | None:
+    s = step(probe, name)
+    usage = (s or {}).get("usage") or {}
+    if not usage:
+        return None
+    return int(usage.get("files", 0)) if usage.get("exists") else 0
+
+
+def build_obs(b: Build, probe: dict[str, Any] | None, outcome: dict[str, Any]) -> dict[str, Any]:
+    """What one build showed: the engine's side (outcome) and the probe's, if it ran."""
+    o: dict[str, Any] = {"exit_code": outcome.get("exit_code"), "build_sec": outcome.get("build_sec"),
+                         "sharing": b.sharing, "arch": (b.arch.value if b.arch else None)}
+    if b.user is not None:
+        o["user"], o["mount_uid"] = b.user, b.mount_uid
+    for k in ("step_sec", "cache_dir", "error"):
+        if outcome.get(k) is not None:
+            o[k] = outcome[k]
+    if probe is None:
+        return o
+    o["machine"] = probe.get("machine")
+    o["cache_files_before"] = _files(probe, "cache-before")
+    o["mount_empty"] = o["cache_files_before"] == 0
+    o["modcache_files_before"] = _files(probe, "modcache-before")
+    o["cache_files_after"] = _files(probe, "cache-after")
+    s = step(probe, "build")
+    if s is not None:
+        o["go_build_ok"] = bool(s.get("ok"))
+        o["go_sec"] = round(float(s.get("wall_sec", 0.0)), 3)
+        o["compiled"] = len(s.get("compiled") or [])
+        if len(s.get("compiled") or []) <= 30:  # a cold build lists the whole standard library: count only
+            o["packages"] = list(s.get("compiled") or [])
+        if not s.get("ok"):
+            o["go_stderr"] = first_line(s.get("stderr")) or s.get("error", "")
+    return o
+
+
+def dependents(probe: dict[str, Any] | None) -> list[str]:
+    s = step(probe or {}, "deps")
+    lines = (s or {}).get("stdout") or ""
+    return sorted(w[0] for w in (ln.split() for ln in lines.splitlines()) if w and EDIT_PACKAGE in w[1:])
+
+
+class Buildkit:
+    id = "buildkit"
+    host_driven = True  # runner/buildrun.py runs `builds`, not container phases
+
+    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
+        return []
+
+    def builds(self, cell: Cell) -> list[Build]:
+        return builds(cell)
+
+    def job(self, ctx: JobContext) -> list[dict[str, Any]]:
+        return job(ctx)
+
+    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
+        """probes: build name -> {"outcome": engine side, "probe": probe result or None}."""
+        plan = builds(cell)
+        obs: dict[str, Any] = {"variant": cell.variant, "builder": cell.engine.value, "builds": {}}
+        for b in plan:
+            got = probes.get(b.name) or {}
+            obs["builds"][b.name] = build_obs(b, got.get("probe"), dict(got.get("outcome") or {}))
+        cache_dirs = {o.get("cache_dir") for o in obs["builds"].values() if o.get("cache_dir")}
+        if cache_dirs:
+            obs["cache_dir"] = sorted(cache_dirs)[0]
+        bo = obs["builds"]
+        v = cell.variant
+
+        def failed(name: str) -> str | None:
+            o = bo[name]
+            if o.get("go_build_ok"):
+                return None
+            if "go_build_ok" in o:
+                return f"{name}: go build failed: {o.get('go_stderr') or '(no stderr)'}"
+            return f"{name}: the build did not run the probe: {o.get('error') or 'no result in the build output'}"
+
+        if v == "nonroot":
+            # Without uid= the mount belongs to root: Go as uid 1000 cannot write it. That is the finding,
+            # not a failure; the cell passes when uid=/gid= make the same build work.
+            obs["without_uid"] = "ok" if bo["no-uid"].get("go_build_ok") else (
+                bo["no-uid"].get("go_stderr") or bo["no-uid"].get("error") or "failed")
+            bad = failed("uid")
+            if bad:
+                return Verdict(Status.FAIL, bad, obs)
+            return Verdict(Status.PASS, f"uid=/gid= on the mount: ok ({bo['uid']['compiled']} pkgs); "
+                                        f"without: {obs['without_uid']}", obs)
+        for b in plan:
+            bad = failed(b.name)
+            if bad:
+                return Verdict(Status.FAIL, bad, obs)
+        first, second = bo[plan[0].name], bo[plan[1].name]
+        if first.get("machine") is None:
+            return Verdict(Status.ERROR, "the first build printed no probe result", obs)
+        if v == "rebuild":
+            deps = dependents(probes.get("rebuild", {}).get("probe"))
+            obs["dependents_of_edited"] = deps
+            changed = set(second.get("packages", []))
+            problems = []
+            if not first.get("mount_empty"):
+                problems.append("the first build's cache mount was not empty "
+                                f"({first.get('cache_files_before')} files)")
+            if EDIT_PACKAGE not in changed:
+                problems.append(f"the rebuild did not recompile {EDIT_PACKAGE} (compiled: {sorted(changed)})")
+            outside = changed - {EDIT_PACKAGE, *deps}
+            if outside:
+                problems.append(f"the rebuild recompiled packages that do not depend on {EDIT_PACKAGE}: "
+                                f"{sorted(outside)[:8]}")
+            if problems:
+                return Verdict(Status.FAIL, "; ".join(problems), obs)
+            return Verdict(Status.PASS, f"first {first['go_sec']:.1f}s/{first['compiled']} pkgs (empty mount), "
+                                        f"rebuild {second['go_sec']:.1f}s/{second['compiled']} pkgs: "
+                                        f"{', '.join(sorted(changed))}", obs)
+        if v in ("shared", "locked", "private"):
+            a, b_ = first, second
+            empties = sum(1 for o in (a, b_) if o.get("mount_empty"))
+            obs["mounts_started_empty"] = empties
+            return Verdict(Status.PASS, f"sharing={v}: both builds ok; {empties} of 2 mounts started empty; "
+                                        f"compiled {a['compiled']} + {b_['compiled']} pkgs", obs)
+        if v == "cross-arch":
+            obs["second_mount_empty"] = second.get("mount_empty")
+            return Verdict(Status.PASS, f"{plan[1].name} build on the {plan[0].name} cache id: mount "
+                                        f"{'empty' if second.get('mount_empty') else 'shared'} "
+                                        f"({second.get('cache_files_before')} files), "
+                                        f"compiled {second['compiled']} pkgs",
+                           obs)
+        if v == "prune":
+            obs["survived_prune"] = not second.get("mount_empty")
+            return Verdict(Status.PASS, f"after prune the mount {'kept' if obs['survived_prune'] else 'lost'} "
+                                        f"the cache ({second.get('cache_files_before')} files); "
+                                        f"compiled {second['compiled']} pkgs", obs)
+        if v == "no-cache":
+            obs["survived_no_cache"] = not second.get("mount_empty")
+            return Verdict(Status.PASS, f"--no-cache: the mount {'kept' if obs['survived_no_cache'] else 'lost'} "
+                                        f"the cache; compiled {second['compiled']} pkgs", obs)
+        return Verdict(Status.ERROR, describe_failure(None, str(v)), obs)

@@ -1,0 +1,142 @@
+"""buildkit: the build plan per variant, the Dockerfile, reading results out of build logs, the verdicts."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from runner.buildrun import BEGIN, END, cache_id, dockerfile, parse_output
+from runner.model import Arch, Cell, Engine, Status
+from runner.scenarios import JobContext
+from runner.scenarios.buildkit import EDIT_PACKAGE, GOCACHE, VARIANTS, Build, Buildkit, builds
+from tests.unit.test_scenarios import cell
+
+CTX = JobContext(build_timeout=60)
+
+
+def bk_cell(variant: str, engine: str = "docker") -> Cell:
+    return dataclasses.replace(cell("debian-12/amd64/docker/go1.22/env"), scenario="buildkit", variant=variant,
+                               engine=Engine(engine))
+
+
+def probe(compiled: list[str], before_files: int, ok: bool = True, machine: str = "x86_64") -> dict[str, Any]:
+    deps = ("gcm.example/small gcm.example/small/internal/report " + EDIT_PACKAGE + "\n"
+            "gcm.example/small/internal/report " + EDIT_PACKAGE + "\n" + EDIT_PACKAGE + " strings\n")
+    return {"machine": machine, "steps": [
+        {"name": "cache-before", "ok": True, "usage": {"exists": True, "bytes": 10, "files": before_files}},
+        {"name": "modcache-before", "ok": True, "usage": {"exists": True, "bytes": 0, "files": 0}},
+        {"name": "build", "ok": ok, "exit_code": 0 if ok else 1, "wall_sec": 1.5, "compiled": compiled,
+         "stderr": "" if ok else "go: could not create module cache: mkdir /cache/mod: permission denied\n"},
+        {"name": "deps", "ok": True, "stdout": deps},
+        {"name": "cache-after", "ok": True, "usage": {"exists": True, "bytes": 10, "files": before_files + 5}},
+    ]}
+
+
+def got(p: dict[str, Any] | None, **outcome: Any) -> dict[str, Any]:
+    return {"probe": p, "outcome": {"exit_code": 0, "build_sec": 2.0, **outcome}}
+
+
+def test_every_variant_plans_two_builds_with_distinct_names() -> None:
+    for v in VARIANTS:
+        plan = builds(bk_cell(v))
+        assert len(plan) == 2 and len({b.name for b in plan}) == 2, v
+    assert {b.sharing for b in builds(bk_cell("private"))} == {"private"}
+    assert [b.group for b in builds(bk_cell("locked"))] == [0, 0]  # at the same time
+    assert builds(bk_cell("cross-arch"))[1].arch is Arch.ARM64
+    assert builds(bk_cell("nonroot"))[1].mount_uid == 1000 and builds(bk_cell("nonroot"))[0].mount_uid is None
+    with pytest.raises(ValueError, match="no variant"):
+        builds(bk_cell("nope"))
+
+
+def test_dockerfile_mounts_both_caches_with_the_options_of_the_build() -> None:
+    text = dockerfile(from_lines="FROM x\n", b=Build("uid", 1, sharing="locked", user=1000, mount_uid=1000),
+                      cid="gcm-r-abc")
+    assert f"--mount=type=cache,id=gcm-r-abc-gocache,target={GOCACHE},uid=1000,gid=1000,sharing=locked" in text
+    assert "id=gcm-r-abc-gomodcache" in text and "USER 1000:1000" in text and "COPY --chown=1000:1000 src" in text
+    assert "GCM_CACHE_ID=gcm-r-abc" in text  # names the mounts in BuildKit's cache records
+    assert "uid=" not in dockerfile(from_lines="FROM x\n", b=Build("a", 0), cid="c")
+
+
+def test_cache_id_is_per_run_and_cell() -> None:
+    a = cache_id("20261128T1-X", "debian-12/amd64/docker/go1.22/buildkit:rebuild")
+    assert a == a.lower() and a != cache_id("20261128T2-X", "debian-12/amd64/docker/go1.22/buildkit:rebuild")
+    assert a != cache_id("20261128T1-X", "debian-12/amd64/podman/go1.22/buildkit:rebuild")
+
+
+def _log(result: dict[str, Any], buildkit: bool) -> str:
+    b64 = base64.encodebytes(json.dumps(result).encode()).decode().splitlines()
+    body = [BEGIN, *b64, END]
+    if not buildkit:
+        return "STEP 4/4: RUN --mount=...\n" + "\n".join(body) + "\nCOMMIT\n"
+    lines = ["#9 [stage-0 4/4] RUN --mount=type=cache,id=x,target=/cache/go-build \\",
+             *(f"#9 12.{i:03d} {ln}" for i, ln in enumerate(body)), "#9 DONE 13.4s", "#10 exporting to image",
+             "#10 DONE 0.1s"]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("buildkit", [True, False], ids=["buildkit-plain-progress", "buildah"])
+def test_parse_output_reads_the_result_from_either_builder(buildkit: bool) -> None:
+    result = probe(["a"] * 40, 0)
+    parsed, step_sec = parse_output(_log(result, buildkit))
+    assert parsed == result
+    assert step_sec == (13.4 if buildkit else None)
+
+
+def test_parse_output_without_a_result() -> None:
+    assert parse_output("#9 ERROR: failed to solve\n") == (None, None)
+    assert parse_output(f"{BEGIN}\n!!notbase64\n{END}\n")[0] is None
+
+
+def test_rebuild_passes_when_only_the_edited_package_and_dependents_compile() -> None:
+    c = bk_cell("rebuild")
+    v = Buildkit().evaluate(c, {"first": got(probe(["runtime", EDIT_PACKAGE], 0)),
+                                "rebuild": got(probe([EDIT_PACKAGE], 400))}, CTX)
+    assert v.status is Status.PASS, v.reason
+    assert v.observations["builds"]["first"]["mount_empty"] is True
+    assert v.observations["builds"]["rebuild"]["compiled"] == 1
+
+
+def test_rebuild_fails_when_unrelated_packages_recompile_or_the_mount_was_not_empty() -> None:
+    c = bk_cell("rebuild")
+    v = Buildkit().evaluate(c, {"first": got(probe(["runtime"], 0)),
+                                "rebuild": got(probe([EDIT_PACKAGE, "fmt", "runtime"], 400))}, CTX)
+    assert v.status is Status.FAIL and "fmt" in v.reason
+    v = Buildkit().evaluate(c, {"first": got(probe(["runtime"], 12)), "rebuild": got(probe([EDIT_PACKAGE], 400))},
+                            CTX)
+    assert v.status is Status.FAIL and "not empty" in v.reason
+
+
+def test_a_build_the_builder_rejected_is_a_fail_with_its_error() -> None:
+    c = bk_cell("private", "podman")
+    err = 'unrecognized value "private" for field `sharing`'
+    v = Buildkit().evaluate(c, {"a": got(None, exit_code=125, error=err), "b": got(None, exit_code=125, error=err)},
+                            CTX)
+    assert v.status is Status.FAIL and "private" in v.reason
+
+
+def test_nonroot_records_the_failure_without_uid_and_passes_with_it() -> None:
+    c = bk_cell("nonroot")
+    v = Buildkit().evaluate(c, {"no-uid": got(probe([], 0, ok=False)), "uid": got(probe(["runtime"], 0))}, CTX)
+    assert v.status is Status.PASS and "permission denied" in v.observations["without_uid"]
+    v = Buildkit().evaluate(c, {"no-uid": got(probe([], 0, ok=False)), "uid": got(probe([], 0, ok=False))}, CTX)
+    assert v.status is Status.FAIL
+
+
+@pytest.mark.parametrize(("variant", "key"), [("prune", "survived_prune"), ("no-cache", "survived_no_cache")])
+def test_survival_is_observed_not_assumed(variant: str, key: str) -> None:
+    c = bk_cell(variant)
+    names = [b.name for b in builds(c)]
+    for files, survived in ((0, False), (300, True)):
+        v = Buildkit().evaluate(c, {names[0]: got(probe(["runtime"], 0)), names[1]: got(probe(["x"], files))}, CTX)
+        assert v.status is Status.PASS and v.observations[key] is survived
+
+
+def test_a_result_from_the_wrong_machine_never_passes() -> None:
+    c = bk_cell("rebuild")
+    v = Buildkit().evaluate(c, {"first": got(None, error="the build ran on machine 'aarch64', expected 'x86_64'"),
+                                "rebuild": got(probe([EDIT_PACKAGE], 400))}, CTX)
+    assert v.status is Status.FAIL and "aarch64" in v.reason
