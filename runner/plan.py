@@ -8,12 +8,15 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from runner.config import MatrixConfig, Profile, adhoc_distro
 from runner.errors import NothingSelected, UsageError, did_you_mean
-from runner.model import Arch, Cell, Engine, Status
+from runner.model import GUEST_ARCHES, GUEST_DISTROS, GUEST_SCENARIOS, Arch, Cell, Engine, Status
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +31,7 @@ class Choices:
     endpoints: Mapping[Arch, str] = field(default_factory=dict)  # override settings.endpoints per arch
     shard: tuple[int, int] | None = None  # (index from 1, count)
     distros: tuple[str, ...] = ()  # ad-hoc rows, NAME=IMAGE_REF (config.adhoc_distro)
+    registry_mirror: str | None = None  # overrides settings.registry_mirror (refs.rewrite)
 
 
 def _pick(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
@@ -60,6 +64,11 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
                     for item in profile.scenarios:
                         sid, _, only_variant = item.partition(":")
                         scenario = cfg.scenarios[sid]
+                        if cfg.toolchains[tc_id].scenarios and sid not in cfg.toolchains[tc_id].scenarios:
+                            continue  # not run with this toolchain (toolchains.*.scenarios in matrix.toml)
+                        if engine.is_guest and not (sid in GUEST_SCENARIOS and distro_id in GUEST_DISTROS
+                                                    and arch in GUEST_ARCHES):
+                            continue  # the SELinux guest VM runs only what needs it (model.GUEST_*)
                         if emulated and not scenario.emulated:
                             continue  # too slow or meaningless under QEMU by default (scenarios.*.emulated)
                         variants: Sequence[str | None] = scenario.variants or [None]
@@ -121,17 +130,20 @@ def _segment_hint(pattern: str, cells: Sequence[Cell]) -> str:
     return ""
 
 
+_SHARD = re.compile(r"([0-9]+)/([0-9]+)\Z")
+
+
 def order(cells: Sequence[Cell]) -> list[Cell]:
     """Costly cells first so parallel workers do not end on one long emulated cell; ties by id."""
     return sorted(cells, key=lambda c: (-c.cost, c.id))
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    i, sep, n = text.partition("/")
-    if not (sep and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+    m = _SHARD.match(text)  # ASCII digits only: str.isdigit() also takes '²', which int() refuses
+    if not (m and 1 <= int(m[1]) <= int(m[2])):
         raise UsageError(f"--shard {text!r} is not I/N with 1 <= I <= N",
                          fix="e.g. --shard 1/3, --shard 2/3, --shard 3/3")
-    return int(i), int(n)
+    return int(m[1]), int(m[2])
 
 
 def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
@@ -150,6 +162,26 @@ def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
 
 
 def build_plan(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[Cell]:
+    cells = _unsharded(cfg, choices, host_arch=host_arch)
+    if choices.shard:
+        i, n = choices.shard
+        cells = shard(cells, i, n)
+        if not cells:
+            raise NothingSelected(f"shard {i}/{n} gets no cell: the selection has fewer cells than shards",
+                                  fix="use fewer shards, or select more cells")
+    return order(cells)
+
+
+def plan_hash(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> str:
+    """What a shard split depends on: the whole ordered plan before sharding (ids and expected costs, which the
+    host arch changes through the emulation factor) and the shard count. Shards of one split share it."""
+    cells = order(_unsharded(cfg, choices, host_arch=host_arch))
+    spec = {"cells": [[c.id, round(c.cost, 6)] for c in cells],
+            "shards": choices.shard[1] if choices.shard else None}
+    return hashlib.sha256(json.dumps(spec, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def _unsharded(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[Cell]:
     name = choices.profile or cfg.settings.default_profile
     if name not in cfg.profiles:
         raise UsageError(f"unknown profile {name!r}{did_you_mean(name, cfg.profiles)}",
@@ -165,16 +197,14 @@ def build_plan(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[
     cells = expand(cfg, cfg.profiles[name], host_arch=host_arch, engines=engines, endpoints=endpoints)
     if choices.arches:
         cells = [c for c in cells if c.arch in choices.arches]
-    cells = select(apply_excludes(cfg, cells), choices.select, choices.skip)
-    if choices.shard:
-        i, n = choices.shard
-        cells = shard(cells, i, n)
-        if not cells:
-            raise NothingSelected(f"shard {i}/{n} gets no cell: the selection has fewer cells than shards",
-                                  fix="use fewer shards, or select more cells")
-    return order(cells)
+    return select(apply_excludes(cfg, cells), choices.select, choices.skip)
 
 
-def plan_to_dict(cells: Sequence[Cell], *, host_arch: Arch, profile: str) -> dict[str, object]:
-    return {"host_arch": host_arch.value, "profile": profile, "count": len(cells),
-            "cells": [c.to_dict() for c in cells]}
+def plan_to_dict(cells: Sequence[Cell], *, host_arch: Arch, profile: str,
+                 plan_hash: str | None = None) -> dict[str, object]:
+    """plan_hash: from plan_hash(); merge warns when shards' hashes differ (they were split differently)."""
+    out: dict[str, object] = {"host_arch": host_arch.value, "profile": profile, "count": len(cells),
+                              "cells": [c.to_dict() for c in cells]}
+    if plan_hash is not None:
+        out["hash"] = plan_hash
+    return out

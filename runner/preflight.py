@@ -65,15 +65,22 @@ def is_local(url: str) -> bool:
 
 
 def resolve_endpoint(url: str, engine: Engine = Engine.DOCKER) -> str:
-    """`context:NAME` -> the docker context's host URL; other URLs unchanged."""
+    """`context:NAME` -> the docker context's host URL; other URLs unchanged.
+
+    A context that does not resolve (unknown, no docker endpoint, no CLI to ask) is EngineUnavailable,
+    which the arch's preflight reports as a failed check (_check_endpoint), never a crash."""
     if not url.startswith("context:"):
         return url
     name = url.partition(":")[2]
-    proc = subprocess.run([engine.value, "context", "inspect", name, "--format", "{{.Endpoints.docker.Host}}"],
-                          capture_output=True, text=True, timeout=30)
+    fix = (f"create it with `docker context create {name} --docker host=...` (`docker context ls` lists them), "
+           "or give the engine as unix:// or tcp://")
+    try:
+        proc = subprocess.run([engine.value, "context", "inspect", name, "--format", "{{.Endpoints.docker.Host}}"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise EngineUnavailable(f"docker context {name!r} could not be resolved: {e}", fix=fix) from None
     if proc.returncode != 0 or not proc.stdout.strip():
-        raise EngineUnavailable(f"docker context {name!r}: {proc.stderr.strip() or 'no docker endpoint'}",
-                                fix="list contexts with `docker context ls`")
+        raise EngineUnavailable(f"docker context {name!r}: {proc.stderr.strip() or 'no docker endpoint'}", fix=fix)
     return proc.stdout.strip()
 
 
@@ -150,10 +157,16 @@ def check(arch: Arch, host_arch: Arch, *, driver: Driver | None, endpoint: str |
 
 
 def _check_endpoint(arch: Arch, endpoint: str, driver: Driver | None) -> ArchCheck:
-    if not is_local(endpoint):
+    # Locality is a property of the URL the engine is reached at: a context:NAME is judged by its host.
+    try:
+        url = (driver.base_url if driver is not None else None) or resolve_endpoint(endpoint)
+    except EngineUnavailable as e:
+        return ArchCheck(arch.value, False, "endpoint", e.message, e.fix, endpoint=endpoint)
+    if not is_local(url):
+        where = endpoint if url == endpoint else f"{endpoint} ({url})"
         return ArchCheck(
             arch.value, False, "endpoint",
-            f"endpoint {endpoint} is on another machine; cells bind-mount the Go toolchain and job files from "
+            f"endpoint {where} is on another machine; cells bind-mount the Go toolchain and job files from "
             "this one, which a remote engine cannot see", endpoint=endpoint,
             fix=f"run this arch's shard on that machine (`go-cache-matrix run --arch {arch.value}`) and join the "
                 "result directories with `go-cache-matrix merge`")

@@ -30,7 +30,7 @@ def test_bad_matrix_exits_2_naming_file_and_key(tmp_path: Path, capsys: pytest.C
     m.write_text("schema_version = 1\n[settings]\nengine = ['docker']\n")
     assert main(["plan", "--matrix", str(m)]) == 2
     err = capsys.readouterr().err
-    assert f"{m}: settings.engine: unknown key (did you mean 'engines'?)" in err and "fix:" in err
+    assert f"{m}:3: settings.engine: unknown key (did you mean 'engines'?)" in err and "fix:" in err
 
 
 def test_report_rerenders_without_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,7 +65,7 @@ def test_report_outputs_and_baseline(tmp_path: Path, capsys: pytest.CaptureFixtu
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     args = ["report", str(new), "--baseline", str(old), "--html", str(tmp_path / "m.html"),
-            "--junit", str(tmp_path / "j.xml"), "--github-summary", str(summary)]
+            "--junit", str(tmp_path / "j.xml"), "--github-summary-file", str(summary)]
     assert main(args) == 0
     assert main([*args, "--fail-on-change"]) == 1, "a changed status fails the check when asked"
     md = (new / "matrix.md").read_text()
@@ -75,6 +75,43 @@ def test_report_outputs_and_baseline(tmp_path: Path, capsys: pytest.CaptureFixtu
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     assert main(["report", str(new), "--github-summary"]) == 2
     assert "$GITHUB_STEP_SUMMARY is not set" in capsys.readouterr().err
+
+
+def test_report_github_summary_does_not_swallow_the_run_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = _run(tmp_path, "r1", make())
+    summary = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert main(["report", "--reports", str(tmp_path / "elsewhere"), "--github-summary", str(run_dir)]) == 0
+    assert (run_dir / "matrix.md").exists() and summary.read_text().strip(), "RUN_DIR is the run, not the summary"
+    with pytest.raises(SystemExit) as e:  # argparse's usage error
+        main(["report", str(run_dir), "--github-summary", "--github-summary-file", str(summary)])
+    assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_report_fail_on_change_needs_a_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = _run(tmp_path, "r1", make())
+    assert main(["report", str(run_dir), "--fail-on-change"]) == 2
+    assert "--fail-on-change needs --baseline OLD_RUN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--html", "--junit", "--github-summary-file", "-o"])
+def test_report_unwritable_output_is_one_error_naming_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                option: str) -> None:
+    run_dir = _run(tmp_path, "r1", make())
+    bad = tmp_path / "no-such-dir" / "out.file"
+    assert main(["report", str(run_dir), option, str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"go-cache-matrix: error: cannot write {bad}" in err and "Traceback" not in err
+
+
+def test_merge_into_unwritable_reports_is_one_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = _run(tmp_path, "r1", make())
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    assert main(["merge", str(run_dir), "--reports", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the merged run to" in err and str(blocker) in err and "Traceback" not in err
 
 
 def test_plan_with_an_adhoc_distro(project_root: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -97,7 +97,7 @@ def test_bad_input_gives_one_clear_error(raw: dict[str, Any], path: str, value: 
 def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
     p = tmp_path / "matrix.toml"
     p.write_text("schema_version = 1\n[settings\nengines = []\n")
-    with pytest.raises(ConfigError, match=r"matrix.toml: TOML syntax error: .*line 2"):
+    with pytest.raises(ConfigError, match=r"matrix.toml:2: TOML syntax error: .*line 2"):
         config.load(p)
 
 
@@ -109,3 +109,15 @@ def test_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
 def test_env_list() -> None:
     assert config.env_list("X", {"X": " a, b,,c "}) == ("a", "b", "c")
     assert config.env_list("X", {}) == ()
+
+
+@pytest.mark.parametrize("value", ["arm", "amd64,x86_64", "AMD64", "native"])
+def test_bad_gcm_arches_is_one_usage_error(value: str) -> None:
+    from runner.errors import UsageError
+
+    with pytest.raises(UsageError) as e:
+        config.env_arches({"GCM_ARCHES": value})
+    text = str(e.value)
+    assert e.value.exit_code == 2 and "GCM_ARCHES" in text and repr(value) in text and "amd64, arm64" in text
+    assert config.env_arches({"GCM_ARCHES": " arm64, amd64 "}) == (Arch.ARM64, Arch.AMD64)
+    assert config.env_arches({}) == ()
