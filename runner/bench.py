@@ -84,8 +84,9 @@ class Bench:
         self.run_dir = self.reports / "runs" / self.run_id
         self.ctx = RunContext(run_id=self.run_id, run_dir=self.run_dir, cfg=self.cfg,
                               images_dir=Path(self.cfg.path).resolve().parent / "images", host_arch=self.host_arch,
-                              profile="bench")
-        self.image = images.provision(self.driver, self.distro, self.host_arch, self.ctx.images_dir, emulated=False)
+                              profile="bench", registry_mirror=self.cfg.settings.registry_mirror)
+        self.image = images.provision(self.driver, self.distro, self.host_arch, self.ctx.images_dir, emulated=False,
+                                      mirror=self.ctx.registry_mirror)
         self.tree = toolchains.ensure(self.toolchain, self.host_arch)
         self.dropped = False
 

@@ -68,6 +68,7 @@ class BuildEnv:
     images_dir: Path
     timeout: Callable[[Arch], float]  # seconds for one build of that arch
     emulated: Callable[[Arch], bool]
+    registry_mirror: str | None = None  # RunContext.registry_mirror
 
 
 def cache_id(run_id: str, cell_id: str) -> str:
@@ -190,14 +191,15 @@ class Builds:
         tree = toolchains.ensure(env.cell.toolchain, arch)
         timeout = env.timeout(arch)
         if cell_tag is None:
-            made = images.provision(driver, env.cell.distro, arch, env.images_dir, emulated=env.emulated(arch))
+            made = images.provision(driver, env.cell.distro, arch, env.images_dir, emulated=env.emulated(arch),
+                                    mirror=env.registry_mirror)
             cell_tag, cell_image_id = made.tag, made.image_id
         if driver.engine is Engine.PODMAN or not env.emulated(arch):
             tag = gobuild_image(driver, cell_tag, str(cell_image_id), tree, arch, self.root, timeout)
             self.from_lines[arch] = (f"FROM {local_ref(driver, tag)}\n", None, None)
             return
-        base, _ = images.base_for_build(driver, env.cell.distro, arch, env.emulated(arch))
-        template = (env.images_dir / f"{env.cell.distro.family.value}.Dockerfile").read_text()
+        base, _ = images.base_for_build(driver, env.cell.distro, arch, env.emulated(arch), env.registry_mirror)
+        template = images.cell_dockerfile(env.images_dir, env.cell.distro)
         text, base_arg = images.render_dockerfile(template, base)
         text = text.replace("ARG BASE\n", f"ARG BASE={base_arg}\n", 1) + "ADD go.tar /usr/local/\n"
         self.from_lines[arch] = (text, _go_tar(tree), base.tar)

@@ -199,13 +199,22 @@ class Driver:
         except docker.errors.ImageNotFound:
             return None
 
-    def pull(self, ref: str, platform: Arch) -> dict[str, Any]:
-        """Pull ref for platform; raises docker.errors.APIError / requests errors with the engine's text."""
-        self.client.api.pull(ref, platform=platform.to_oci())
+    def pull(self, ref: str, platform: Arch) -> tuple[dict[str, Any], str | None]:
+        """Pull ref for platform: (attrs of the image ref now names, the digest the engine reported: of the
+        manifest or multi-arch index ref resolved to). Raises docker.errors.APIError / requests errors with the
+        engine's text, also for an error the engine reports in the middle of the pull."""
+        digest = None
+        events = list(self.client.api.pull(ref, platform=platform.to_oci(), stream=True, decode=True))  # to the end
+        for event in events:
+            if event.get("error"):
+                raise docker.errors.APIError(str(event["error"]), explanation=str(event["error"]))
+            status = str(event.get("status", ""))
+            if status.startswith("Digest: "):
+                digest = status.removeprefix("Digest: ").strip()
         attrs = self.image_attrs(ref)
         if attrs is None:  # pragma: no cover - the engine said it pulled
             raise docker.errors.ImageNotFound(f"{ref} not present after pull")
-        return attrs
+        return attrs, digest
 
     # ------------------------------------------------------------------ containers
     @contextlib.contextmanager
@@ -271,7 +280,7 @@ class Driver:
         """Remove containers and volumes whose labels include all of `match` (empty values: key only)."""
         filters = [f"{k}={v}" if v else k for k, v in match.items()]
         removed = {"containers": 0, "volumes": 0}
-        for ctr in self.client.containers.list(all=True, filters={"label": filters}):
+        for ctr in self.client.containers.list(all=True, filters={"label": filters}, ignore_removed=True):
             # NotFound / 409 "removal already in progress": someone else (the cell itself) is removing it.
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 ctr.remove(force=True, v=True)

@@ -3,7 +3,9 @@
     distro.sources, in order ──> the first one already cached here is used (pulled image, rootfs tar);
                                  else the first that can be obtained (pull / debootstrap);
                                  else ImageUnavailable with every source's reason.
-    base ──(images/<family>.Dockerfile, BuildKit, --platform)──> gcm-cell/<distro>:<arch>-<content key>
+    base ──(images/<family>.Dockerfile rendered from matrix.toml, BuildKit, --platform)──>
+        gcm-cell/<distro>:<arch>-<content key>             (upstream toolchains: Go is mounted per cell)
+        gcm-cell/<distro>:<arch>-distro-go-<content key>   (toolchain = "distro": the release's own Go)
 
 Tags are content-addressed, so a second run finds everything and downloads nothing.
 """
@@ -12,11 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +29,9 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
+from runner import refs
 from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver
-from runner.model import Arch, Distro, ImageSource
+from runner.model import Arch, Distro, Family, ImageSource
 from runner.paths import cache_dir, locked
 
 ROOTFS_RECIPE = "1"  # bump when the debootstrap recipe below changes: old images stop matching
@@ -50,11 +56,13 @@ class CellImage:
     reused: bool  # everything was already provisioned
     seconds: float
     notes: list[str] = field(default_factory=list)
+    # registry source: ref (as matrix.toml names it), mirror, pulled_ref, digest, image_id, platform
+    registry: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"tag": self.tag, "id": self.image_id, "source": self.source, "base": self.base,
                 "base_key": self.base_key, "reused": self.reused, "provision_sec": round(self.seconds, 3),
-                "notes": self.notes}
+                "notes": self.notes, "registry": self.registry}
 
 
 def _key(*parts: str) -> str:
@@ -65,9 +73,32 @@ def registry_ref(distro: Distro) -> str:
     return f"{distro.image}@{distro.digest}" if distro.digest else distro.image
 
 
-def base_tag(distro: Distro, arch: Arch) -> str:
-    """Local tag of a pulled registry base image."""
-    return f"gcm-base/{distro.id}:{arch.value}-{_key(registry_ref(distro), arch.value)}"
+def pull_ref(distro: Distro, mirror: str | None = None) -> str:
+    """What the registry source pulls: registry_ref, through the registry mirror when one is set (refs.rewrite)."""
+    return refs.rewrite(registry_ref(distro), mirror)
+
+
+def base_tag(distro: Distro, arch: Arch, mirror: str | None = None) -> str:
+    """Local tag of a pulled registry base image, keyed by what was pulled (a mirror's image is its own)."""
+    return f"gcm-base/{distro.id}:{arch.value}-{_key(pull_ref(distro, mirror), arch.value)}"
+
+
+def pulled_record(distro: Distro, arch: Arch, mirror: str | None) -> Path:
+    """What the pull of base_tag recorded (the digest the engine reported), for runs that reuse the image."""
+    return cache_dir() / "pulled" / f"{base_tag(distro, arch, mirror).replace('/', '-').replace(':', '-')}.json"
+
+
+def _registry_facts(distro: Distro, arch: Arch, mirror: str | None, attrs: dict[str, Any],
+                    digest: str | None = None) -> dict[str, Any]:
+    ref, pulled = registry_ref(distro), pull_ref(distro, mirror)
+    if digest is None:  # a reused image: what its pull recorded, else what the engine still knows
+        with contextlib.suppress(OSError, ValueError):
+            saved = json.loads(pulled_record(distro, arch, mirror).read_text())
+            if saved.get("image_id") == attrs["Id"]:
+                digest = saved.get("digest")
+    return {"ref": ref, "mirror": refs.normalise_mirror(mirror) if pulled != ref else None, "pulled_ref": pulled,
+            "digest": digest or refs.parse(pulled).digest or refs.repo_digest(attrs.get("RepoDigests"), pulled),
+            "image_id": str(attrs["Id"]), "platform": f"{attrs.get('Os')}/{attrs.get('Architecture')}"}
 
 
 def rootfs_key(distro: Distro, arch: Arch) -> str:
@@ -95,21 +126,45 @@ class Base:
     key: str  # content key of the base, part of the cell image tag
     from_ref: str | None = None  # registry: local tag of the pulled, platform-checked image
     tar: Path | None = None  # rootfs: the tarball
+    registry: dict[str, Any] | None = field(default=None, compare=False)  # registry: _registry_facts
 
 
-def _pull(driver: Driver, distro: Distro, arch: Arch) -> Base:
-    ref, tag = registry_ref(distro), base_tag(distro, arch)
-    try:
-        attrs = driver.pull(ref, arch)
-    except (docker.errors.APIError, requests.exceptions.RequestException) as e:
-        text = getattr(e, "explanation", None) or str(e)
-        raise ImageUnavailable(f"pull {ref} for {arch.to_oci()} failed: {text}") from None
-    mismatch = platform_mismatch(attrs, arch)
-    if mismatch:
-        raise ImageUnavailable(f"pulled {ref} but {mismatch}")
-    repo, _, t = tag.partition(":")
-    driver.client.images.get(ref).tag(repo, t)
-    return Base(ImageSource.REGISTRY, ref, str(attrs["Id"]), from_ref=tag)
+def _release_digest_name(driver: Driver, pulled: str, arch: Arch) -> None:
+    """docker keeps one image per name, digests included: once a multi-arch index digest was pulled for one arch,
+    pulling it for another fails ("Cannot overwrite digest"). Drop that name first when it holds another arch;
+    the image it named keeps its gcm-base tag."""
+    r = refs.parse(pulled)
+    if r.digest is None:
+        return
+    name = str(refs.Ref(r.domain, r.path, None, r.digest))
+    held = driver.image_attrs(name)
+    if held is not None and platform_mismatch(held, arch):
+        with contextlib.suppress(docker.errors.APIError):
+            driver.client.images.remove(name, noprune=True)
+
+
+def _pull(driver: Driver, distro: Distro, arch: Arch, mirror: str | None = None) -> Base:
+    ref, pulled, tag = registry_ref(distro), pull_ref(distro, mirror), base_tag(distro, arch, mirror)
+    named = pulled if pulled == ref else f"{pulled} (registry mirror for {ref})"
+    # A local name holds one image: pull, check and tag under one lock, so a pull of the same repository for
+    # another arch (another worker) cannot swap the image in between.
+    with locked(f"pull-{driver.engine.value}-{_key(refs.parse(pulled).path)}"):
+        _release_digest_name(driver, pulled, arch)
+        try:
+            attrs, digest = driver.pull(pulled, arch)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as e:
+            text = getattr(e, "explanation", None) or str(e)
+            raise ImageUnavailable(f"pull {named} for {arch.to_oci()} failed: {text}") from None
+        mismatch = platform_mismatch(attrs, arch)
+        if mismatch:
+            raise ImageUnavailable(f"pulled {named} but {mismatch}")
+        repo, _, t = tag.partition(":")
+        driver.client.images.get(str(attrs["Id"])).tag(repo, t)
+    facts = _registry_facts(distro, arch, mirror, attrs, digest)
+    record = pulled_record(distro, arch, mirror)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(facts))
+    return Base(ImageSource.REGISTRY, pulled, str(attrs["Id"]), from_ref=tag, registry=facts)
 
 
 def _unmount_below(root: Path) -> None:
@@ -174,20 +229,22 @@ def _debootstrap(distro: Distro, arch: Arch, emulated: bool) -> Base:
     return base
 
 
-def _base(driver: Driver, distro: Distro, arch: Arch, emulated: bool) -> tuple[Base, bool]:
+def _base(driver: Driver, distro: Distro, arch: Arch, emulated: bool, mirror: str | None = None
+          ) -> tuple[Base, bool]:
     """The base and whether it was already here. Cached sources first, then obtainable ones, in order."""
     for source in distro.sources:
         if source is ImageSource.REGISTRY:
-            attrs = driver.image_attrs(base_tag(distro, arch))
+            attrs = driver.image_attrs(base_tag(distro, arch, mirror))
             if attrs and platform_mismatch(attrs, arch) is None:
-                return Base(source, registry_ref(distro), str(attrs["Id"]), from_ref=base_tag(distro, arch)), True
+                return Base(source, pull_ref(distro, mirror), str(attrs["Id"]), from_ref=base_tag(distro, arch, mirror),
+                            registry=_registry_facts(distro, arch, mirror, attrs)), True
         elif rootfs_tar(distro, arch).is_file():
             return _rootfs_base(distro, arch), True
     reasons = []
     for source in distro.sources:
         try:
             if source is ImageSource.REGISTRY:
-                return _pull(driver, distro, arch), False
+                return _pull(driver, distro, arch, mirror), False
             return _debootstrap(distro, arch, emulated), False
         except ImageUnavailable as e:
             reasons.append(str(e))
@@ -200,10 +257,11 @@ def _base(driver: Driver, distro: Distro, arch: Arch, emulated: bool) -> tuple[B
 ROOTFS_STAGE = "ARG BASE\nFROM scratch AS rootfs\nADD rootfs.tar /\n\n"
 
 
-def base_for_build(driver: Driver, distro: Distro, arch: Arch, emulated: bool) -> tuple[Base, bool]:
+def base_for_build(driver: Driver, distro: Distro, arch: Arch, emulated: bool, mirror: str | None = None
+                   ) -> tuple[Base, bool]:
     """The base of distro/arch (cached sources first), for builds that start from it themselves."""
     with locked(f"image-{driver.engine.value}-{distro.id}-{arch.value}"):
-        return _base(driver, distro, arch, emulated)
+        return _base(driver, distro, arch, emulated, mirror)
 
 
 def render_dockerfile(template: str, base: Base) -> tuple[str, str]:
@@ -214,15 +272,115 @@ def render_dockerfile(template: str, base: Base) -> tuple[str, str]:
     return template, base.from_ref
 
 
-def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, emulated: bool) -> CellImage:
+# ---------------------------------------------------------------- family templates (images/<family>.Dockerfile)
+_BLOCK = re.compile(r"^#%\s*(if\s+(\w+)|endif)\s*$")
+_VALUE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def render_template(template: str, values: Mapping[str, str], flags: Mapping[str, bool], name: str = "template"
+                    ) -> str:
+    """`#% if FLAG` ... `#% endif` lines keep or drop a block; `{{ name }}` is replaced by values[name].
+    Unknown flags or values, and unbalanced blocks, are errors (a typo must not render an empty block)."""
+    out: list[str] = []
+    stack: list[bool] = []
+    for n, line in enumerate(template.splitlines(keepends=True), 1):
+        m = _BLOCK.match(line.strip())
+        if m:
+            if m.group(2) is not None:
+                if m.group(2) not in flags:
+                    raise TemplateError(f"{name}:{n}: unknown flag {m.group(2)!r}")
+                stack.append(flags[m.group(2)])
+            elif not stack:
+                raise TemplateError(f"{name}:{n}: `#% endif` without `#% if`")
+            else:
+                stack.pop()
+            continue
+        if all(stack):
+            out.append(line)
+    if stack:
+        raise TemplateError(f"{name}: `#% if` without `#% endif`")
+
+    def value(m: re.Match[str]) -> str:
+        if m.group(1) not in values:
+            raise TemplateError(f"{name}: unknown value {{{{ {m.group(1)} }}}}")
+        return values[m.group(1)]
+
+    return _VALUE.sub(value, "".join(out))
+
+
+def template_path(images_dir: Path, family: Family) -> Path:
+    return images_dir / f"{family.value}.Dockerfile"
+
+
+def cell_dockerfile(images_dir: Path, distro: Distro, *, distro_go: bool = False) -> str:
+    """The family template rendered for this distro: plain, or with the release's own Go package."""
+    path = template_path(images_dir, distro.family)
+    if not path.is_file():
+        raise ImageBuildError(f"no recipe {path} for family {distro.family.value}")
+    go = distro.go_package()
+    try:
+        return render_template(path.read_text(), {"go_package": go.package, "go_suite": go.suite or ""},
+                               {"distro_go": distro_go}, name=path.name)
+    except TemplateError as e:
+        raise ImageBuildError(f"rendering {path.name}: {e}") from None
+
+
+def render_all(images_dir: Path, distros: Mapping[str, Distro], dest: Path) -> list[Path]:
+    """Every rendering a matrix can build (per distro: plain and with its own Go), FROM a placeholder base:
+    what `nox -s lint` hands to hadolint and the unit tests parse."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for distro in distros.values():
+        for distro_go in (False, True):
+            text = cell_dockerfile(images_dir, distro, distro_go=distro_go)
+            out = dest / f"{distro.id}{'-distro-go' if distro_go else ''}.Dockerfile"
+            out.write_text(text)
+            written.append(out)
+    return written
+
+
+DISTRO_GO_FACTS = "/usr/share/go-cache-matrix/distro-go"  # written by the template's distro_go block
+
+
+def parse_facts(text: str) -> dict[str, str]:
+    return {k.strip(): v.strip() for k, sep, v in (line.partition("=") for line in text.splitlines()) if sep}
+
+
+def distro_go_facts(driver: Driver, image: CellImage, arch: Arch, labels: Mapping[str, str]) -> dict[str, str]:
+    """What the image's Go package is (package, version, suite used, GOROOT, go version): read once per image
+    from the facts file its build wrote, with a one-shot container, then cached by image id."""
+    cache = cache_dir() / "distro-go" / f"{image.image_id.replace(':', '-')}.json"
+    try:
+        return dict(json.loads(cache.read_text()))
+    except (OSError, ValueError):
+        pass
+    with driver.container(image=image.tag, command=["cat", DISTRO_GO_FACTS], mounts=[], env={},
+                          labels=labels, platform=arch) as c:
+        code, timed_out = driver.wait(c, 300)
+        text = driver.logs(c)
+    facts = parse_facts(text)
+    if code != 0 or timed_out or not facts.get("go_version"):
+        raise ImageBuildError(f"{image.tag}: reading {DISTRO_GO_FACTS} failed (exit {code}): {text.strip()[-300:]}")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(facts))
+    return facts
+
+
+def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, emulated: bool,
+              distro_go: bool = False, mirror: str | None = None) -> CellImage:
+    """The cell image of (distro, arch); distro_go: with the release's own Go package installed; mirror: the
+    registry mirror Docker Hub references are pulled through (settings.registry_mirror, refs.rewrite)."""
     start = time.monotonic()
-    template_path = images_dir / f"{distro.family.value}.Dockerfile"
-    if not template_path.is_file():
-        raise ImageBuildError(f"no recipe {template_path} for family {distro.family.value}")
+    template = cell_dockerfile(images_dir, distro, distro_go=distro_go)
     with locked(f"image-{driver.engine.value}-{distro.id}-{arch.value}"):
-        base, reused = _base(driver, distro, arch, emulated)
-        text, base_arg = render_dockerfile(template_path.read_text(), base)
-        tag = f"gcm-cell/{distro.id}:{arch.value}-{_key(text, base.key, arch.value)}"
+        base, reused = _base(driver, distro, arch, emulated, mirror)
+        text, base_arg = render_dockerfile(template, base)
+        flavour = "distro-go-" if distro_go else ""
+        tag = f"gcm-cell/{distro.id}:{arch.value}-{flavour}{_key(text, base.key, arch.value)}"
         attrs = driver.image_attrs(tag)
         if attrs is None:
             reused = False
@@ -235,7 +393,8 @@ def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, e
                                     timeout=1800 if emulated else 600)
             if proc.returncode != 0:
                 tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
-                raise ImageBuildError(f"building {tag} from {template_path.name} failed: {tail}")
+                raise ImageBuildError(f"building {tag} from {template_path(images_dir, distro.family).name} "
+                                      f"failed: {tail}")
             attrs = driver.image_attrs(tag)
             if attrs is None:
                 raise ImageBuildError(f"{tag} is missing after a successful build")
@@ -243,7 +402,7 @@ def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, e
         if mismatch:
             raise ImageBuildError(f"{tag}: {mismatch}")
     return CellImage(tag=tag, image_id=str(attrs["Id"]), source=base.source.value, base=base.origin,
-                     base_key=base.key, reused=reused, seconds=time.monotonic() - start)
+                     base_key=base.key, reused=reused, seconds=time.monotonic() - start, registry=base.registry)
 
 
 def remove_cached(driver: Driver) -> int:
@@ -255,3 +414,31 @@ def remove_cached(driver: Driver) -> int:
                 driver.client.images.remove(img.id, force=True)
                 n += 1
     return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m runner.images DIR [--matrix FILE]`: write every rendering of the family templates to DIR."""
+    import argparse
+
+    from runner import config
+
+    p = argparse.ArgumentParser(prog="python -m runner.images", description=main.__doc__)
+    p.add_argument("dest")
+    p.add_argument("--matrix", default="matrix.toml")
+    args = p.parse_args(argv)
+    cfg = config.load(args.matrix)
+    images_dir = Path(args.matrix).resolve().parent / "images"
+    # A family the matrix does not list is still rendered, with a stand-in distro of that family.
+    distros = dict(cfg.distros)
+    for family in Family:
+        if not any(d.family is family for d in distros.values()):
+            distros[f"any-{family.value}"] = Distro(id=f"any-{family.value}", name=family.value, release="any",
+                                                    family=family, image="example/any", digest=None, eol="unknown",
+                                                    sources=(ImageSource.REGISTRY,), arches=tuple(Arch))
+    for path in render_all(images_dir, distros, Path(args.dest)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Image references: Docker Hub normalisation and the registry mirror rewrite. Pure: no engine, no I/O.
+
+    docker.io/library/debian:12@sha256:…  ──(registry mirror "host:port/prefix")──>
+        host:port/prefix/library/debian:12@sha256:…        (tag and digest kept)
+
+`debian:12`, `library/debian:12`, `index.docker.io/library/debian:12` name the same image as
+`docker.io/library/debian:12` (docker's rules); `docker.io/rockylinux/rockylinux:9` becomes
+`<mirror>/rockylinux/rockylinux:9`. References to other registries (quay.io/…, localhost:5000/…) are
+left as they are: a mirror stands in for Docker Hub only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+DOCKER_HUB = "docker.io"
+HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+MIRROR_FIX = ('write host[:port][/prefix] without a scheme, e.g. "mirror.example.com:5000/dockerhub" '
+              '(pulls docker.io/library/debian:12 as mirror.example.com:5000/dockerhub/library/debian:12)')
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]+))?$")
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")  # docker's path-component grammar
+
+
+@dataclass(frozen=True)
+class Ref:
+    domain: str  # "docker.io" for Docker Hub under any of its names
+    path: str  # "library/debian"
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def repository(self) -> str:
+        return f"{self.domain}/{self.path}"
+
+    def __str__(self) -> str:
+        return self.repository + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+
+def _is_domain(component: str) -> bool:
+    return "." in component or ":" in component or component == "localhost"
+
+
+def parse(ref: str) -> Ref:
+    """NAME[:TAG][@DIGEST] with docker's defaults: no domain is Docker Hub, a one-part Hub name is library/."""
+    name, _, digest = ref.strip().partition("@")
+    tag = None
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        name, tag = name[:colon], name[colon + 1:]
+    first, sep, rest = name.partition("/")
+    domain, path = (first, rest) if sep and _is_domain(first) else (DOCKER_HUB, name)
+    if domain in HUB_ALIASES:
+        domain = DOCKER_HUB
+        if "/" not in path:
+            path = f"library/{path}"
+    return Ref(domain, path, tag or None, digest or None)
+
+
+def mirror_problem(mirror: str) -> str | None:
+    """Why `mirror` cannot be a registry mirror (host[:port][/prefix]), or None."""
+    mirror = mirror.strip()
+    if not mirror:
+        return "empty registry mirror"
+    if "://" in mirror:
+        return f"{mirror!r} has a scheme: a registry mirror is host[:port][/prefix]"
+    if any(c.isspace() for c in mirror) or "@" in mirror:
+        return f"{mirror!r} is not host[:port][/prefix]"
+    host, _, prefix = mirror.rstrip("/").partition("/")
+    m = _HOST.match(host)
+    if not m or (m.group("port") is not None and not 0 < int(m.group("port")) < 65536):
+        return f"{host!r} in {mirror!r} is not a registry host[:port]"
+    if not _is_domain(host):
+        return (f"{host!r} has no dot and no port, so docker would read {host}/library/… as a Docker Hub "
+                f"repository, not as a registry")
+    for part in prefix.split("/") if prefix else ():
+        if not _COMPONENT.match(part):
+            return f"{part!r} in {mirror!r} is not a repository path component (lower-case letters, digits, . _ -)"
+    return None
+
+
+def normalise_mirror(mirror: str | None) -> str | None:
+    """'' and None: no mirror; else the mirror without surrounding blanks and trailing slashes."""
+    if mirror is None or not mirror.strip():
+        return None
+    return mirror.strip().rstrip("/")
+
+
+def rewrite(ref: str, mirror: str | None) -> str:
+    """`ref` as pulled through `mirror`: Docker Hub references move to <mirror>/<path>, keeping tag and digest.
+    Without a mirror, or for another registry's reference, `ref` itself."""
+    mirror = normalise_mirror(mirror)
+    if mirror is None:
+        return ref
+    r = parse(ref)
+    if r.domain != DOCKER_HUB:
+        return ref
+    return str(Ref(mirror, r.path, r.tag, r.digest))
+
+
+def repo_digest(repo_digests: Iterable[str] | None, ref: str) -> str | None:
+    """The digest an image's RepoDigests give for `ref`'s repository (the manifest or index it was pulled by)."""
+    want = parse(ref).repository
+    for item in repo_digests or ():
+        name, sep, digest = item.partition("@")
+        if sep and parse(name).repository == want:
+            return digest
+    return None
