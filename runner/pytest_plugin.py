@@ -10,21 +10,26 @@ renders the report at the end; xdist workers only run cells and write their cell
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
+import requests.exceptions
 
 from runner import config as config_mod
 from runner import host, plan
+from runner.engine import LABEL_RUN
 from runner.errors import FatalError
 from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status
 from runner.preflight import ArchCheck
 from runner.render import markdown, publish
-from runner.results import cell_path, load_run, new_run_id, now_iso, write_json_atomic
+from runner.resources import LABEL_OWNER, sweep_stale_runs
+from runner.results import CellResult, cell_path, load_run, new_run_id, now_iso, write_json_atomic
 
 STATE = pytest.StashKey["MatrixState"]()
 
@@ -56,6 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--gcm-endpoint", action="append", default=[], help="ARCH=URL: run that arch on another engine")
     g.addoption("--gcm-shard", default=None, help="I/N: only shard I of N")
     g.addoption("--gcm-distro", action="append", default=[], help="NAME=IMAGE_REF: an ad-hoc distro row")
+    g.addoption("--gcm-registry-mirror", default=None, help="HOST[:PORT][/PREFIX] to pull docker.io images through")
     g.addoption("--gcm-run-id", default=None)
     g.addoption("--gcm-reports", default="reports")
 
@@ -70,11 +76,14 @@ def _choices(config: pytest.Config) -> plan.Choices:
         select=pick("gcm_select", "GCM_SELECT"),
         skip=pick("gcm_skip", "GCM_SKIP"),
         engines=tuple(Engine(e) for e in pick("gcm_engine", "GCM_ENGINES")),
-        arches=tuple(Arch(a) for a in pick("gcm_arch", "GCM_ARCHES")),
+        arches=tuple(Arch(a) for a in config.getoption("gcm_arch")) or config_mod.env_arches(),
         endpoints=config_mod.parse_endpoint_args(pick("gcm_endpoint", "GCM_ENDPOINTS"), "--endpoint/GCM_ENDPOINTS"),
         shard=plan.parse_shard(shard) if (shard := config.getoption("gcm_shard") or os.environ.get("GCM_SHARD"))
         else None,
         distros=tuple(config.getoption("gcm_distro")),
+        registry_mirror=config_mod.parse_registry_mirror(
+            config.getoption("gcm_registry_mirror") or os.environ.get("GCM_REGISTRY_MIRROR"),
+            "--registry-mirror/GCM_REGISTRY_MIRROR"),
     )
 
 
@@ -95,17 +104,22 @@ def pytest_configure(config: pytest.Config) -> None:
     ctx = RunContext(run_id=run_id, run_dir=run_dir, cfg=cfg, images_dir=Path(matrix).resolve().parent / "images",
                      host_arch=host_arch, profile=profile,
                      default_matrix=Path(matrix).resolve() == (Path.cwd() / "matrix.toml").resolve(),
-                     adhoc={s.partition("=")[0]: s for s in choices.distros})
+                     adhoc={s.partition("=")[0]: s for s in choices.distros}, planned=tuple(cells),
+                     registry_mirror=choices.registry_mirror or cfg.settings.registry_mirror)
     if worker:
         ctx.arch_checks = {(k[0], k[1], k[2]): ArchCheck.from_dict(v) for k, v in worker["gcm_arch_checks"]}
+        ctx.owner = worker.get("gcm_owner", ctx.owner)  # resources are the controller's: it is the run
     state = MatrixState(ctx, cells, controller=worker is None, reports=reports)
     state.meta = {
         "schema_version": 1, "run_id": run_id, "profile": profile, "matrix": str(matrix),
         "choices": {"select": choices.select, "skip": choices.skip, "arches": [a.value for a in choices.arches],
                     "endpoints": {a.value: u for a, u in choices.endpoints.items()},
                     "shard": "/".join(map(str, choices.shard)) if choices.shard else None,
-                    "distros": list(choices.distros)},
-        "plan": plan.plan_to_dict(cells, host_arch=host_arch, profile=profile),
+                    "distros": list(choices.distros), "registry_mirror": choices.registry_mirror},
+        "plan": plan.plan_to_dict(cells, host_arch=host_arch, profile=profile,
+                                  plan_hash=plan.plan_hash(cfg, choices, host_arch=host_arch)),
+        "warnings": config_mod.release_warnings({c.distro.id: c.distro for c in cells}.values(),
+                                                datetime.date.today(), cfg.path),
     }
     config.stash[STATE] = state
 
@@ -118,6 +132,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     ctx = state.ctx
     (ctx.run_dir / "cells").mkdir(parents=True, exist_ok=True)
     tw = session.config.get_terminal_writer()
+    for warning in state.meta["warnings"]:
+        tw.line(f"warning: {warning}", yellow=True)
+    state.meta["stale_swept"] = _sweep_stale(state, tw)
     for key in sorted({(c.arch, c.engine, c.endpoint) for c in state.cells if c.preset is None},
                       key=lambda k: (k[0].value, k[1].value, k[2] or "")):
         check = ctx.arch_check(*key)
@@ -132,6 +149,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             per_engine.append({"engine": str(engine), "error": str(e)})
     facts: dict[str, Any] = host.fingerprint(per_engine[0])
     facts["engines"] = per_engine
+    facts["registry_mirror"] = ctx.registry_mirror
     facts["preflight"] = [{"engine": k[1], **v.to_dict()} for k, v in ctx.arch_checks.items()]
     write_json_atomic(ctx.run_dir / "run.json", {**state.meta, "started": now_iso(), "finished": None,
                                                  "interrupted": False, "host": facts})
@@ -143,6 +161,7 @@ def pytest_configure_node(node: Any) -> None:
     state = node.config.stash.get(STATE, None)
     if state is not None:
         node.workerinput["gcm_run_id"] = state.ctx.run_id
+        node.workerinput["gcm_owner"] = state.ctx.owner
         node.workerinput["gcm_arch_checks"] = [[list(k), v.to_dict()] for k, v in state.ctx.arch_checks.items()]
 
 
@@ -204,10 +223,57 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return CATEGORY[Status(status)] if status else None
 
 
+def _engines(state: MatrixState) -> list[tuple[Engine, str | None]]:
+    return sorted({(c.engine, c.endpoint) for c in state.cells if c.preset is None and not c.engine.is_guest},
+                  key=lambda k: (k[0].value, k[1] or ""))
+
+
+ENGINE_ERRORS = (FatalError, docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+def _sweep_stale(state: MatrixState, tw: Any) -> list[dict[str, Any]]:
+    """Start-up: remove what runs whose runner process is gone (SIGKILL, OOM, a lost CI job) left on this run's
+    engines. Live runs, also this host's concurrent ones, are never touched (runner.resources.owner_gone)."""
+    out = []
+    for engine, endpoint in _engines(state):
+        try:
+            swept = sweep_stale_runs(state.ctx.driver(engine, endpoint), state.ctx.run_id)
+        except ENGINE_ERRORS:
+            continue  # an engine that does not answer: the preflight and the cells say so
+        for run_id, owner, removed in swept:
+            what = ", ".join(f"{n} {k}" for k, n in removed.items() if n) or "nothing"
+            where = f"{engine.value}" + (f" at {endpoint}" if endpoint else "")
+            tw.line(f"swept stale run {run_id} on {where} (its runner {owner} is gone): removed {what}")
+            out.append({"run_id": run_id, "owner": owner, "engine": where, "removed": removed})
+    return out
+
+
+def _sweep_own(state: MatrixState, cells: list[CellResult]) -> dict[str, int]:
+    """End of the run, also an interrupted one: nothing labelled with this run and owner stays behind."""
+    total: dict[str, int] = {}
+    # An engine that stopped answering (here, or in an xdist worker: its cells say so) is not asked again.
+    lost = set(state.ctx.lost) | {(Engine(c.cell["engine"]), c.cell.get("endpoint")) for c in cells
+                                  if c.observations.get("engine_lost")}
+    for engine, endpoint in _engines(state):
+        if (engine, endpoint) in lost:
+            continue  # `go-cache-matrix clean --run` once it is back
+        try:
+            removed = state.ctx.driver(engine, endpoint).sweep({LABEL_RUN: state.ctx.run_id,
+                                                                LABEL_OWNER: state.ctx.owner})
+        except ENGINE_ERRORS:
+            continue
+        for k, n in removed.items():
+            total[k] = total.get(k, 0) + n
+    return {k: n for k, n in total.items() if n}
+
+
 def _finish(state: MatrixState, interrupted: bool, exitstatus: int) -> Path:
     run_dir = state.ctx.run_dir
     run = load_run(run_dir)
+    leftovers = _sweep_own(state, run.cells)
     meta = {**run.meta, "finished": now_iso(), "interrupted": interrupted, "pytest_exitstatus": exitstatus}
+    if leftovers:
+        meta["leftovers_removed"] = leftovers
     planned = {c.id for c in state.cells}
     meta["missing_cells"] = sorted(planned - {c.id for c in run.cells})
     write_json_atomic(run_dir / "run.json", meta)
@@ -234,5 +300,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.write_line(markdown.compat_table(run.cells))
     tr.write_line("")
     tr.write_line(f"cells: {markdown.summary_line(run.cells)}")
+    if run.meta.get("interrupted"):
+        missing = run.meta.get("missing_cells") or []
+        tr.write_line(f"interrupted: {len(missing)} of {len(state.cells)} cells did not finish; the results of the "
+                      "finished ones are kept and reported", red=True)
+    lost: dict[str, int] = {}
+    for c in run.cells:
+        if c.observations.get("engine_lost"):
+            lost[str(c.observations["engine_lost"])] = lost.get(str(c.observations["engine_lost"]), 0) + 1
+    for why, n in lost.items():
+        tr.write_line(f"engine lost mid-run: {why} ({n} cells error)", red=True)
     tr.write_line(f"report: {state.reports / 'matrix.md'}  (run dir {state.ctx.run_dir})")
     tr.write_line(f"re-render without an engine: go-cache-matrix report {state.ctx.run_dir}")

@@ -3,6 +3,10 @@
 Everything is created on first use, labelled with the run and cell, and released when the cell's
 ExitStack closes — also when the cell fails half-way. Loop filesystems are images in the cell's
 data dir, mounted with `mount -o loop` (autoclear: the loop device goes with the unmount).
+
+Every labelled resource also names its owner (LABEL_OWNER: host, pid and start time of the run's controller
+process). A run's start-up sweep removes what runs whose owner process is gone left behind (a SIGKILL, an
+OOM kill, a lost CI runner), and never touches a live run's resources: see sweep_stale_runs.
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
 import docker.errors
 
-from runner.engine import Driver, Mount
+from runner.engine import LABEL_PREFIX, LABEL_RUN, Driver, Mount
 from runner.scenarios import MountSpec
 from runner.selinux import relabel_option
 
@@ -132,3 +137,58 @@ def apply_host_actions(data: Path, actions: tuple[dict[str, str], ...]) -> None:
             target.write_text(a["data"])
         else:
             raise ValueError(f"unknown host action {a}")
+
+
+# ---------------------------------------------------------------- owners: which run's resources are stale
+LABEL_OWNER = f"{LABEL_PREFIX}.owner"  # "<hostname>/<pid>/<start time>" of the run's controller process
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22); None if it is gone or a
+    zombie. Together with the pid it names one process: a reused pid has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state is field 3, starttime field 22
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return fields[19] if len(fields) > 19 else None
+
+
+def owner_token(pid: int | None = None) -> str:
+    """This process (or pid) as the owner of a run's resources."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}/{pid}/{_start_time(pid) or '?'}"
+
+
+def owner_gone(token: str) -> bool:
+    """True only when the owner certainly is gone: same host, and no process with that pid and start time.
+    An owner on another host (an engine shared over tcp, a runner in another container) or a malformed token
+    counts as alive: those resources are left to `clean`."""
+    host, _, rest = token.partition("/")
+    pid, _, started = rest.partition("/")
+    if host != socket.gethostname() or not pid.isdigit() or not started or started == "?":
+        return False
+    return _start_time(int(pid)) != started
+
+
+def sweep_stale_runs(driver: Driver, current_run: str | None = None) -> list[tuple[str, str, dict[str, int]]]:
+    """Remove the containers, volumes and images of runs whose owner process is gone: [(run id, owner, removed)].
+    Only resources carrying both the dead owner and its run id are removed, so a live run that reuses a
+    run id keeps its own; loop filesystems of such a run are unmounted when no live owner shares its id."""
+    api = driver.client.api  # the low-level lists: no per-object inspect that a concurrent removal could fail
+    want = {"label": [LABEL_OWNER, LABEL_RUN]}
+    listed = [*api.containers(all=True, filters=want), *(api.volumes(filters=want).get("Volumes") or []),
+              *api.images(filters=want)]
+    found = {(str(labels[LABEL_RUN]), str(labels[LABEL_OWNER])) for obj in listed
+             if (labels := obj.get("Labels") or {}).get(LABEL_OWNER) and labels.get(LABEL_RUN)}
+    swept = []
+    for run_id, owner in sorted(found):
+        if (run_id == current_run and owner == owner_token()) or not owner_gone(owner):
+            continue
+        removed = driver.sweep({LABEL_RUN: run_id, LABEL_OWNER: owner})
+        if all(owner_gone(o) for r, o in found if r == run_id):
+            removed["loop mounts"] = unmount_leftovers(run_id)
+        swept.append((run_id, owner, removed))
+    return swept

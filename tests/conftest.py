@@ -8,6 +8,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The reliability summary line (faults injected/survived, bad inputs tried, leaked, lost) at the end of a session.
+pytest_plugins = ["tests.faults.tally"]
+
 
 @pytest.fixture
 def project_root() -> Path:

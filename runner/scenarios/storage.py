@@ -54,6 +54,10 @@ BACKENDS: dict[str, tuple[MountSpec | None, bool, bool]] = {
     "tmpfs": (MountSpec("tmpfs", CACHE_ROOT, options="size=1g"), False, False),
     "baked": (None, True, True),
     "baked-aged": (None, True, True),
+    # Not in matrix.toml's default variants (it fails by construction; the fault tests enable it): both caches
+    # on a 1 MiB tmpfs that a `dd` fills before Go runs. The cold build must fail with Go's own words
+    # ("no space left on device"), recorded as the cell's `fail`.
+    "full": (MountSpec("tmpfs", CACHE_ROOT, options="size=1m"), False, False),
 }
 FILESYSTEMS = ("ext4", "xfs", "btrfs")
 AGE_DAYS = 6  # > Go's trimLimit (5 days): entries this old are trimmed unless used
@@ -89,6 +93,9 @@ class Storage:
         backend = cell.variant
         mount, _, _ = BACKENDS[backend]
         mounts = (mount,) if mount else ()
+        if backend == "full":
+            fill = exec_step("fill", ["dd", "if=/dev/zero", f"of={CACHE_ROOT}/fill", "bs=64k"])  # exits 1: ENOSPC
+            return [Phase("first", [*prepare_steps(ctx)[:3], fill, build_step("cold", ctx)], mounts=mounts)]
         if backend.startswith("baked"):
             bake = [*prepare_steps(ctx), build_step("cold", ctx)]
             if backend == "baked-aged":
@@ -123,6 +130,8 @@ class Storage:
         obs["cold"] = build_obs(cold, GOCACHE)
         if not (cold and cold.get("ok")):
             return Verdict(Status.FAIL, describe_failure(cold, "cold build"), obs)
+        if backend == "full":
+            return Verdict(Status.PASS, "the cold build succeeded with both caches on a full disk", obs)
         obs["warm"] = build_obs(step(first, "warm"), GOCACHE)
         if baked:
             before = (step(first, "cache-before") or {}).get("usage", {})

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,55 +21,18 @@ import docker.errors
 import pytest
 
 from runner.engine import LABEL_RUN
+from tests.dockerd import throwaway_dockerd
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-BRIDGE = "gcm-it-br0"
 CELL = "debian-12/amd64/docker/go1.22/env"
 
 
 @pytest.fixture(scope="module")
-def second_dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    if os.geteuid() != 0 or not shutil.which("dockerd"):
-        pytest.skip("needs root and dockerd to start a second daemon")
-    # Not under pytest's tmp dir: a unix socket path must stay under 108 bytes.
-    base = Path(f"/tmp/gcm-it-d2-{os.getpid()}")
-    base.mkdir()
-    sock = f"unix://{base}/docker.sock"
-    # Its own bridge: with --bridge=none, a second daemon deletes the first one's docker0.
-    subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", "10.213.77.1/24", "dev", BRIDGE], check=True)
-    subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
-    log = open(base / "dockerd.log", "wb")  # noqa: SIM115 - closed in the teardown below
-    proc = subprocess.Popen(
-        ["dockerd", "--host", sock, "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
-         "--pidfile", str(base / "docker.pid"), "--bridge", BRIDGE, "--iptables=false", "--ip-masq=false",
-         "--containerd-namespace", "gcm-it", "--containerd-plugins-namespace", "gcm-it-plugins"],
-        stdout=log, stderr=subprocess.STDOUT)
-    try:
-        # Poll the socket with a plain socket that is always closed: a docker client whose first request
-        # fails leaks its socket, and the ResourceWarning would fail a later, unrelated test.
-        for _ in range(60):
-            with socket.socket(socket.AF_UNIX) as probe, contextlib.suppress(OSError):
-                probe.connect(str(base / "docker.sock"))
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(f"the second dockerd did not answer: {(base / 'dockerd.log').read_text()[-2000:]}")
-        with contextlib.closing(docker.DockerClient(base_url=sock)) as client:
-            assert client.ping()
-        yield sock, base / "data"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        subprocess.run(["ip", "link", "delete", BRIDGE], check=False)
-        subprocess.run(["umount", "-R", str(base / "exec")], capture_output=True, check=False)
-        shutil.rmtree(base, ignore_errors=True)
+def second_dockerd() -> Iterator[tuple[str, Path]]:
+    with throwaway_dockerd("it", "10.213.77.1/24") as d:
+        yield d.sock, d.data_root
 
 
 def run_cli(reports: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:

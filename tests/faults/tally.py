@@ -1,0 +1,89 @@
+"""The reliability suite's figures: one summary line at the end of the test session.
+
+    faults: 7 injected, 7 survived; bad inputs tried: 41; leaked resources: 0; results lost: 0
+
+Loaded for every run of the suite (tests/conftest.py lists it in pytest_plugins), so the line also appears when
+the fault tests run on xdist workers: the figures travel as user_properties of the test reports, which xdist
+sends to the controller.
+
+- A fault test calls `fault.inject(what)` (tests/faults/conftest.py) when it injects the fault and
+  `fault.done(outcome, leaked=N, lost=M)` when it has measured the result; a fault survived when its test passed.
+- Bad inputs: a test may add the user property ("bad_inputs_tried", N); without any such property, every test of a
+  `test_bad_input.py` file named test_bad_* or test_debug_* counts as one bad input tried.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+FAULT = "gcm_fault"  # user property: json {"what"}
+FAULT_DONE = "gcm_fault_done"  # user property: json {"what", "outcome", "leaked", "lost"}
+BAD_INPUTS = "bad_inputs_tried"
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.faults: list[dict[str, Any]] = []
+        self.bad_explicit: int | None = None
+        self.bad_counted = 0
+
+    def add(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and not (report.when == "setup" and report.failed):
+            return
+        done = {}
+        for name, value in report.user_properties:
+            if name == FAULT_DONE:
+                d = json.loads(str(value))
+                done[d["what"]] = d
+            elif name == BAD_INPUTS:
+                self.bad_explicit = (self.bad_explicit or 0) + int(str(value))
+        for name, value in report.user_properties:
+            if name == FAULT:
+                what = json.loads(str(value))["what"]
+                d = done.get(what, {})
+                self.faults.append({"what": what, "outcome": d.get("outcome") or f"test {report.outcome}",
+                                    "survived": report.passed and what in done,
+                                    "leaked": int(d.get("leaked", 0)), "lost": int(d.get("lost", 0))})
+        path, _, name = report.nodeid.partition("::")
+        if path.endswith("test_bad_input.py") and name.startswith(("test_bad_", "test_debug")):
+            self.bad_counted += 1
+
+    def line(self) -> str | None:
+        bad = self.bad_explicit if self.bad_explicit is not None else self.bad_counted
+        if not self.faults and not bad:
+            return None
+        parts = [f"faults: {len(self.faults)} injected, {sum(f['survived'] for f in self.faults)} survived"]
+        if bad:
+            parts.append(f"bad inputs tried: {bad}")
+        parts.append(f"leaked resources: {sum(f['leaked'] for f in self.faults)}")
+        parts.append(f"results lost: {sum(f['lost'] for f in self.faults)}")
+        return "; ".join(parts)
+
+
+class TallyPlugin:
+    """Registered once per session (pytest_configure below): collects the figures, prints them at the end."""
+
+    def __init__(self) -> None:
+        self.tally = Tally()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.tally.add(report)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        tally = self.tally
+        if (line := tally.line()) is None:
+            return
+        tr = terminalreporter
+        tr.section("reliability")
+        for f in tally.faults:
+            tr.write_line(f"fault: {f['what']} -> {f['outcome']}" + ("" if f["survived"] else "  [NOT SURVIVED]"))
+        bad = not all(f["survived"] for f in tally.faults) or any(f["leaked"] or f["lost"] for f in tally.faults)
+        tr.write_line(line, bold=True, red=bad, green=not bad)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("gcm-tally"):
+        config.pluginmanager.register(TallyPlugin(), "gcm-tally")
