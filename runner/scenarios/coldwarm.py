@@ -48,7 +48,7 @@ class WorkloadSpec:
     run: list[str]  # the built binary, run once
 
 
-def workload(name: str) -> WorkloadSpec:
+def workload(name: str, goroot_in_container: str = GOROOT) -> WorkloadSpec:
     if name == "small":
         src = f"{SCRATCH}/src"
         return WorkloadSpec(
@@ -61,7 +61,7 @@ def workload(name: str) -> WorkloadSpec:
         # GOROOT is a read-only mount: build from a writable copy so the touch/edit steps can happen.
         goroot = f"{SCRATCH}/goroot"
         return WorkloadSpec(
-            setup=[{"name": "copy-goroot", "kind": "copytree", "path": GOROOT, "dest": goroot}],
+            setup=[{"name": "copy-goroot", "kind": "copytree", "path": goroot_in_container, "dest": goroot}],
             env={"PATH": f"{goroot}/bin:{BASE_PATH}", "GOTOOLCHAIN": "local", "GOPROXY": "off"},
             dir=f"{goroot}/src/cmd", target="cmd/gofmt", touch_dir=f"{goroot}/src/cmd/gofmt",
             edit_file=f"{goroot}/src/cmd/gofmt/gofmt.go", edit_package="cmd/gofmt",
@@ -78,7 +78,7 @@ class ColdWarm:
 
     def steps(self, cell: Cell, ctx: JobContext) -> list[dict[str, Any]]:
         assert cell.variant is not None
-        w = workload(cell.variant)
+        w = workload(cell.variant, ctx.goroot)
         base = {"env": w.env, "dir": w.dir, "timeout_sec": ctx.build_timeout, "stop_on_error": True}
         build = ["go", "build", "-v", "-o", f"{SCRATCH}/bin/app", w.target]
 

