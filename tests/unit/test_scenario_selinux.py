@@ -84,6 +84,7 @@ def _phase(write_ok: bool, compiled: int, build_ok: bool = True) -> dict[str, An
     return {"steps": [
         {"name": "label", "ok": True, "content": "system_u:system_r:container_t:s0:c1,c2\x00"},
         {"name": "write", "ok": write_ok, "error": "" if write_ok else "open /gocache/x: permission denied"},
+        {"name": "reuse-read", "ok": write_ok}, {"name": "reuse-write", "ok": write_ok},
         {"name": "build", "ok": build_ok, "exit_code": 0 if build_ok else 1, "wall_sec": 3.0,
          "compiled": ["p"] * compiled, "stderr": "" if build_ok else "go: could not create build cache\n"}]}
 

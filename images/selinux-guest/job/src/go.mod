@@ -1,0 +1,3 @@
+module gcm.example/selinux
+
+go 1.22

@@ -1,0 +1,352 @@
+"""The SELinux guest target's pure parts: accelerator choice, QEMU command, job rendering, results and AVC
+parsing, verdicts from the records, the plan's guest cells, and the report's row and title note."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import config, guest, plan
+from runner.model import Arch, Engine, Status
+from runner.render.markdown import details
+from runner.results import CellResult
+from runner.scenarios import selinux as se
+
+ROOT = Path(__file__).resolve().parents[2]
+CPUINFO = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu vme de pse msr {extra} sse2\n\nprocessor\t: 1\n"
+DENIED = ('type=AVC msg=audit(1795859100.250:120): avc:  denied  { write } for  pid=812 comm="touch" '
+          'name="gcm-bind" dev="vda" ino=4242 scontext=system_u:system_r:container_t:s0:c318,c800 '
+          'tcontext=unconfined_u:object_r:user_home_t:s0 tclass=dir permissive=0')
+GO_ERR = "go: failed to initialize build cache at /cache: mkdir /cache/00: permission denied\n"
+
+
+@pytest.fixture(scope="module")
+def cfg() -> config.MatrixConfig:
+    return config.load(ROOT / "matrix.toml")
+
+
+# ---------------------------------------------------------------- accelerator, QEMU
+def test_kvm_only_when_usable_and_the_cpu_shows_vmx_or_svm() -> None:
+    assert guest.cpu_flags(CPUINFO.format(extra="vmx")) >= {"vmx", "sse2"}
+    kvm = guest.choose_accel(True, guest.cpu_flags(CPUINFO.format(extra="svm")))
+    assert kvm.name == "kvm" and "kvm" in kvm.args and kvm.factor < 2
+    pvm = guest.choose_accel(True, guest.cpu_flags(CPUINFO.format(extra="")))  # a PVM /dev/kvm: no vmx/svm
+    assert pvm.name == "tcg" and "tcg,thread=multi" in pvm.args and "no vmx/svm" in pvm.why
+    assert pvm.factor == guest.TCG_FACTOR
+    assert guest.choose_accel(False, frozenset({"vmx"})).name == "tcg"
+    assert guest.choose_accel(True, frozenset()).to_dict()["accel"] == "TCG"
+    assert guest.kvm_usable(Path("/nonexistent/kvm")) is False
+
+
+def test_install_hint_per_kind_of_host() -> None:
+    assert guest.install_hint('ID=debian\nVERSION_ID="12"\n') == "apt-get install qemu-system-x86 qemu-utils"
+    assert guest.install_hint('ID="rocky"\nID_LIKE="rhel centos fedora"\n').startswith("dnf install")
+    assert "Debian/Ubuntu" in guest.install_hint("ID=plan9\n")
+
+
+def test_qemu_command_has_no_network_and_three_disks(tmp_path: Path) -> None:
+    base = guest.Base(tmp_path, "k", 0.0, True)
+    accel = guest.choose_accel(False, frozenset())
+    cmd = guest.qemu_command("qemu-system-x86_64", accel, base, tmp_path / "o.qcow2", tmp_path / "r.img",
+                             tmp_path / "job.tar", tmp_path / "go.img", tmp_path / "serial.log")
+    assert "-nodefaults" in cmd and cmd[cmd.index("-nic") + 1] == "none" and "-netdev" not in cmd
+    drives = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-drive"]
+    assert [d.split(",")[0] for d in drives] == [f"file={tmp_path}/o.qcow2", f"file={tmp_path}/r.img",
+                                                 f"file={tmp_path}/job.tar", f"file={tmp_path}/go.img"]
+    assert drives[0].endswith("format=qcow2") and all(d.endswith("readonly=on") for d in drives[2:])
+    assert "enforcing=1" in cmd[cmd.index("-append") + 1] and cmd[cmd.index("-serial") + 1].startswith("file:")
+
+
+def test_preflight_without_qemu_is_unavailable_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guest, "qemu_binary", lambda: None)
+    check = guest.preflight_check(Arch.AMD64)
+    assert not check.ok and check.mode == "guest" and "qemu-system-x86_64" in check.detail
+    assert check.fix and "qemu" in check.fix
+    assert not guest.preflight_check(Arch.ARM64).ok
+
+
+def test_a_cell_without_qemu_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                            cfg: config.MatrixConfig) -> None:
+    monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(guest, "qemu_binary", lambda: None)
+    cell = _cell(cfg, "bind-z")
+    status, reason, _, _ = guest.cell_outcome(cell, tmp_path / "run", ROOT / "images", [cell])
+    assert status is Status.UNAVAILABLE and "apt-get install qemu-system-x86" in reason
+
+
+# ---------------------------------------------------------------- plan
+def _cell(cfg: config.MatrixConfig, variant: str, toolchain: str = "go1.22") -> Any:
+    return plan.build_plan(cfg, plan.Choices(select=(f"debian-12/amd64/podman-selinux/{toolchain}/selinux:{variant}",),
+                                             engines=(Engine.PODMAN_SELINUX,)), host_arch=Arch.AMD64)[0]
+
+
+def test_the_guest_engine_plans_only_selinux_on_debian_12_amd64(cfg: config.MatrixConfig) -> None:
+    cells = plan.build_plan(cfg, plan.Choices(engines=(Engine.PODMAN_SELINUX,)), host_arch=Arch.AMD64)
+    assert cells and {c.scenario for c in cells} == {"selinux"}
+    assert {(c.distro.id, c.arch) for c in cells} == {("debian-12", Arch.AMD64)}
+    assert "debian-12/amd64/podman-selinux/go1.22/selinux:bind-z" in {c.id for c in cells}
+    assert {c.variant for c in cells} == set(se.VARIANTS)
+    skipped = plan.build_plan(cfg, plan.Choices(profile="selinux", skip=("*/podman-selinux/*",)),
+                              host_arch=Arch.AMD64)
+    assert skipped and not any(c.engine.is_guest for c in skipped)
+
+
+def test_cells_of_one_toolchain_share_a_boot(cfg: config.MatrixConfig) -> None:
+    planned = [_cell(cfg, v) for v in ("volume", "bind", "bind-z")] + [_cell(cfg, "bind-Z", "go1.27")]
+    assert guest._batch_variants(planned[0], planned) == ["bind", "bind-z", "volume"]
+    alone = _cell(cfg, "label-disable")
+    assert guest._batch_variants(alone, []) == ["label-disable"]
+
+
+# ---------------------------------------------------------------- job rendering
+def test_the_job_runs_every_case_with_its_mount_and_options() -> None:
+    job = guest.render_job(se.VARIANTS, guest.TCG_FACTOR)
+    assert subprocess.run(["bash", "-n"], input=job, text=True).returncode == 0
+    assert f"-v {guest.GUEST_CACHE}/gcm-bind:/cache " in job  # no relabel option
+    assert f"-v {guest.GUEST_CACHE}/gcm-bind-z:/cache:z " in job and f"{guest.GUEST_CACHE}/gcm-bind-Z:/cache:Z " in job
+    assert "--security-opt label=disable" in job and "engine volume create gcm-volume" in job
+    assert "-v gcm-volume:/cache " in job and "podman build --pull=never --network=none" in job
+    assert job.count("podman run --rm --network=none") == sum(
+        1 for v in se.VARIANTS for r in se.CASES[v] if r.mount != "build")
+    for v in se.VARIANTS:
+        assert f"mark case-start {v}" in job and f"mark case-end {v}" in job
+    # the reused :Z case: its second run mounts the same dir without an option
+    reused = job.split("# ---- bind-Z-reused")[1].split("# ----")[0]
+    assert reused.count(f"{guest.GUEST_CACHE}/gcm-bind-Z-reused:/cache:Z ") == 1
+    assert reused.count(f"{guest.GUEST_CACHE}/gcm-bind-Z-reused:/cache ") == 1
+    assert "timeout -k 10 550 " in job  # a build run under TCG: 40 s native x 13 + 30
+    assert "--mount=type=cache,target=/cache" in guest.containerfile()
+    assert job.count(f"-v {guest.GUEST_GO}:/usr/local/go:ro ") == sum(len(se.CASES[v]) for v in se.VARIANTS)
+
+
+def test_every_job_mounts_go_read_only_and_makes_the_busybox_image() -> None:
+    pre = guest.render_prelude()
+    assert f"mount -o ro,context=system_u:object_r:container_ro_file_t:s0 /dev/vdd {guest.GUEST_GO}" in pre
+    assert "cp /bin/busybox" in pre and "podman import" in pre and "--change 'ENV GOCACHE=/cache'" in pre
+    assert "restorecon -R /var/lib/containers" in pre and pre.index("podman import") < pre.index("restorecon")
+
+
+def test_the_recipe_key_covers_the_recipe_but_not_the_job(tmp_path: Path) -> None:
+    recipe = tmp_path / "r"
+    (recipe / "policy").mkdir(parents=True)
+    (recipe / "job").mkdir()
+    (recipe / "bake.sh").write_text("echo bake\n")
+    (recipe / "policy" / "x.te").write_text("policy_module(x, 1.0)\n")
+    key = guest.recipe_key(recipe, "bookworm", None)
+    (recipe / "job" / "case.sh").write_text("echo changed\n")
+    assert guest.recipe_key(recipe, "bookworm", None) == key
+    (recipe / "policy" / "x.te").write_text("policy_module(x, 1.1)\n")
+    assert guest.recipe_key(recipe, "bookworm", None) != key
+    assert guest.recipe_key(recipe, "bookworm", "http://mirror.invalid/debian") != guest.recipe_key(
+        recipe, "bookworm", None)
+
+
+def test_the_shipped_recipe_has_what_the_key_and_the_bake_need() -> None:
+    recipe = ROOT / "images" / guest.RECIPE
+    for name in ("bake.sh", "packages.txt", "policy/gcmstdio.te", "job/case.sh",
+                 "rootfs/usr/local/sbin/gcm-guest-job", "rootfs/etc/containers/containers.conf"):
+        assert (recipe / name).is_file(), name
+    packages = (recipe / "packages.txt").read_text()
+    for p in ("selinux-policy-default", "selinux-policy-src", "podman", "netavark", "busybox-static", "auditd"):
+        assert f"\n{p}\n" in packages
+    assert 'cgroup_manager = "cgroupfs"' in (recipe / "rootfs/etc/containers/containers.conf").read_text()
+
+
+# ---------------------------------------------------------------- results: files -> records -> verdicts
+def _write_run(d: Path, *, label: str | None = "system_u:system_r:container_t:s0:c318,c800\x00",
+               write: str | None = "ok", build_rc: int | None = None, build_err: str = "",
+               t: tuple[float, float] = (1795859100.0, 1795859110.0), reuse: str | None = None) -> None:
+    d.mkdir(parents=True)
+    if reuse is not None:
+        (d / "reuse-read").write_text(reuse + "\n")
+        (d / "reuse-write").write_text(reuse + "\n")
+    if label is not None:
+        (d / "label").write_text(label)
+    if write is not None:
+        (d / "write").write_text(write + "\n")
+        (d / "write.err").write_text("" if write == "ok" else "touch: /cache/gcm-write-test: Permission denied\n")
+    if build_rc is not None:
+        (d / "build.rc").write_text(f"{build_rc}\n")
+        (d / "build.err").write_text(build_err)
+        (d / "build.time").write_text("10.5 70.75\n")
+    (d / "engine.rc").write_text("0\n")
+    (d / "dir_label_before").write_text("unconfined_u:object_r:user_home_t:s0\n")
+    (d / "dir_label_after").write_text("unconfined_u:object_r:user_home_t:s0\n")
+    (d / "t_start").write_text(f"{t[0]}\n")
+    (d / "t_end").write_text(f"{t[1]}\n")
+
+
+def test_compiled_packages_are_the_package_lines_only() -> None:
+    err = "internal/goarch\nruntime\ngcm.example/greet\ngo: downloading gcm.example/greet v1.1.0\n# runtime\n"
+    assert guest.compiled_packages(err) == ["internal/goarch", "runtime", "gcm.example/greet"]
+    assert guest.compiled_packages(GO_ERR) == []
+
+
+def test_results_give_records_avcs_by_case_window_and_verdicts(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    _write_run(root / "cases/bind/first", write="denied", build_rc=1, build_err=GO_ERR)
+    _write_run(root / "cases/bind/second", label=None, write=None, build_rc=1, build_err=GO_ERR,
+               t=(1795859111.0, 1795859120.0))
+    pkgs = "".join(f"p{i}\n" for i in range(37))
+    _write_run(root / "cases/bind-z/first", build_rc=0, build_err=pkgs, t=(1795859200.0, 1795859300.0))
+    _write_run(root / "cases/bind-z/second", label=None, write=None, build_rc=0, t=(1795859301.0, 1795859310.0),
+               reuse="ok")
+    (root / "audit.log").write_text(DENIED + "\n" + DENIED.replace("1795859100.250", "1795859250.000")
+                                    .replace("container_t", "getty_t") + "\n")
+    (root / "dmesg.txt").write_text("[   48.2] audit: type=1400 " + DENIED.split("msg=", 1)[1] + "\n")
+    (root / "facts.txt").write_text("rc=0\nenforce=Enforcing\npodman=4.3.1\n")
+    parsed = guest.parse_results(root, ["bind", "bind-z"])
+    assert parsed["facts"]["podman"] == "4.3.1"
+    bind = parsed["cases"]["bind"]
+    assert len(bind["avc"]) == 1  # audit.log and dmesg carry the same record once; the getty one is elsewhere
+    first = bind["runs"]["first"]
+    assert first["label"] == "system_u:system_r:container_t:s0:c318,c800"
+    assert first["write"] == {"ok": False, "error": "touch: /cache/gcm-write-test: Permission denied"}
+    assert first["build"]["exit_code"] == 1 and first["build"]["stderr"] == GO_ERR.strip()
+    v = se.verdict("bind", bind["runs"], bind["avc"])
+    assert v.status is Status.PASS and "denied { write } container_t → user_home_t" in v.reason
+    assert ":z" in v.reason and "failed to initialize build cache" in v.reason
+    z = parsed["cases"]["bind-z"]
+    assert se.container_avcs(z["avc"]) == [] and z["runs"]["first"]["build"]["compiled"] == 37
+    assert z["runs"]["first"]["build"]["sec"] == pytest.approx(60.25)
+    v = se.verdict("bind-z", z["runs"], z["avc"])
+    assert v.status is Status.PASS and "cold 37 pkgs" in v.reason
+
+
+def test_a_denied_write_without_an_avc_does_not_pass(tmp_path: Path) -> None:
+    _write_run(tmp_path / "first", write="denied", build_rc=1, build_err=GO_ERR)
+    _write_run(tmp_path / "second", label=None, write=None, build_rc=1, build_err=GO_ERR)
+    runs = {"first": guest.parse_run(tmp_path / "first"), "second": guest.parse_run(tmp_path / "second")}
+    assert se.verdict("bind", runs, []).status is Status.FAIL
+
+
+def test_lost_output_never_passes(tmp_path: Path) -> None:
+    _write_run(tmp_path / "first", label=None, write=None)  # the container wrote nothing (stdio lost, or no start)
+    runs = {"first": guest.parse_run(tmp_path / "first"), "second": guest.parse_run(tmp_path / "nothing")}
+    for variant in ("bind", "bind-z", "volume"):
+        v = se.verdict(variant, runs, [])
+        assert v.status is Status.ERROR and "output lost" in v.reason
+
+
+def _records(write: bool, compiled: int | None = None, label: str = "container_t",
+             reuse: bool | None = None) -> dict[str, Any]:
+    build = None if compiled is None else {"ran": True, "ok": True, "exit_code": 0, "sec": 1.0, "compiled": compiled}
+    return {"label": f"system_u:system_r:{label}:s0:c1,c2", "write": {"ok": write, "error": "" if write else "denied"},
+            "build": build, "reuse": None if reuse is None else {"read": reuse, "write": reuse, "error": ""}}
+
+
+def test_verdicts_of_the_reuse_and_label_disable_cases() -> None:
+    ok = se.verdict("bind-Z-reused", {"first": _records(True), "second": {**_records(False, reuse=False), "build": {
+        "ran": True, "ok": False, "exit_code": 1, "compiled": 0, "stderr": GO_ERR.strip()}}}, [])
+    assert ok.status is Status.PASS and "dontaudit" in ok.reason and "private" in ok.reason
+    bad = se.verdict("bind-Z-reused", {"first": _records(True), "second": _records(True, 0, reuse=True)}, [])
+    assert bad.status is Status.FAIL and "MCS" in bad.reason
+    shared = se.verdict("bind-z-reused", {"first": _records(True), "second": _records(True, reuse=True)}, [])
+    assert shared.status is Status.PASS
+    mcs = ('type=AVC msg=audit(1.5:9): avc:  denied  { read } for pid=1 comm="cat" name="gcm-write-first" '
+           'scontext=system_u:system_r:container_t:s0:c3,c4 tcontext=system_u:object_r:container_file_t:s0:c1,c2 '
+           'tclass=file permissive=0')
+    from runner.selinux import parse_avc
+
+    split = se.verdict("bind-z-reused", {"first": _records(True), "second": _records(True, reuse=False)},
+                       [parse_avc(mcs)])  # type: ignore[list-item]
+    assert split.status is Status.FAIL and "MCS categories" in split.reason
+    assert "container_file_t:s0:c1,c2" in split.reason
+    assert se.verdict("bind-z-reused", {"first": _records(True), "second": _records(False, reuse=True)},
+                      []).status is Status.FAIL
+    v = se.verdict("label-disable", {"first": _records(True, label="unconfined_t")}, [])
+    assert v.status is Status.PASS and "unconfined_t" in v.reason
+    warm = se.verdict("volume", {"first": _records(True, 30), "second": {**_records(True, 2, reuse=True),
+                                                                         "label": None}}, [])
+    assert warm.status is Status.FAIL and "compiled 2" in warm.reason
+    locked_out = se.verdict("volume", {"first": _records(True, 30), "second": _records(True, 30, reuse=False)}, [])
+    assert locked_out.status is Status.FAIL and "label=level:s0" in locked_out.reason
+
+
+def test_the_host_engine_phases_follow_the_cases(cfg: config.MatrixConfig) -> None:
+    from runner.scenarios import JobContext
+
+    c = dataclasses.replace(_cell(cfg, "bind-Z-reused"), engine=Engine.PODMAN)
+    first, second = se.Selinux().phases(c, JobContext(build_timeout=60))
+    assert first.mounts[0].relabel == "Z" and second.mounts[0].relabel == "" and first.mounts[0].name == "gocache"
+    assert [s["name"] for s in first.steps] == ["label", "write"]
+    assert "build" in [s["name"] for s in second.steps]
+    (only,) = se.Selinux().phases(dataclasses.replace(c, variant="label-disable"), JobContext(build_timeout=60))
+    assert only.security_opt == ("label=disable",)
+    vol = se.Selinux().phases(dataclasses.replace(c, variant="volume"), JobContext(build_timeout=60))
+    assert {p.mounts[0].kind for p in vol} == {"volume"}
+
+
+# ---------------------------------------------------------------- boot plumbing: markers, results disk, stale jobs
+def test_markers_in_serial_text() -> None:
+    text = "Debian GNU/Linux\r\nGCM-MARK guest-up kernel=6.1 selinux=Enforcing\r\nx GCM-MARK case-start bind\r\n"
+    assert guest.markers_in(text) == ["guest-up kernel=6.1 selinux=Enforcing", "case-start bind"]
+
+
+def test_the_results_disk_is_a_tar_followed_by_zeros(tmp_path: Path) -> None:
+    img = tmp_path / "results.img"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        data = b"rc=0\n"
+        info = tarfile.TarInfo("./facts.txt")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    img.write_bytes(buf.getvalue() + bytes(1 << 20))
+    got, problem = guest._untar(img, tmp_path / "out")
+    assert problem is None and got is not None and (got / "facts.txt").read_text() == "rc=0\n"
+    img.write_bytes(bytes(1 << 16))
+    got, problem = guest._untar(img, tmp_path / "out2")
+    assert got is None and problem
+    bad = io.BytesIO()
+    with tarfile.open(fileobj=bad, mode="w") as t:
+        info = tarfile.TarInfo("../escape")
+        t.addfile(info, io.BytesIO(b""))
+    img.write_bytes(bad.getvalue())
+    got, problem = guest._untar(img, tmp_path / "out3")
+    assert got is None and "unsafe" in str(problem) and not (tmp_path / "escape").exists()
+
+
+def test_stale_job_dirs_of_dead_processes_are_swept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path))
+    dead = guest.jobs_root() / "999999999-dead"
+    dead.mkdir(parents=True)
+    (dead / "owner").write_text("999999999\n")
+    (dead / "overlay.qcow2").write_bytes(b"x")
+    with guest.job_dir() as mine:
+        assert not dead.exists() and (mine / "owner").read_text().strip() == str(os.getpid())
+        assert guest.sweep_stale_jobs() == 0 and mine.exists()
+    assert not mine.exists()
+
+
+# ---------------------------------------------------------------- report
+GUEST = {"accel": "TCG", "duration_factor": 13.0, "qemu": "7.2.22", "kernel": "6.1.0-50-amd64", "podman": "4.3.1",
+         "policy": "Debian refpolicy 2:2.20221101-9", "container_module": "400 container pp", "enforce": "Enforcing"}
+
+
+def test_the_detail_table_names_where_the_column_was_measured() -> None:
+    runs = {"first": {**_records(False), "build": {"ran": True, "ok": False, "exit_code": 1, "compiled": 0,
+                                                   "stderr": GO_ERR.strip()},
+                      "dir_label_before": "unconfined_u:object_r:user_home_t:s0", "dir_label_after": ""},
+            "second": {"label": None, "write": None, "build": {"ran": True, "ok": False, "exit_code": 1,
+                                                               "compiled": 0, "stderr": GO_ERR.strip()}}}
+    from runner.selinux import parse_avc
+
+    v = se.verdict("bind", runs, [parse_avc(DENIED)], {"guest": GUEST})  # type: ignore[list-item]
+    cell = {"id": "debian-12/amd64/podman-selinux/go1.22/selinux:bind", "distro": "debian-12", "distro_name": "Debian",
+            "release": "12", "arch": "amd64", "engine": "podman-selinux", "toolchain": "go1.22", "scenario": "selinux",
+            "variant": "bind", "emulated": False}
+    (d,) = details([CellResult(cell=cell, status=v.status, reason=v.reason, observations=v.observations)])
+    row = dict(zip(d.headers, d.rows[0], strict=True))
+    assert row["write"].startswith("denied") and row["AVC (container_t)"] == "{ write } → user_home_t dir"
+    assert row["go build (cold)"].startswith("exit 1: go: failed to initialize build cache")
+    assert row["for users"] == se.USER_NOTE["bind"] and row["status"] == "pass"
+    assert "TCG" in d.title and "podman 4.3.1" in d.title and "refpolicy 2:2.20221101-9" in d.title
+    assert "not Fedora/RHEL `container-selinux`" in d.title
+
