@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "it-selinux-guest"
 PREFIX = "debian-12/amd64/podman-selinux/go1.22/selinux:"
-BUDGET = 1800  # bake (first time only) + the containers' image import + one boot with every case, under TCG
+BUDGET = 3600  # bake (first time only) + one boot with every case, under TCG (a loaded 2-core host is slow)
 
 
 def qemu_processes() -> list[str]:

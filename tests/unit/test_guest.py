@@ -121,7 +121,7 @@ def test_the_job_runs_every_case_with_its_mount_and_options() -> None:
     reused = job.split("# ---- bind-Z-reused")[1].split("# ----")[0]
     assert reused.count(f"{guest.GUEST_CACHE}/gcm-bind-Z-reused:/cache:Z ") == 1
     assert reused.count(f"{guest.GUEST_CACHE}/gcm-bind-Z-reused:/cache ") == 1
-    assert "timeout -k 10 550 " in job  # a build run under TCG: 40 s native x 13 + 30
+    assert "timeout -k 10 1200 " in job  # a build run under TCG: 90 s native x 13 + 30
     assert "--mount=type=cache,target=/cache" in guest.containerfile()
     assert job.count(f"-v {guest.GUEST_GO}:/usr/local/go:ro ") == sum(len(se.CASES[v]) for v in se.VARIANTS)
 
