@@ -827,7 +827,9 @@ def run_batch(cell: Cell, variants: Sequence[str], images_dir: Path, out_dir: Pa
     guest = {
         **accel.to_dict(), "qemu": qemu_version(binary) if binary else "?", "kernel": facts.get("kernel", ""),
         "podman": facts.get("podman", ""), "policy": f"Debian refpolicy {facts.get('policy', '?')}",
-        "container_module": facts.get("container_module", ""), "mls": facts.get("policy_mls", ""),
+        # the guest prints `semodule -lfull`'s priority and kind for the module named container
+        "container_module": f"container ({facts['container_module']})" if facts.get("container_module") else "",
+        "mls": facts.get("policy_mls", ""),
         "enforce": facts.get("enforce", ""), "image": f"{IMAGE} (busybox-static) + {tree.version} at /usr/local/go "
         "(read-only)", "base_key": base.key, "cases_in_boot": list(variants),
     }
