@@ -1,6 +1,7 @@
-"""Faults that need an engine of their own: two runs at once with `clean --all`, and the engine dying mid-cell.
+"""Faults that need an engine of their own: two runs at once with `clean --all`, a SIGKILLed run swept by the next
+one, and the engine dying mid-cell.
 
-Both run against a second, throw-away dockerd (tests/dockerd.py: its own socket, data-root, exec-root, pidfile,
+All three run against a second, throw-away dockerd (tests/dockerd.py: its own socket, data-root, exec-root, pidfile,
 containerd namespace and bridge; cells routed to it with --endpoint), so neither `clean --all` nor stopping the
 daemon touches the main dockerd that the rest of the suite (and anyone else on this host) is using. The tests run
 in file order: the engine dies in the last one.
@@ -9,6 +10,7 @@ in file order: the engine dies in the last one.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +66,52 @@ def test_two_runs_at_once_and_clean(dockerd: Dockerd, tmp_path: Path, fault: Fau
     finally:
         for r in runs:
             r.kill()
+
+
+def test_sigkill_leftovers_are_cleaned_and_swept(dockerd: Dockerd, tmp_path: Path, fault: Fault) -> None:
+    # On the throw-away engine: on the main one, any other test's run could sweep kill 2's leftovers first.
+    on_d2 = {"DOCKER_HOST": dockerd.sock}
+    route = ("--endpoint", f"amd64={dockerd.sock}")
+    reports = tmp_path / "reports"
+    killed = [Run(reports, run_id("kill1"), [COLD_WARM], *route)]
+    try:
+        with engine(dockerd.sock) as client:
+            # 1. SIGKILL: the run cannot clean up; `clean --run ID` removes what it left.
+            first = killed[0]
+            wait_for("a container of the run", lambda: labelled(client, first.rid)["containers"], 180, first)
+            fault.inject("SIGKILL of the runner's process group with a container running, then `clean --run` "
+                         "and the next run's start-up sweep")
+            first.signal(signal.SIGKILL)
+            first.wait(30)
+            left_first = count(labelled(client, first.rid))
+            cleaned = cli("clean", "--run", first.rid, env=on_d2)
+            after_clean = count(labelled(client, first.rid))
+            # 2. SIGKILL again; this time the next `run` sweeps it (its owner process is gone).
+            killed.append(Run(reports, run_id("kill2"), [COLD_WARM], *route))
+            second = killed[1]
+            wait_for("a container of the run", lambda: labelled(client, second.rid)["containers"], 180, second)
+            second.signal(signal.SIGKILL)
+            second.wait(30)
+            left_second = count(labelled(client, second.rid))
+            nxt = Run(reports, run_id("next"), [ENV], *route)
+            code = nxt.wait(180)
+            after_sweep = count(labelled(client, second.rid)) + count(labelled(client, nxt.rid))
+        swept = [line for line in nxt.output().splitlines() if line.startswith(f"swept stale run {second.rid} ")]
+        fault.done(f"{left_first} resource(s) left by kill 1, `clean --run` -> {after_clean} left; {left_second} "
+                   f"left by kill 2, next run's sweep -> {after_sweep} left ({swept[0] if swept else 'no sweep line'})",
+                   leaked=after_clean + after_sweep)
+        assert left_first >= 1 and left_second >= 1, "a SIGKILLed run leaves its running container behind"
+        assert cleaned.returncode == 0 and "removed 1 containers" in cleaned.stdout, cleaned.stdout
+        assert after_clean == 0
+        assert swept and "removed 1 containers" in swept[0], nxt.output()[-3000:]
+        assert code == 0, nxt.output()[-3000:]
+        assert after_sweep == 0
+        run_json = json.loads((nxt.run_dir / "run.json").read_text())
+        assert second.rid in {s["run_id"] for s in run_json["stale_swept"]}
+    finally:
+        for r in killed:
+            r.kill()
+            cli("clean", "--run", r.rid, env=on_d2)
 
 
 def test_engine_dies_mid_cell(dockerd: Dockerd, tmp_path: Path, fault: Fault) -> None:
