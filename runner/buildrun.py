@@ -76,6 +76,42 @@ def cache_id(run_id: str, cell_id: str) -> str:
     return f"gcm-{run_id.lower()}-{hashlib.sha256(cell_id.encode()).hexdigest()[:10]}"
 
 
+def _owned_by(run_id: str | None) -> re.Pattern[str]:
+    """Names that cache_id() gives a run's builds (every run's when None), with buildah's -gocache suffixes."""
+    run = re.escape(run_id.lower()) if run_id else ".+"
+    return re.compile(rf"gcm-{run}-[0-9a-f]{{10}}(-[a-z]+)?")
+
+
+def sweep_host_dirs(run_id: str | None = None) -> int:
+    """Remove the build contexts and buildah cache-mount dirs that killed runs left on this host (a finished
+    or interrupted cell removes its own): those of `run_id`, or of every run. The number removed."""
+    owned = _owned_by(run_id)
+    roots = [cache_dir() / "buildctx"]
+    for tmp in dict.fromkeys([os.environ.get("TMPDIR") or "/var/tmp", "/var/tmp"]):
+        roots += [Path(d) for d in glob.glob(os.path.join(tmp, "buildah-cache*"))]
+    removed = 0
+    for root in roots:
+        for d in (root.iterdir() if root.is_dir() else ()):
+            if d.is_dir() and owned.fullmatch(d.name):
+                shutil.rmtree(d, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+def prune_build_records(driver: Driver, run_id: str | None = None) -> int:
+    """Remove BuildKit's records (cache mounts, step layers) of the builds of `run_id`, or of every run. The
+    RUN step's command names its cache id (GCM_CACHE_ID=...), which is how the records are found."""
+    if driver.engine is not Engine.DOCKER:
+        return 0
+    owned = re.compile(r"GCM_CACHE_ID=(\S+)")
+    names = _owned_by(run_id)
+    ids = [str(r["ID"]) for r in driver.client.df().get("BuildCache") or []
+           if (m := owned.search(str(r.get("Description")))) and names.fullmatch(m.group(1))]
+    for rid in ids:
+        driver.client.api.prune_builds(filters={"id": rid}, all=True)
+    return len(ids)
+
+
 def parse_output(text: str) -> tuple[dict[str, Any] | None, float | None]:
     """(probe result, the RUN step's own time from BuildKit's progress, if shown) from a build log."""
     lines = [_BUILDKIT_PREFIX.sub("", ln.rstrip("\r")) for ln in text.splitlines()]

@@ -252,7 +252,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from runner import images
+    from runner import buildrun, images
 
     for engine in args.engine or [Engine.DOCKER.value]:
         if Engine(engine).is_guest:  # a guest boot leaves only its job directory (overlay) if it was killed
@@ -269,6 +269,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
         match = {LABEL_MANAGED: "1"} if not args.run else {LABEL_RUN: args.run}
         try:
             removed = d.sweep(match)
+            if d.engine is Engine.DOCKER:
+                removed["build records"] = buildrun.prune_build_records(d, args.run)
             if args.images:
                 removed["images"] = images.remove_cached(d)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
@@ -276,7 +278,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
         print(f"{engine}: removed " + ", ".join(f"{n} {k}" for k, n in removed.items()))
     from runner.resources import unmount_leftovers
 
-    print(f"host: unmounted {unmount_leftovers(args.run)} loop filesystems left by killed runs")
+    print(f"host: unmounted {unmount_leftovers(args.run)} loop filesystems and removed "
+          f"{buildrun.sweep_host_dirs(args.run)} build directories left by killed runs")
     return 0
 
 

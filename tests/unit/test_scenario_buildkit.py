@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner.buildrun import BEGIN, END, cache_id, dockerfile, parse_output
+from runner.buildrun import BEGIN, END, cache_id, dockerfile, parse_output, sweep_host_dirs
 from runner.model import Arch, Cell, Engine, Status
 from runner.scenarios import JobContext
 from runner.scenarios.buildkit import EDIT_PACKAGE, GOCACHE, VARIANTS, Build, Buildkit, builds
@@ -65,6 +65,22 @@ def test_cache_id_is_per_run_and_cell() -> None:
     a = cache_id("20261128T1-X", "debian-12/amd64/docker/go1.22/buildkit:rebuild")
     assert a == a.lower() and a != cache_id("20261128T2-X", "debian-12/amd64/docker/go1.22/buildkit:rebuild")
     assert a != cache_id("20261128T1-X", "debian-12/amd64/podman/go1.22/buildkit:rebuild")
+
+
+def test_clean_removes_only_the_named_run_s_build_dirs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    cell_id = "debian-12/amd64/podman/go1.22/buildkit:rebuild"
+    mine, longer, other = cache_id("run-A", cell_id), cache_id("run-A-2", cell_id), cache_id("run-B", cell_id)
+    ctx, buildah = tmp_path / "cache" / "buildctx", tmp_path / "tmp" / "buildah-cache"
+    made = [ctx / mine, ctx / other, buildah / f"{mine}-gocache", buildah / f"{longer}-gocache",
+            buildah / "a-user-s-own-id"]
+    for d in made:
+        d.mkdir(parents=True)
+    assert sweep_host_dirs("run-A") == 2  # not run-A-2's, whose id starts the same
+    assert [d.exists() for d in made] == [False, True, False, True, True]
+    assert sweep_host_dirs() == 2  # every run's, never a directory this tool did not name
+    assert [d.exists() for d in made] == [False, False, False, False, True]
 
 
 def _log(result: dict[str, Any], buildkit: bool) -> str:
