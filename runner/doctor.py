@@ -21,6 +21,7 @@ from typing import Any
 
 from runner import config as config_mod
 from runner import host, paths
+from runner import refs as refs_mod
 from runner.engine import Driver
 from runner.errors import FatalError
 from runner.model import Arch, Engine
@@ -175,27 +176,39 @@ def check_tools(out: Out, fields: dict[str, str]) -> None:
             _fix(out, host.install_command(tool, fields))
 
 
-def registries(cfg: config_mod.MatrixConfig | None) -> list[str]:
-    """The registries the matrix pulls from (distros with the registry source), or Docker Hub."""
-    if cfg is None:
-        return [DEFAULT_REGISTRY]
-    refs = [d.image for d in cfg.distros.values() if any(s.value == "registry" for s in d.sources)]
-    return list(dict.fromkeys(host.registry_host(r) for r in refs)) or [DEFAULT_REGISTRY]
+def registries(cfg: config_mod.MatrixConfig | None, mirror: str | None = None) -> list[str]:
+    """The registries the matrix pulls from (distros with the registry source; Docker Hub when none is named),
+    with Docker Hub references moved to the mirror when one is set."""
+    refs = [d.image for d in cfg.distros.values() if any(s.value == "registry" for s in d.sources)] if cfg else []
+    found = [host.registry_host(refs_mod.rewrite(r, mirror)) for r in refs or [f"{DEFAULT_REGISTRY}/library/x"]]
+    return list(dict.fromkeys(found))
+
+
+def mirror_setting(cfg: config_mod.MatrixConfig | None) -> str | None:
+    """The mirror a run would use here: $GCM_REGISTRY_MIRROR, else the matrix's settings.registry_mirror."""
+    env = config_mod.parse_registry_mirror(os.environ.get("GCM_REGISTRY_MIRROR"), "GCM_REGISTRY_MIRROR")
+    return env or (cfg.settings.registry_mirror if cfg else None)
 
 
 def probe_registry(registry: str) -> tuple[bool, str]:
-    """GET https://<api host>/v2/: 200 or 401 (a login is asked for) means a registry answers."""
+    """GET https://<api host>/v2/: 200 or 401 (a login is asked for) means a registry answers. A mirror on a
+    port that speaks plain HTTP is tried over http:// too, and said to be so."""
     import requests
 
     api = host.registry_api_host(registry)
-    t0 = time.monotonic()
-    try:
-        r = requests.get(f"https://{api}/v2/", timeout=REGISTRY_TIMEOUT)
-    except requests.exceptions.RequestException as e:
-        return False, _request_problem(e, api)
-    wall = time.monotonic() - t0
-    ok = r.status_code in (200, 401)
-    return ok, f"HTTP {r.status_code} from https://{api}/v2/ in {wall:.1f}s"
+    t0, problem = time.monotonic(), ""
+    for scheme in ("https", "http") if ":" in api else ("https",):
+        try:
+            r = requests.get(f"{scheme}://{api}/v2/", timeout=REGISTRY_TIMEOUT)
+        except requests.exceptions.RequestException as e:
+            problem = problem or _request_problem(e, api)  # the https error says most
+            continue
+        wall = time.monotonic() - t0
+        ok = r.status_code in (200, 401)
+        plain = (" (plain HTTP: the engine must allow it as an insecure registry; docker does for 127.0.0.0/8)"
+                 if scheme == "http" else "")
+        return ok, f"HTTP {r.status_code} from {scheme}://{api}/v2/ in {wall:.1f}s{plain}"
+    return False, problem
 
 
 def _request_problem(e: Exception, api: str) -> str:
@@ -219,7 +232,10 @@ def _request_problem(e: Exception, api: str) -> str:
 
 
 def check_registries(out: Out, cfg: config_mod.MatrixConfig | None) -> None:
-    for registry in registries(cfg):
+    mirror = mirror_setting(cfg)
+    if mirror:
+        out(f"  mirror: Docker Hub references are pulled through {mirror}")
+    for registry in registries(cfg, mirror):
         ok, detail = probe_registry(registry)
         out(f"  {registry}: {'reachable' if ok else 'unreachable'}: {detail}")
         if not ok:

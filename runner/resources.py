@@ -189,6 +189,10 @@ def sweep_stale_runs(driver: Driver, current_run: str | None = None) -> list[tup
             continue
         removed = driver.sweep({LABEL_RUN: run_id, LABEL_OWNER: owner})
         if all(owner_gone(o) for r, o in found if r == run_id):
+            from runner import buildrun  # it imports this module
+
             removed["loop mounts"] = unmount_leftovers(run_id)
+            removed["build records"] = buildrun.prune_build_records(driver, run_id)
+            removed["build dirs"] = buildrun.sweep_host_dirs(run_id)
         swept.append((run_id, owner, removed))
     return swept

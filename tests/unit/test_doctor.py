@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from runner import doctor, host
-from runner.errors import EngineUnavailable
+from runner.errors import EngineUnavailable, FatalError
 from runner.model import Arch, Engine
 
 OS_RELEASES = {
@@ -113,6 +113,19 @@ def test_registry_api_host_and_the_matrix_registries(project_root: Path) -> None
     assert host.registry_api_host("quay.io") == "quay.io"
     assert doctor.registries(config.load(project_root / "matrix.toml")) == ["docker.io"]
     assert doctor.registries(None) == ["docker.io"]
+
+
+def test_doctor_checks_the_mirror_a_run_would_use(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner import config
+
+    cfg = config.load(project_root / "matrix.toml")
+    assert doctor.registries(cfg, "mirror.example.com:5000/hub") == ["mirror.example.com:5000"]
+    assert doctor.registries(None, "mirror.example.com") == ["mirror.example.com"]
+    monkeypatch.setenv("GCM_REGISTRY_MIRROR", "127.0.0.1:5000/")
+    assert doctor.mirror_setting(cfg) == "127.0.0.1:5000"
+    monkeypatch.setenv("GCM_REGISTRY_MIRROR", "https://127.0.0.1:5000")
+    with pytest.raises(FatalError, match="GCM_REGISTRY_MIRROR"):
+        doctor.mirror_setting(cfg)
 
 
 def test_request_problem_is_short() -> None:
