@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import hashlib
 import json
 import os
@@ -170,11 +171,16 @@ def install_hint(os_release: str | None = None) -> str:
     return f"install QEMU's x86-64 system emulator and qemu-img (Debian/Ubuntu: `{INSTALL['apt']}`)"
 
 
-def missing_tools() -> list[str]:
-    """What this host lacks to bake and boot the guest, each with its fix."""
-    out = []
+def missing_qemu() -> str | None:
+    """Why the guest cannot boot here (no QEMU), with the fix; None when it can."""
     if qemu_binary() is None or shutil.which("qemu-img") is None:
-        out.append(f"no {QEMU}/qemu-img here (fix: `{install_hint()}`)")
+        return f"no {QEMU}/qemu-img here (fix: `{install_hint()}`)"
+    return None
+
+
+def missing_tools() -> list[str]:
+    """What this host lacks to bake (once) and boot the guest, each with its fix."""
+    out = [m] if (m := missing_qemu()) else []
     if shutil.which("debootstrap") is None:
         out.append("no debootstrap to bake the guest image (fix: `apt-get install debootstrap`)")
     if shutil.which("mkfs.ext4") is None:
@@ -188,15 +194,16 @@ def preflight_check(arch: Arch) -> preflight.ArchCheck:
     """The guest engine's line in a run's preflight: QEMU present, and which accelerator."""
     if arch is not Arch.AMD64:
         return preflight.ArchCheck(arch=arch.value, ok=False, mode="guest", detail="the guest VM is amd64 only")
-    problems = missing_tools()
-    accel = host_accel()
-    if problems:
-        return preflight.ArchCheck(arch=arch.value, ok=False, mode="guest", detail="; ".join(problems),
-                                   fix=install_hint() if qemu_binary() is None else None)
+    no_qemu = missing_qemu()
+    if no_qemu:
+        return preflight.ArchCheck(arch=arch.value, ok=False, mode="guest", detail=no_qemu, fix=install_hint())
     binary = qemu_binary()
     assert binary is not None
+    accel = host_accel()
+    bake = [p for p in missing_tools() if p != no_qemu]
     return preflight.ArchCheck(arch=arch.value, ok=True, mode="guest",
-                               detail=f"{QEMU} {qemu_version(binary)}, {accel.name.upper()} ({accel.why})",
+                               detail=f"{QEMU} {qemu_version(binary)}, {accel.name.upper()} ({accel.why})"
+                               + (f"; if the image is not baked yet: {'; '.join(bake)}" if bake else ""),
                                factor=accel.factor)
 
 
@@ -293,6 +300,16 @@ def _run_logged(cmd: Sequence[str], log: Path, timeout: float, progress: Progres
                 proc.stdout.close()
 
 
+def _remove_later(path: Path) -> None:
+    """Delete a bake's work tree (a root filesystem: tens of seconds) while the run goes on; a tree a killed
+    process left is deleted by the next bake."""
+    if not path.exists():
+        return
+    trash = path.with_name(f".trash-{secrets.token_hex(4)}")
+    path.rename(trash)
+    threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True).start()
+
+
 def ensure_base(recipe: Path, distro: Distro, progress: Progress) -> Base:
     """The baked base disk for this recipe, baking it (once per host, under a lock) when missing."""
     if distro.rootfs is None:
@@ -316,6 +333,8 @@ def ensure_base(recipe: Path, distro: Distro, progress: Progress) -> Base:
         if work.exists():  # a killed bake: we hold the lock, so nobody else is using it
             _unmount_below(work)
             shutil.rmtree(work, ignore_errors=True)
+        for trash in work.parent.glob(".trash-*"):  # work trees of bakes whose process ended before deleting them
+            shutil.rmtree(trash, ignore_errors=True)
         (work / "out").mkdir(parents=True)
         progress(f"baking the guest image (recipe {key}): debootstrap {distro.rootfs.suite} + SELinux policy")
         t0 = time.monotonic()
@@ -337,7 +356,7 @@ def ensure_base(recipe: Path, distro: Distro, progress: Progress) -> Base:
                                                              "mirror": mirror, "bake_sec": round(seconds, 1)}))
         finally:
             _unmount_below(work)
-            shutil.rmtree(work, ignore_errors=True)
+            _remove_later(work)
         progress(f"guest image baked in {seconds:.0f}s")
         return Base(final, key, seconds, False)
 
@@ -353,6 +372,8 @@ def toolchain_disk(tree: toolchains.GoTree) -> Path:
     path = cache_dir() / "guest" / "toolchains" / f"{tree.version}-{tree.wheel_sha256[:12]}.img"
     if path.is_file():
         return path
+    if shutil.which("mkfs.ext4") is None:
+        raise GuestUnavailable("no mkfs.ext4 to make the toolchain disk (fix: `apt-get install e2fsprogs`)")
     with locked(f"guest-toolchain-{path.stem}"):
         if path.is_file():
             return path
@@ -598,6 +619,8 @@ def render_prelude() -> str:
         "restorecon -R /var/lib/containers",
         "chcon system_u:object_r:container_file_t:s0 /var/lib/containers/storage/volumes",
         'ls -Zd /var/lib/containers/storage/* >"$GCM_RESULTS/storage-labels" 2>&1',
+        "semodule -lfull 2>/dev/null | awk '$2 == \"container\" || $2 == \"gcmstdio\" "
+        "{print $2 \" (priority \" $1 \")\"}' | paste -sd, >\"$GCM_RESULTS/modules\"",
         "mark image-done",
         f"mkdir -p {GUEST_CACHE}",
         "# the job's read-only inputs (case.sh, the workload) are readable by every container",
@@ -760,7 +783,10 @@ def parse_results(root: Path, variants: Sequence[str]) -> dict[str, Any]:
         window = (min(starts), max(ends) + 1.0) if starts and ends else None
         cases[variant] = {"runs": runs, "window": window,
                           "avc": [a for a in avcs if window and window[0] <= float(a["time"]) <= window[1]]}
-    return {"facts": parse_facts(_read(root / "facts.txt") or ""), "cases": cases,
+    facts = parse_facts(_read(root / "facts.txt") or "")
+    if modules := (_read(root / "modules") or "").strip():
+        facts["container_module"] = modules.replace(",", ", ")
+    return {"facts": facts, "cases": cases,
             "job_log_tail": (_read(root / "job.log") or "").strip().splitlines()[-5:]}
 
 
@@ -786,9 +812,9 @@ def _progress_to(log: Path, label: str) -> Progress:
 def run_batch(cell: Cell, variants: Sequence[str], images_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Bake (or reuse) the guest, boot once, run the cases of `variants`; the parsed records."""
     progress = _progress_to(out_dir / "progress.log", cell.toolchain.id)
-    missing = missing_tools()
-    if missing:
-        raise GuestUnavailable("; ".join(missing))
+    no_qemu = missing_qemu()
+    if no_qemu:
+        raise GuestUnavailable(no_qemu)
     accel = host_accel()
     t0 = time.monotonic()
     base = ensure_base(images_dir / RECIPE, cell.distro, progress)
@@ -827,9 +853,7 @@ def run_batch(cell: Cell, variants: Sequence[str], images_dir: Path, out_dir: Pa
     guest = {
         **accel.to_dict(), "qemu": qemu_version(binary) if binary else "?", "kernel": facts.get("kernel", ""),
         "podman": facts.get("podman", ""), "policy": f"Debian refpolicy {facts.get('policy', '?')}",
-        # the guest prints `semodule -lfull`'s priority and kind for the module named container
-        "container_module": f"container ({facts['container_module']})" if facts.get("container_module") else "",
-        "mls": facts.get("policy_mls", ""),
+        "container_module": facts.get("container_module", ""), "mls": facts.get("policy_mls", ""),
         "enforce": facts.get("enforce", ""), "image": f"{IMAGE} (busybox-static) + {tree.version} at /usr/local/go "
         "(read-only)", "base_key": base.key, "cases_in_boot": list(variants),
     }
@@ -843,14 +867,14 @@ def run_batch(cell: Cell, variants: Sequence[str], images_dir: Path, out_dir: Pa
 def batch_for(cell: Cell, run_dir: Path, images_dir: Path, planned: Sequence[Cell]) -> dict[str, Any]:
     """The records of the cell's case: from this run's shared boot if it already ran, else boot now (under a
     lock: the other cells of the batch wait and then read the file)."""
-    key = f"{cell.distro.id}-{cell.arch.value}-{cell.toolchain.id}"
-    out_dir = run_dir / "guest" / key
+    out_dir = run_dir / "guest" / f"{cell.distro.id}-{cell.arch.value}-{cell.toolchain.id}"
     path = out_dir / "cases.json"
-    with locked(f"guest-run-{run_dir.name}-{key}"):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "w") as lock:  # in the run dir: xdist workers of this run share it
+        fcntl.flock(lock, fcntl.LOCK_EX)
         data = _stamp(path)
         if data and (data.get("error") or cell.variant in data.get("cases", {})):
             return {**data, "shared": True}
-        out_dir.mkdir(parents=True, exist_ok=True)
         variants = _batch_variants(cell, planned)
         try:
             data = run_batch(cell, variants, images_dir, out_dir)

@@ -333,9 +333,9 @@ USER_NOTE = {
     "bind-z": "works; every container may use the dir",
     "bind-Z": "works; private to this container",
     "bind-Z-reused": ":Z on every run, or :z to share",
-    "bind-z-reused": "works: the label stays",
+    "bind-z-reused": ":z on every run: files keep their creator's categories",
     "label-disable": "works, without SELinux confinement",
-    "volume": "works: volumes are container_file_t",
+    "volume": "share across containers: :z on the volume, or label=level:s0",
     "build-cache-mount": "works: the cache mount is labelled for the build",
 }
 REUSED = ("bind-Z-reused", "bind-z-reused")
@@ -353,8 +353,12 @@ def selinux_row(variant: str | None, o: Mapping[str, Any]) -> list[str]:
     runs = o.get("runs") or {}
     first, second = dict(runs.get("first") or {}), dict(runs.get("second") or {})
     labels = list(dict.fromkeys(x for x in (first.get("label"), second.get("label")) if x))
-    before = _type_level(str(first.get("dir_label_before") or ""))
-    after = _type_level(str((second or first).get("dir_label_after") or ""))
+    def label_of(text: Any) -> str:  # "" when the guest could not stat it (e.g. no buildah cache dir there)
+        text = str(text or "")
+        return "" if text.startswith("stat:") else _type_level(text)
+
+    before = label_of(first.get("dir_label_before"))
+    after = label_of((second or first).get("dir_label_after"))
     dir_label = f"{before} → {after}" if before and after and before != after else before or after
     write = _write(first)
     if variant in REUSED:

@@ -201,9 +201,11 @@ def test_results_give_records_avcs_by_case_window_and_verdicts(tmp_path: Path) -
     (root / "audit.log").write_text(DENIED + "\n" + DENIED.replace("1795859100.250", "1795859250.000")
                                     .replace("container_t", "getty_t") + "\n")
     (root / "dmesg.txt").write_text("[   48.2] audit: type=1400 " + DENIED.split("msg=", 1)[1] + "\n")
-    (root / "facts.txt").write_text("rc=0\nenforce=Enforcing\npodman=4.3.1\n")
+    (root / "facts.txt").write_text("rc=0\nenforce=Enforcing\npodman=4.3.1\ncontainer_module=400 pp\n")
+    (root / "modules").write_text("container (priority 400),gcmstdio (priority 400)\n")
     parsed = guest.parse_results(root, ["bind", "bind-z"])
     assert parsed["facts"]["podman"] == "4.3.1"
+    assert parsed["facts"]["container_module"] == "container (priority 400), gcmstdio (priority 400)"
     bind = parsed["cases"]["bind"]
     assert len(bind["avc"]) == 1  # audit.log and dmesg carry the same record once; the getty one is elsewhere
     first = bind["runs"]["first"]

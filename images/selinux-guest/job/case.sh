@@ -37,7 +37,7 @@ for s in "$@"; do
 		cp -r /opt/gcm/src /tmp/gcm/src
 		cd /tmp/gcm/src || exit 3
 		t0=$(up)
-		go build -v -o /tmp/gcm/app . >"$out/build.out" 2>"$out/build.err"
+		go build -v . >"$out/build.out" 2>"$out/build.err"
 		echo $? >"$out/build.rc"
 		t1=$(up)
 		echo "$t0 $t1" >"$out/build.time"
