@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,6 +8,12 @@ import docker
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A suite started in the background of a non-interactive shell (`cmd &`, nohup, some CI runners) inherits
+# SIGINT ignored, and so would every `go-cache-matrix run` it starts: the Ctrl-C tests would then test nothing.
+# A handler here is reset to the default in those children at exec, so they handle SIGINT as a terminal would.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The reliability summary line (faults injected/survived, bad inputs tried, leaked, lost) at the end of a session.
 pytest_plugins = ["tests.faults.tally"]
