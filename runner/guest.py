@@ -73,6 +73,7 @@ CONTAINER_ENV = {"PATH": "/usr/local/go/bin:/bin", "HOME": "/root", "GOCACHE": "
                  "CGO_ENABLED": "0"}
 APPLETS = ("sh", "cat", "touch", "ls", "mkdir", "cp", "rm", "id", "echo", "stat", "find", "wc", "env", "sleep",
            "head", "tail", "date", "mv", "chmod", "true", "false", "test", "[")
+IMAGE_SOURCE = {"baked": "imported at bake time", "boot": "made in this boot: the baked one was missing"}
 GUEST_GO = "/opt/gcm-go"  # where the guest mounts the toolchain disk
 _PACKAGE = re.compile(r"^[A-Za-z0-9_.~-]+(/[A-Za-z0-9_.~+-]+)*$")
 Progress = Callable[[str], None]
@@ -239,7 +240,7 @@ def _digest(parts: Sequence[bytes]) -> str:
 def recipe_key(recipe: Path, suite: str, mirror: str | None) -> str:
     """Content key of the base disk: the bake script, the package list, the policy module sources and every
     file copied into the guest (not job/, which ships per job), plus the suite and mirror."""
-    parts = [BAKE_VERSION.encode(), suite.encode(), (mirror or "").encode()]
+    parts = [BAKE_VERSION.encode(), suite.encode(), (mirror or "").encode(), bake_image_script().encode()]
     for p in sorted(recipe.rglob("*")):
         rel = p.relative_to(recipe)
         if p.is_file() and rel.parts[0] != "job":
@@ -310,6 +311,20 @@ def _remove_later(path: Path) -> None:
     threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True).start()
 
 
+def _sweep_killed_bakes(guest_dir: Path) -> None:
+    """Delete the work trees of killed bakes of other recipes (an edited recipe is never baked again under its
+    old key): those whose lock nobody holds."""
+    for stale in guest_dir.glob(".bake-*"):
+        lock = cache_dir() / "locks" / f"guest-base-{stale.name.removeprefix('.bake-')}.lock"
+        with open(lock, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a bake of that recipe is running
+            _unmount_below(stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def ensure_base(recipe: Path, distro: Distro, progress: Progress) -> Base:
     """The baked base disk for this recipe, baking it (once per host, under a lock) when missing."""
     if distro.rootfs is None:
@@ -335,11 +350,13 @@ def ensure_base(recipe: Path, distro: Distro, progress: Progress) -> Base:
             shutil.rmtree(work, ignore_errors=True)
         for trash in work.parent.glob(".trash-*"):  # work trees of bakes whose process ended before deleting them
             shutil.rmtree(trash, ignore_errors=True)
+        _sweep_killed_bakes(work.parent)
         (work / "out").mkdir(parents=True)
         progress(f"baking the guest image (recipe {key}): debootstrap {distro.rootfs.suite} + SELinux policy")
         t0 = time.monotonic()
+        (work / "image.sh").write_text(bake_image_script())
         cmd = ["bash", str(recipe / "bake.sh"), str(recipe), str(work), str(work / "out"), distro.rootfs.suite,
-               *([mirror] if mirror else [])]
+               mirror or "", str(work / "image.sh")]
         try:
             rc = _run_logged(cmd, work / "bake.log", BAKE_TIMEOUT, progress, "GCM-BAKE ")
             if rc != 0:
@@ -585,11 +602,35 @@ def _stat_label(path: str) -> str:
     return f"stat -c %C {path}"
 
 
-def render_prelude() -> str:
-    """The start of every job: the toolchain disk mounted, the containers' image made from busybox-static."""
+def image_script() -> list[str]:
+    """Shell that makes the containers' image $IMAGE from the guest's busybox-static (a few MB; the toolchain
+    is mounted, not imported), podman's output to $IMAGE_LOG. Run at bake time in the chroot (so no boot pays
+    for it; part of the recipe key), and in a boot only if the baked image is missing."""
     q = shlex.quote
     changes = " ".join(f"--change {q(f'ENV {k}={v}')}" for k, v in CONTAINER_ENV.items())
     links = " ".join(q(a) for a in APPLETS)
+    return [
+        "root=$(mktemp -d)",
+        'mkdir -p "$root"/bin "$root"/etc "$root"/root "$root"/tmp "$root"/usr/local/go "$root"/opt/gcm "$root"/out '
+        '"$root"/cache',
+        'chmod 1777 "$root"/tmp',
+        'cp /bin/busybox "$root"/bin/busybox',
+        f'for a in {links}; do ln -s busybox "$root/bin/$a"; done',
+        "echo 'root:x:0:0:root:/root:/bin/sh' >\"$root\"/etc/passwd",
+        "echo 'root:x:0:' >\"$root\"/etc/group",
+        f'tar -C "$root" -c . | podman import {changes} - "$IMAGE" >"$IMAGE_LOG" 2>&1',
+    ]
+
+
+def bake_image_script() -> str:
+    """image_script() as bake.sh runs it in the chroot."""
+    return "\n".join(["#!/bin/bash", "set -euo pipefail", f"IMAGE={shlex.quote(IMAGE)}", "IMAGE_LOG=/dev/stderr",
+                      *image_script(), 'rm -rf "$root"', 'podman image exists "$IMAGE"', ""])
+
+
+def render_prelude() -> str:
+    """The start of every job: the toolchain disk mounted, the containers' image checked (baked) or made."""
+    q = shlex.quote
     return "\n".join([
         "#!/bin/bash",
         "# Rendered by runner/guest.py: the `selinux` cases of one run, in an SELinux-enforcing guest.",
@@ -602,18 +643,15 @@ def render_prelude() -> str:
         "# the Go toolchain disk, read-only, labelled like an image layer (containers may read and execute it)",
         f"mkdir -p {GUEST_GO}",
         f"mount -o ro,context=system_u:object_r:container_ro_file_t:s0 /dev/vdd {GUEST_GO} || exit 10",
-        "# the containers' image: busybox-static, a few MB (the toolchain is mounted, not imported)",
+        "# the containers' image: baked into the base disk; made here only if it is missing",
         "mark image-start",
         "mkdir -p /var/lib/containers/storage/volumes",
-        "root=$(mktemp -d)",
-        'mkdir -p "$root"/bin "$root"/etc "$root"/root "$root"/tmp "$root"/usr/local/go "$root"/opt/gcm "$root"/out '
-        '"$root"/cache',
-        'chmod 1777 "$root"/tmp',
-        'cp /bin/busybox "$root"/bin/busybox',
-        f'for a in {links}; do ln -s busybox "$root/bin/$a"; done',
-        "echo 'root:x:0:0:root:/root:/bin/sh' >\"$root\"/etc/passwd",
-        "echo 'root:x:0:' >\"$root\"/etc/group",
-        f'tar -C "$root" -c . | podman import {changes} - "$IMAGE" >"$GCM_RESULTS/image.log" 2>&1 || exit 11',
+        'IMAGE_LOG="$GCM_RESULTS/image.log"',
+        'if podman image exists "$IMAGE"; then echo baked >"$GCM_RESULTS/image-source"; else',
+        *(f"\t{line}" for line in image_script()[:-1]),
+        f"\t{image_script()[-1]} || exit 11",
+        '\techo boot >"$GCM_RESULTS/image-source"',
+        "fi",
         "# podman is bin_t here and runs unconfined, so its storage gets no engine type transitions: give it the",
         "# labels the refpolicy container module's engine domain would (its file contexts; volumes/ container_file_t)",
         "restorecon -R /var/lib/containers",
@@ -786,6 +824,8 @@ def parse_results(root: Path, variants: Sequence[str]) -> dict[str, Any]:
     facts = parse_facts(_read(root / "facts.txt") or "")
     if modules := (_read(root / "modules") or "").strip():
         facts["container_module"] = modules.replace(",", ", ")
+    if source := (_read(root / "image-source") or "").strip():
+        facts["image_source"] = source  # "baked": imported at bake time; "boot": made in this boot
     return {"facts": facts, "cases": cases,
             "job_log_tail": (_read(root / "job.log") or "").strip().splitlines()[-5:]}
 
@@ -854,8 +894,9 @@ def run_batch(cell: Cell, variants: Sequence[str], images_dir: Path, out_dir: Pa
         **accel.to_dict(), "qemu": qemu_version(binary) if binary else "?", "kernel": facts.get("kernel", ""),
         "podman": facts.get("podman", ""), "policy": f"Debian refpolicy {facts.get('policy', '?')}",
         "container_module": facts.get("container_module", ""), "mls": facts.get("policy_mls", ""),
-        "enforce": facts.get("enforce", ""), "image": f"{IMAGE} (busybox-static) + {tree.version} at /usr/local/go "
-        "(read-only)", "base_key": base.key, "cases_in_boot": list(variants),
+        "enforce": facts.get("enforce", ""), "image": f"{IMAGE} (busybox-static, "
+        f"{IMAGE_SOURCE.get(facts.get('image_source', ''), 'origin not reported')}) + {tree.version} at "
+        "/usr/local/go (read-only)", "base_key": base.key, "cases_in_boot": list(variants),
     }
     timings = {"bake_sec": round(base.seconds, 1), "bake_reused": base.reused, "boot_to_job_sec": got.up_sec,
                "boot_total_sec": got.total_sec,

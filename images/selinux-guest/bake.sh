@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Bake the SELinux-enforcing Debian guest's base disk (run by runner/guest.py, as root, under its lock).
 #
-#   bake.sh RECIPE_DIR WORK_DIR OUT_DIR SUITE [MIRROR]
+#   bake.sh RECIPE_DIR WORK_DIR OUT_DIR SUITE [MIRROR] [IMAGE_SCRIPT]
 #
 # debootstrap (packages.txt) -> the refpolicy `container` module and the local stdio module built and
-# installed -> config (enforcing, fstab, cgroupfs podman, serial autologin, the job runner) -> labels
+# installed -> config (enforcing, fstab, cgroupfs podman, serial autologin, the job runner) -> the
+# containers' image imported by IMAGE_SCRIPT (rendered by runner/guest.py) with podman in the chroot -> labels
 # written with setfiles (the host needs no SELinux) -> an ext4 image made with `mkfs.ext4 -d`, which
 # keeps the labels. OUT_DIR gets base.img, vmlinuz and initrd.img.
 # Lines starting with GCM-BAKE are progress for the host.
 set -euo pipefail
-recipe=$1 work=$2 out=$3 suite=$4 mirror=${5:-}
+recipe=$1 work=$2 out=$3 suite=$4 mirror=${5:-} image_script=${6:-}
 root=$work/root
 step() { echo "GCM-BAKE $* [+${SECONDS}s]"; }
 unmount_all() {
-	for m in dev/pts dev proc sys; do
+	for m in run dev/pts dev proc sys; do
 		if mountpoint -q "$root/$m" 2>/dev/null; then umount -l "$root/$m" || true; fi
 	done
 }
@@ -73,6 +74,23 @@ in_root systemctl mask podman.service podman.socket podman-restart.service podma
 	apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer
 in_root apt-get clean
 rm -rf "$root/var/lib/apt/lists/"* "$root/var/log/"*.log
+
+if [ -n "$image_script" ]; then
+	step "containers' image: podman import in the chroot"
+	# podman unpacks a layer in a chroot of its own and remounts "/" there, which fails unless the root is a
+	# mount point: bind the tree onto itself, with /proc, /sys, /dev and a /run of its own on top. Its
+	# storage lands in the image's /var/lib/containers.
+	mount --bind "$root" "$root"
+	mount -t proc proc "$root/proc"
+	mount -t sysfs sysfs "$root/sys"
+	mount --bind /dev "$root/dev"
+	mount -t tmpfs tmpfs "$root/run"
+	cp "$image_script" "$root/tmp/gcm-image.sh"
+	in_root bash /tmp/gcm-image.sh
+	rm -f "$root/tmp/gcm-image.sh"
+	umount "$root/run" "$root/dev" "$root/sys" "$root/proc"
+	umount "$root"
+fi
 
 step "labels: setfiles"
 kernel=$(find "$root/boot" -maxdepth 1 -name "vmlinuz-*" | sort -V | tail -n 1)

@@ -126,11 +126,16 @@ def test_the_job_runs_every_case_with_its_mount_and_options() -> None:
     assert job.count(f"-v {guest.GUEST_GO}:/usr/local/go:ro ") == sum(len(se.CASES[v]) for v in se.VARIANTS)
 
 
-def test_every_job_mounts_go_read_only_and_makes_the_busybox_image() -> None:
+def test_every_job_mounts_go_read_only_and_makes_the_busybox_image_only_if_the_bake_did_not() -> None:
     pre = guest.render_prelude()
     assert f"mount -o ro,context=system_u:object_r:container_ro_file_t:s0 /dev/vdd {guest.GUEST_GO}" in pre
     assert "cp /bin/busybox" in pre and "podman import" in pre and "--change 'ENV GOCACHE=/cache'" in pre
     assert "restorecon -R /var/lib/containers" in pre and pre.index("podman import") < pre.index("restorecon")
+    assert pre.index('if podman image exists "$IMAGE"') < pre.index("podman import")
+    baked = guest.bake_image_script()
+    assert all(line in baked for line in guest.image_script())  # the bake makes the same image
+    assert baked.startswith("#!/bin/bash\nset -euo pipefail")
+    assert baked.rstrip().endswith('podman image exists "$IMAGE"')
 
 
 def test_the_recipe_key_covers_the_recipe_but_not_the_job(tmp_path: Path) -> None:
@@ -203,9 +208,11 @@ def test_results_give_records_avcs_by_case_window_and_verdicts(tmp_path: Path) -
     (root / "dmesg.txt").write_text("[   48.2] audit: type=1400 " + DENIED.split("msg=", 1)[1] + "\n")
     (root / "facts.txt").write_text("rc=0\nenforce=Enforcing\npodman=4.3.1\ncontainer_module=400 pp\n")
     (root / "modules").write_text("container (priority 400),gcmstdio (priority 400)\n")
+    (root / "image-source").write_text("baked\n")
     parsed = guest.parse_results(root, ["bind", "bind-z"])
     assert parsed["facts"]["podman"] == "4.3.1"
     assert parsed["facts"]["container_module"] == "container (priority 400), gcmstdio (priority 400)"
+    assert parsed["facts"]["image_source"] == "baked"
     bind = parsed["cases"]["bind"]
     assert len(bind["avc"]) == 1  # audit.log and dmesg carry the same record once; the getty one is elsewhere
     first = bind["runs"]["first"]
@@ -352,3 +359,18 @@ def test_the_detail_table_names_where_the_column_was_measured() -> None:
     assert "TCG" in d.title and "podman 4.3.1" in d.title and "refpolicy 2:2.20221101-9" in d.title
     assert "not Fedora/RHEL `container-selinux`" in d.title
 
+
+
+def test_killed_bakes_of_other_recipes_are_deleted_unless_one_is_running(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    import fcntl
+
+    monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path))
+    (tmp_path / "locks").mkdir()
+    killed, running = tmp_path / "guest" / ".bake-aaaa", tmp_path / "guest" / ".bake-bbbb"
+    for d in (killed, running):
+        (d / "root").mkdir(parents=True)
+    with open(tmp_path / "locks" / "guest-base-bbbb.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a bake of recipe bbbb in progress
+        guest._sweep_killed_bakes(tmp_path / "guest")
+    assert not killed.exists() and running.exists()
