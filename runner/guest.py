@@ -43,7 +43,7 @@ from typing import IO, Any
 
 from runner import preflight, toolchains
 from runner.model import Arch, Cell, Distro, Status
-from runner.paths import cache_dir, locked
+from runner.paths import cache_dir, locked, mounts_below, rmtree_unmounted, unmount_below
 from runner.scenarios import first_line
 from runner.scenarios import selinux as se
 from runner.selinux import parse_avc
@@ -256,13 +256,6 @@ def _stamp(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _unmount_below(root: Path) -> None:
-    with open("/proc/self/mounts") as fh:
-        points = [line.split()[1] for line in fh]
-    for p in sorted((p for p in points if p.startswith(str(root) + "/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", p], capture_output=True)
-
-
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -306,9 +299,12 @@ def _remove_later(path: Path) -> None:
     process left is deleted by the next bake."""
     if not path.exists():
         return
+    unmount_below(path)
+    if mounts_below(path):
+        return  # never delete across a mount: the next bake tries again
     trash = path.with_name(f".trash-{secrets.token_hex(4)}")
     path.rename(trash)
-    threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True).start()
+    threading.Thread(target=rmtree_unmounted, args=(trash,), daemon=True).start()
 
 
 def _sweep_killed_bakes(guest_dir: Path) -> None:
@@ -321,8 +317,7 @@ def _sweep_killed_bakes(guest_dir: Path) -> None:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # a bake of that recipe is running
-            _unmount_below(stale)
-            shutil.rmtree(stale, ignore_errors=True)
+            rmtree_unmounted(stale)
 
 
 def ensure_base(recipe: Path, distro: Distro, progress: Progress) -> Base:
@@ -345,11 +340,12 @@ def ensure_base(recipe: Path, distro: Distro, progress: Progress) -> Base:
         if problems:
             raise GuestUnavailable("; ".join(problems))
         work = cache_dir() / "guest" / f".bake-{key}"
-        if work.exists():  # a killed bake: we hold the lock, so nobody else is using it
-            _unmount_below(work)
-            shutil.rmtree(work, ignore_errors=True)
+        # a killed bake's work tree: we hold the lock, so nobody else is using it
+        if work.exists() and not rmtree_unmounted(work):
+            raise GuestError(f"{work} of a killed bake still has {mounts_below(work)[0]} mounted in it; unmount it, "
+                             "delete the directory, and run again")
         for trash in work.parent.glob(".trash-*"):  # work trees of bakes whose process ended before deleting them
-            shutil.rmtree(trash, ignore_errors=True)
+            rmtree_unmounted(trash)
         _sweep_killed_bakes(work.parent)
         (work / "out").mkdir(parents=True)
         progress(f"baking the guest image (recipe {key}): debootstrap {distro.rootfs.suite} + SELinux policy")
@@ -372,7 +368,6 @@ def ensure_base(recipe: Path, distro: Distro, progress: Progress) -> Base:
             (final / "complete.json").write_text(json.dumps({"key": key, "suite": distro.rootfs.suite,
                                                              "mirror": mirror, "bake_sec": round(seconds, 1)}))
         finally:
-            _unmount_below(work)
             _remove_later(work)
         progress(f"guest image baked in {seconds:.0f}s")
         return Base(final, key, seconds, False)
@@ -824,6 +819,8 @@ def parse_results(root: Path, variants: Sequence[str]) -> dict[str, Any]:
     facts = parse_facts(_read(root / "facts.txt") or "")
     if modules := (_read(root / "modules") or "").strip():
         facts["container_module"] = modules.replace(",", ", ")
+    elif facts.get("container_module"):  # the job ended before listing them: the runner's "<priority> <kind>"
+        facts["container_module"] = f"container ({facts['container_module']})"
     if source := (_read(root / "image-source") or "").strip():
         facts["image_source"] = source  # "baked": imported at bake time; "boot": made in this boot
     return {"facts": facts, "cases": cases,

@@ -32,7 +32,7 @@ import requests.exceptions
 from runner import refs
 from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver
 from runner.model import Arch, Distro, Family, ImageSource
-from runner.paths import cache_dir, locked
+from runner.paths import cache_dir, locked, rmtree_unmounted, unmount_below
 
 ROOTFS_RECIPE = "1"  # bump when the debootstrap recipe below changes: old images stop matching
 DEBOOTSTRAP_TIMEOUT = 900.0
@@ -167,14 +167,6 @@ def _pull(driver: Driver, distro: Distro, arch: Arch, mirror: str | None = None)
     return Base(ImageSource.REGISTRY, pulled, str(attrs["Id"]), from_ref=tag, registry=facts)
 
 
-def _unmount_below(root: Path) -> None:
-    """debootstrap mounts /proc and /sys inside the target; an interrupted run can leave them."""
-    with open("/proc/self/mounts") as fh:
-        points = [line.split()[1] for line in fh]
-    for p in sorted((p for p in points if p.startswith(str(root) + "/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", p], capture_output=True)
-
-
 def _debootstrap_command(distro: Distro, arch: Arch, target: str) -> list[str]:
     r = distro.rootfs
     assert r is not None
@@ -200,8 +192,7 @@ def _debootstrap(distro: Distro, arch: Arch, emulated: bool) -> Base:
     # We hold this (distro, arch)'s lock: temp dirs with our prefix are leftovers of a killed run.
     prefix = f".{base.tar.parent.name}."
     for stale in work.glob(prefix + "*"):
-        _unmount_below(stale)
-        shutil.rmtree(stale, ignore_errors=True)
+        rmtree_unmounted(stale)
     tmp = Path(tempfile.mkdtemp(dir=work, prefix=prefix))
     cmd = _debootstrap_command(distro, arch, str(tmp / "root"))
     timeout = DEBOOTSTRAP_TIMEOUT * (3 if emulated else 1)
@@ -214,7 +205,7 @@ def _debootstrap(distro: Distro, arch: Arch, emulated: bool) -> Base:
         if proc.returncode != 0:
             tail = (tmp / "debootstrap.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise ImageUnavailable(f"rootfs: `{' '.join(cmd)}` exited {proc.returncode}: {' | '.join(tail)}")
-        _unmount_below(tmp)
+        unmount_below(tmp)
         (tmp / "ctx").mkdir()
         tar = subprocess.run(["tar", "-C", str(tmp / "root"), "--numeric-owner", "-cf", str(tmp / "ctx" / "rootfs.tar"),
                               "."], capture_output=True, text=True)
@@ -224,8 +215,7 @@ def _debootstrap(distro: Distro, arch: Arch, emulated: bool) -> Base:
             shutil.rmtree(base.tar.parent)
         (tmp / "ctx").rename(base.tar.parent)
     finally:
-        _unmount_below(tmp)
-        shutil.rmtree(tmp, ignore_errors=True)
+        rmtree_unmounted(tmp)
     return base
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,3 +38,32 @@ def locked(name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def mounts_below(root: Path) -> list[str]:
+    """Mount points strictly below root, as this process sees them."""
+    with open("/proc/self/mounts") as fh:
+        points = [line.split()[1] for line in fh]
+    return [p for p in points if p.startswith(str(root) + "/")]
+
+
+def unmount_below(root: Path) -> None:
+    """Lazily unmount everything below root, deepest first, until nothing is left (mounts can be stacked on one
+    path: each pass takes the top one)."""
+    for _ in range(8):
+        points = mounts_below(root)
+        if not points:
+            return
+        for p in sorted(points, key=len, reverse=True):
+            subprocess.run(["umount", "-l", p], capture_output=True)
+
+
+def rmtree_unmounted(root: Path) -> bool:
+    """Delete a work tree that mounts may have been made in (a chroot's /proc, a bind of the host's /dev) without
+    ever crossing into one: unmount below it first, and leave it in place if anything is still mounted there.
+    True when it is gone."""
+    unmount_below(root)
+    if mounts_below(root):
+        return False
+    shutil.rmtree(root, ignore_errors=True)
+    return not root.exists()

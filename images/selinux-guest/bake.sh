@@ -78,18 +78,21 @@ rm -rf "$root/var/lib/apt/lists/"* "$root/var/log/"*.log
 if [ -n "$image_script" ]; then
 	step "containers' image: podman import in the chroot"
 	# podman unpacks a layer in a chroot of its own and remounts "/" there, which fails unless the root is a
-	# mount point: bind the tree onto itself, with /proc, /sys, /dev and a /run of its own on top. Its
-	# storage lands in the image's /var/lib/containers.
-	mount --bind "$root" "$root"
-	mount -t proc proc "$root/proc"
-	mount -t sysfs sysfs "$root/sys"
-	mount --bind /dev "$root/dev"
-	mount -t tmpfs tmpfs "$root/run"
+	# mount point: bind the tree onto itself, with /proc, /sys, /dev and a /run of its own on top. All in a
+	# private mount namespace, so these mounts end with it, however it ends (the host's /dev bound into a
+	# tree that is later deleted must never outlive the step). Its storage lands in /var/lib/containers.
 	cp "$image_script" "$root/tmp/gcm-image.sh"
-	in_root bash /tmp/gcm-image.sh
+	# shellcheck disable=SC2016 # the inner script gets $root as its $1
+	unshare --mount --propagation private /bin/bash -euc '
+		root=$1
+		mount --bind "$root" "$root"
+		mount -t proc proc "$root/proc"
+		mount -t sysfs sysfs "$root/sys"
+		mount --bind /dev "$root/dev"
+		mount -t tmpfs tmpfs "$root/run"
+		chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C bash /tmp/gcm-image.sh
+	' image-step "$root"
 	rm -f "$root/tmp/gcm-image.sh"
-	umount "$root/run" "$root/dev" "$root/sys" "$root/proc"
-	umount "$root"
 fi
 
 step "labels: setfiles"

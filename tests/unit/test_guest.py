@@ -374,3 +374,17 @@ def test_killed_bakes_of_other_recipes_are_deleted_unless_one_is_running(monkeyp
         fcntl.flock(held, fcntl.LOCK_EX)  # a bake of recipe bbbb in progress
         guest._sweep_killed_bakes(tmp_path / "guest")
     assert not killed.exists() and running.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to bind-mount")
+def test_a_work_tree_is_deleted_without_crossing_into_a_bind_mount(tmp_path: Path) -> None:
+    from runner.paths import mounts_below, rmtree_unmounted
+
+    precious, work = tmp_path / "precious", tmp_path / "work"
+    (precious / "node").mkdir(parents=True)
+    (work / "root" / "dev").mkdir(parents=True)
+    for _ in range(2):  # stacked, as a bind of the root onto itself leaves them
+        subprocess.run(["mount", "--bind", str(precious), str(work / "root" / "dev")], check=True)
+    assert len(mounts_below(work)) == 2
+    assert rmtree_unmounted(work)
+    assert not work.exists() and (precious / "node").is_dir()
