@@ -43,7 +43,7 @@ from runner import probe as probe_build
 from runner.engine import LABEL_CACHE, LABEL_CELL, LABEL_MANAGED, Driver
 from runner.model import Arch, Cell, Engine
 from runner.paths import cache_dir, locked
-from runner.resources import CellUnavailable
+from runner.resources import CellUnavailable, owner_gone, owner_token
 from runner.scenarios import BASE_PATH
 from runner.scenarios.buildkit import EDIT_FILE, GOCACHE, GOMODCACHE, SRC, Build
 
@@ -77,22 +77,36 @@ def cache_id(run_id: str, cell_id: str) -> str:
 
 
 def _owned_by(run_id: str | None) -> re.Pattern[str]:
-    """Names that cache_id() gives a run's builds (every run's when None), with buildah's -gocache suffixes."""
+    """Names that cache_id() gives a run's builds (every run's when None), with suffixes such as buildah's
+    -gocache or the nonroot variant's -uid-gocache. Group 1: the cache id."""
     run = re.escape(run_id.lower()) if run_id else ".+"
-    return re.compile(rf"gcm-{run}-[0-9a-f]{{10}}(-[a-z]+)?")
+    return re.compile(rf"(gcm-{run}-[0-9a-f]{{10}})(-[a-z]+)*")
+
+
+def _buildah_roots() -> list[Path]:
+    """Where buildah keeps cache mounts on this host: <tmpdir>/buildah-cache[-<uid>]."""
+    tmps = dict.fromkeys([os.environ.get("TMPDIR") or "/var/tmp", "/var/tmp"])
+    return [Path(d) for tmp in tmps for d in glob.glob(os.path.join(tmp, "buildah-cache*"))]
 
 
 def sweep_host_dirs(run_id: str | None = None) -> int:
     """Remove the build contexts and buildah cache-mount dirs that killed runs left on this host (a finished
-    or interrupted cell removes its own): those of `run_id`, or of every run. The number removed."""
+    or interrupted cell removes its own): those of `run_id`, or of every run, never a live run's (its build
+    context names its owner process). The number removed."""
     owned = _owned_by(run_id)
-    roots = [cache_dir() / "buildctx"]
-    for tmp in dict.fromkeys([os.environ.get("TMPDIR") or "/var/tmp", "/var/tmp"]):
-        roots += [Path(d) for d in glob.glob(os.path.join(tmp, "buildah-cache*"))]
+    ctx_root = cache_dir() / "buildctx"
+
+    def live(cid: str) -> bool:
+        try:
+            return not owner_gone((ctx_root / cid / "owner").read_text().strip())
+        except OSError:
+            return False
+
     removed = 0
-    for root in roots:
+    for root in [ctx_root, *_buildah_roots()]:
         for d in (root.iterdir() if root.is_dir() else ()):
-            if d.is_dir() and owned.fullmatch(d.name):
+            m = owned.fullmatch(d.name)
+            if d.is_dir() and m and not live(m.group(1)):
                 shutil.rmtree(d, ignore_errors=True)
                 removed += 1
     return removed
@@ -352,6 +366,7 @@ def run_builds(env: BuildEnv, plan: list[Build], job: list[dict[str, Any]], *, c
     ctx_root = cache_dir() / "buildctx" / cache_id(env.run_id, env.cell.id)
     shutil.rmtree(ctx_root, ignore_errors=True)
     ctx_root.mkdir(parents=True)
+    (ctx_root / "owner").write_text(owner_token())  # `clean` leaves a live run's build dirs alone
     runner = Builds(env, ctx_root)
     results: dict[str, dict[str, Any]] = {}
     try:

@@ -192,23 +192,35 @@ def mirror_setting(cfg: config_mod.MatrixConfig | None) -> str | None:
 
 def probe_registry(registry: str) -> tuple[bool, str]:
     """GET https://<api host>/v2/: 200 or 401 (a login is asked for) means a registry answers. A mirror on a
-    port that speaks plain HTTP is tried over http:// too, and said to be so."""
+    port whose https attempt fails at the connection or TLS level (not a DNS failure or a timeout) is tried
+    over http:// too; only a registry's answer there counts, and it is said to be plain HTTP."""
     import requests
 
     api = host.registry_api_host(registry)
-    t0, problem = time.monotonic(), ""
-    for scheme in ("https", "http") if ":" in api else ("https",):
+    t0 = time.monotonic()
+    try:
+        r = requests.get(f"https://{api}/v2/", timeout=REGISTRY_TIMEOUT)
+    except requests.exceptions.RequestException as e:
+        problem = _request_problem(e, api)
+        plain_may_work = ":" in api and isinstance(e, requests.exceptions.ConnectionError) and not isinstance(
+            e, requests.exceptions.Timeout) and "DNS" not in problem
+        if not plain_may_work:
+            return False, problem
+        t0 = time.monotonic()
         try:
-            r = requests.get(f"{scheme}://{api}/v2/", timeout=REGISTRY_TIMEOUT)
-        except requests.exceptions.RequestException as e:
-            problem = problem or _request_problem(e, api)  # the https error says most
-            continue
-        wall = time.monotonic() - t0
-        ok = r.status_code in (200, 401)
-        plain = (" (plain HTTP: the engine must allow it as an insecure registry; docker does for 127.0.0.0/8)"
-                 if scheme == "http" else "")
-        return ok, f"HTTP {r.status_code} from {scheme}://{api}/v2/ in {wall:.1f}s{plain}"
-    return False, problem
+            r = requests.get(f"http://{api}/v2/", timeout=REGISTRY_TIMEOUT)
+        except requests.exceptions.RequestException:
+            return False, problem
+        if r.status_code not in (200, 401):
+            return False, problem
+        return True, (f"HTTP {r.status_code} from http://{api}/v2/ in {time.monotonic() - t0:.1f}s (plain HTTP: the "
+                      "engine must allow it as an insecure registry; docker does for 127.0.0.0/8)")
+    ok = r.status_code in (200, 401)
+    return ok, f"HTTP {r.status_code} from https://{api}/v2/ in {time.monotonic() - t0:.1f}s"
+
+
+def _with_port(api: str) -> str:
+    return api if ":" in api else f"{api}:443"
 
 
 def _request_problem(e: Exception, api: str) -> str:
@@ -219,11 +231,11 @@ def _request_problem(e: Exception, api: str) -> str:
     if "NameResolution" in text or "Name or service not known" in text or "Temporary failure in name" in text:
         return f"DNS cannot resolve {api}"
     if isinstance(e, requests.exceptions.ConnectTimeout):
-        return f"no TCP answer from {api}:443 within {REGISTRY_TIMEOUT[0]:.0f}s"
+        return f"no TCP answer from {_with_port(api)} within {REGISTRY_TIMEOUT[0]:.0f}s"
     if isinstance(e, requests.exceptions.ReadTimeout):
         return f"{api} accepted the connection but sent nothing within {REGISTRY_TIMEOUT[1]:.0f}s"
     if "Connection refused" in text:
-        return f"{api}:443 refused the connection"
+        return f"{_with_port(api)} refused the connection"
     if isinstance(e, requests.exceptions.SSLError):
         return f"TLS failed with {api}: {text[-160:]}"
     if isinstance(e, requests.exceptions.ProxyError):
@@ -239,8 +251,8 @@ def check_registries(out: Out, cfg: config_mod.MatrixConfig | None) -> None:
         ok, detail = probe_registry(registry)
         out(f"  {registry}: {'reachable' if ok else 'unreachable'}: {detail}")
         if not ok:
-            _fix(out, f"allow HTTPS to {host.registry_api_host(registry)}:443 (or set HTTPS_PROXY for the engine "
-                      "and this tool); without it only the debootstrap-built Debian rows run, the others are "
+            _fix(out, f"allow HTTPS to {_with_port(host.registry_api_host(registry))} (or set HTTPS_PROXY for the "
+                      "engine and this tool); without it only the debootstrap-built Debian rows run, the others are "
                       "`unavailable`")
 
 

@@ -68,19 +68,24 @@ def test_cache_id_is_per_run_and_cell() -> None:
 
 
 def test_clean_removes_only_the_named_run_s_build_dirs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner import buildrun
+    from runner.resources import owner_token
+
     monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    cell_id = "debian-12/amd64/podman/go1.22/buildkit:rebuild"
-    mine, longer, other = cache_id("run-A", cell_id), cache_id("run-A-2", cell_id), cache_id("run-B", cell_id)
     ctx, buildah = tmp_path / "cache" / "buildctx", tmp_path / "tmp" / "buildah-cache"
-    made = [ctx / mine, ctx / other, buildah / f"{mine}-gocache", buildah / f"{longer}-gocache",
-            buildah / "a-user-s-own-id"]
+    monkeypatch.setattr(buildrun, "_buildah_roots", lambda: [buildah])  # never the host's real /var/tmp
+    cell_id = "debian-12/amd64/podman/go1.22/buildkit:rebuild"
+    mine, longer, other, live = (cache_id(r, cell_id) for r in ("run-A", "run-A-2", "run-B", "run-C"))
+    made = [ctx / mine, ctx / other, buildah / f"{mine}-gocache", buildah / f"{mine}-uid-gomodcache",
+            buildah / f"{longer}-gocache", buildah / "a-user-s-own-id", ctx / live, buildah / f"{live}-gocache"]
     for d in made:
         d.mkdir(parents=True)
-    assert sweep_host_dirs("run-A") == 2  # not run-A-2's, whose id starts the same
-    assert [d.exists() for d in made] == [False, True, False, True, True]
-    assert sweep_host_dirs() == 2  # every run's, never a directory this tool did not name
-    assert [d.exists() for d in made] == [False, False, False, False, True]
+    (ctx / live / "owner").write_text(owner_token())  # a run in progress: this process
+    (ctx / other / "owner").write_text("elsewhere/1/1")  # an owner on another host counts as alive: kept
+    assert sweep_host_dirs("run-A") == 3  # not run-A-2's, whose id starts the same
+    assert [d.exists() for d in made] == [False, True, False, False, True, True, True, True]
+    assert sweep_host_dirs() == 1  # every run's but the live ones; never a directory this tool did not name
+    assert [d.exists() for d in made] == [False, True, False, False, False, True, True, True]
 
 
 def _log(result: dict[str, Any], buildkit: bool) -> str:
