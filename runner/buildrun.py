@@ -329,10 +329,9 @@ class Builds:
         """Where buildah keeps this cell's cache mount: <tmpdir>/buildah-cache[-<uid>]/<id> on this host."""
         if self.env.driver.engine is not Engine.PODMAN:
             return None
-        for tmp in dict.fromkeys([os.environ.get("TMPDIR") or "/var/tmp", "/var/tmp"]):
-            hits = glob.glob(os.path.join(tmp, "buildah-cache*", f"{self.cid}-gocache"))
-            if hits:
-                return os.path.dirname(hits[0])
+        for root in _buildah_roots():
+            if (root / f"{self.cid}-gocache").exists():
+                return str(root)
         return None
 
     def close(self) -> None:

@@ -626,6 +626,7 @@ def bake_image_script() -> str:
 def render_prelude() -> str:
     """The start of every job: the toolchain disk mounted, the containers' image checked (baked) or made."""
     q = shlex.quote
+    make_image = image_script()
     return "\n".join([
         "#!/bin/bash",
         "# Rendered by runner/guest.py: the `selinux` cases of one run, in an SELinux-enforcing guest.",
@@ -643,8 +644,8 @@ def render_prelude() -> str:
         "mkdir -p /var/lib/containers/storage/volumes",
         'IMAGE_LOG="$GCM_RESULTS/image.log"',
         'if podman image exists "$IMAGE"; then echo baked >"$GCM_RESULTS/image-source"; else',
-        *(f"\t{line}" for line in image_script()[:-1]),
-        f"\t{image_script()[-1]} || exit 11",
+        *(f"\t{line}" for line in make_image[:-1]),
+        f"\t{make_image[-1]} || exit 11",
         '\techo boot >"$GCM_RESULTS/image-source"',
         "fi",
         "# podman is bin_t here and runs unconfined, so its storage gets no engine type transitions: give it the",
