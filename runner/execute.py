@@ -20,7 +20,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import buildrun, cacheprog, guest, host, images, preflight, toolchains
+from runner import buildrun, cacheprog, guest, host, images, preflight, slot, toolchains
 from runner import probe as probe_build
 from runner.config import MIN_GO, MatrixConfig, version_key
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
@@ -225,7 +225,23 @@ def _upstream_for(ctx: RunContext, cell: Cell, scenario: Any, go_version: str) -
     return Upstream(reference, switch, tuple(mounts))
 
 
+def is_timing(cell: Cell) -> bool:
+    """A timing cell's figures are the finding: it measures alone (runner.slot)."""
+    if cell.preset is not None or cell.engine.is_guest:
+        return False
+    return bool(getattr(registry()[cell.scenario], "timing", False))
+
+
 def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
+    """Every other cell holds the run's slot shared for its whole life, so a timing cell that takes it exclusive
+    measures with nothing of this run beside it (runner.slot)."""
+    if cell.preset or is_timing(cell):
+        return _run_cell(cell, ctx)
+    with slot.hold(ctx.run_dir / "work", exclusive=False):
+        return _run_cell(cell, ctx)
+
+
+def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     started, t0 = now_iso(), time.monotonic()
     result = CellResult(cell=cell.to_dict(), status=Status.ERROR, reason="", reproduce=ctx.reproduce(cell),
                         run_id=ctx.run_id, started=started)
@@ -345,6 +361,8 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         (work / "job").mkdir(parents=True)
         (work / "out").mkdir()
         with contextlib.ExitStack() as stack:
+            if is_timing(cell):  # provisioned already; from here on nothing else of this run runs
+                timings["alone"] = stack.enter_context(slot.hold(ctx.run_dir / "work", exclusive=True))
             res = CellResources(driver, work / "data", labels, stack)
             containers: list[Any] = []
             for phase in phases:

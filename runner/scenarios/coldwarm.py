@@ -72,6 +72,8 @@ def workload(name: str, goroot_in_container: str = GOROOT) -> WorkloadSpec:
 
 class ColdWarm:
     id = "cold-warm"
+    # Its build times are the figures people read (and the QEMU factor): measured alone (runner.slot).
+    timing = True
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         return [Phase("main", self.steps(cell, ctx))]

@@ -41,6 +41,8 @@ def _key(goroot: str, gocache: str) -> str:
 
 class TmpfsGoroot:
     id = "tmpfs-goroot"
+    # The ratios are the finding; beside another build they measure the neighbour (runner.slot).
+    timing = True
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         steps: list[dict[str, Any]] = [
