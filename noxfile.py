@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
+import time
 from pathlib import Path
 
 import nox
@@ -88,3 +90,20 @@ def lint(session: nox.Session) -> None:
     shutil.rmtree(rendered, ignore_errors=True)
     session.run("python", "-m", "runner.images", str(rendered), silent=True)
     session.run("hadolint", *sorted(str(p) for p in rendered.glob("*.Dockerfile")))
+
+
+@nox.session
+def parity(session: nox.Session) -> None:
+    """Do the cheap workloads of behavioural scenarios decide as the `small` program does? Runs the selection
+    (default: location, storage, readonly on debian-12, this host's arch, go1.22) as it is and with
+    GCM_WORKLOAD=small, then compares statuses and decisive observations (runner.parity); exit 1 on a difference."""
+    session.install("-e", ".")
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    selects = session.posargs or [a for s in ("location:*", "storage:*", "readonly:*")
+                                  for a in ("--select", f"debian-12/{arch}/docker/go1.22/{s}")]
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    runs = {"cheap": f"parity-{stamp}-cheap", "full": f"parity-{stamp}-small"}
+    session.run("go-cache-matrix", "run", "-q", "--run-id", runs["cheap"], *selects, success_codes=[0, 1])
+    session.run("go-cache-matrix", "run", "-q", "--run-id", runs["full"], *selects, success_codes=[0, 1],
+                env={"GCM_WORKLOAD": "small"})
+    session.run("python", "-m", "runner.parity", runs["cheap"], runs["full"], "-o", "reports/parity.md")

@@ -61,6 +61,7 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
 
 def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Choices:
     """The selection (env < CLI), checked against cfg: every bad value is one UsageError naming its option."""
+    config_mod.env_workload()  # GCM_WORKLOAD (a parity check's override): checked here, read by the cells
     profile = args.profile or os.environ.get("GCM_PROFILE") or None
     if profile is not None and profile not in cfg.profiles:
         where = "--profile" if args.profile else "GCM_PROFILE"

@@ -33,7 +33,7 @@ from runner.model import (
     Toolchain,
     Workload,
 )
-from runner.scenarios import known_variants, portability
+from runner.scenarios import WORKLOAD_CHOICES, known_variants, portability
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -657,6 +657,16 @@ def env_list(name: str, environ: Mapping[str, str] | None = None) -> tuple[str, 
     """A comma-separated GCM_* variable as a tuple ('' and unset give ())."""
     raw = (environ if environ is not None else os.environ).get(name, "")
     return tuple(x.strip() for x in raw.split(",") if x.strip())
+
+
+def env_workload(environ: Mapping[str, str] | None = None) -> str | None:
+    """GCM_WORKLOAD: build this workload in every scenario that declares a cheap one (a parity check, runner.parity);
+    None: each scenario's own. A bad name is one UsageError (exit 2)."""
+    value = (environ if environ is not None else os.environ).get("GCM_WORKLOAD", "").strip() or None
+    if value is not None and value not in WORKLOAD_CHOICES:
+        raise UsageError(f"GCM_WORKLOAD={value!r}: not a workload{did_you_mean(value, WORKLOAD_CHOICES)}",
+                         fix=f"use one of: {', '.join(WORKLOAD_CHOICES)}, or unset GCM_WORKLOAD")
+    return value
 
 
 def env_arches(environ: Mapping[str, str] | None = None) -> tuple[Arch, ...]:

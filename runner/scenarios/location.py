@@ -20,6 +20,7 @@ GOMODCACHE is set explicitly in every case so only the build cache decides the o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    build_argv,
     exec_step,
     first_line,
     step,
@@ -95,6 +97,9 @@ def expected(case: str, goroot_src: Path | None) -> dict[str, Any]:
 
 class Location:
     id = "location"
+    # Where GOCACHE is, or Go's refusal, is decided when the cache is opened, before anything compiles: the
+    # two-package `lib` meets the same code path as a program (runner.parity checks that it does).
+    workload = "lib"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None
@@ -103,16 +108,23 @@ class Location:
         who: dict[str, Any] = {"uid": case.uid, "gid": case.uid} if case.uid is not None else {}
         # The source and module cache are prepared as root, readable by everyone.
         steps = [
-            {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True},
+            {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/{ctx.workload}", "dest": SRC,
+             "stop_on_error": True},
             exec_step("mod-download", ["go", "mod", "download"], dir=SRC, timeout_sec=ctx.build_timeout,
                       env={**OFFLINE_GO, "GOMODCACHE": MODCACHE}, stop_on_error=True),
             exec_step("chmod", ["chmod", "-R", "a+rwX", SCRATCH], stop_on_error=True),
             exec_step("go-env", ["go", "env", "GOCACHE"], dir=SRC, env=env, unset=list(case.unset),
                       timeout_sec=ctx.build_timeout, **who),
-            exec_step("build", ["go", "build", "-v", "-o", f"{SCRATCH}/bin-{cell.variant}", "."], dir=SRC, env=env,
+            exec_step("build", build_argv(ctx.workload, f"{SCRATCH}/bin-{cell.variant}"), dir=SRC, env=env,
                       unset=list(case.unset), count_compiled=True, timeout_sec=ctx.build_timeout, **who),
         ]
         return [Phase("main", steps)]
+
+    @staticmethod
+    def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
+        """What decides a location case, whatever the workload (runner.parity compares it)."""
+        return {"exit_code": obs.get("exit_code"), "go_words": obs.get("stderr_first_line"),
+                "go_env_gocache": obs.get("go_env_gocache"), "compiled_any": bool(obs.get("compiled"))}
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         assert cell.variant is not None

@@ -13,6 +13,7 @@ trim error are recorded exactly — a finding either way.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from runner.model import Cell, Status
@@ -44,6 +45,9 @@ def _host_actions(variant: str) -> tuple[dict[str, str], ...]:
 
 class ReadOnly:
     id = "readonly"
+    # Hits used or not, and what trimming does to a read-only cache, do not depend on how much is compiled:
+    # the two-package `lib` decides them like a program does (runner.parity checks that it does).
+    workload = "lib"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None
@@ -52,11 +56,21 @@ class ReadOnly:
         return [
             Phase("populate", [*prepare_steps(ctx), build_step("cold", ctx), {"name": "trim.txt", "kind": "read",
                                                                       "path": f"{GOCACHE}/trim.txt"}], mounts=(rw,)),
-            Phase("readonly", [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC},
+            Phase("readonly", [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/{ctx.workload}",
+                                "dest": SRC},
                                {"name": "trim.txt", "kind": "read", "path": f"{GOCACHE}/trim.txt"},
                                build_step("build", ctx)],
                   mounts=(ro,), host=_host_actions(cell.variant)),
         ]
+
+    @staticmethod
+    def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
+        """What decides a read-only case, whatever the workload (runner.parity compares it)."""
+        ro = obs.get("readonly") or {}
+        seen = str(obs.get("trim_txt_seen", ""))
+        return {"exit_code": ro.get("exit_code"), "go_words": ro.get("stderr_first_line"),
+                "compiled_any": bool(ro.get("compiled")),
+                "trim_txt": "time" if seen.isdigit() else seen}
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         cold = step(probes["populate"], "cold")

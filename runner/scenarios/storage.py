@@ -22,6 +22,7 @@ cache and module locks use flock), and runs 3 cold builds at once on the shared 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from runner.model import Cell, Status
@@ -34,6 +35,7 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    build_argv,
     build_obs,
     describe_failure,
     exec_step,
@@ -65,7 +67,8 @@ AGE_DAYS = 6  # > Go's trimLimit (5 days): entries this old are trimmed unless u
 
 def prepare_steps(ctx: JobContext) -> list[dict[str, Any]]:
     return [
-        {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True},
+        {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/{ctx.workload}", "dest": SRC,
+         "stop_on_error": True},
         exec_step("mkdir", ["mkdir", "-p", GOCACHE, GOMODCACHE], stop_on_error=True),
         {"name": "fs", "kind": "statfs", "path": CACHE_ROOT},
         exec_step("mod-download", ["go", "mod", "download"], dir=SRC, env=ENV, timeout_sec=ctx.build_timeout,
@@ -74,19 +77,22 @@ def prepare_steps(ctx: JobContext) -> list[dict[str, Any]]:
 
 
 def build_step(name: str, ctx: JobContext, out: str = "app", **kw: Any) -> dict[str, Any]:
-    return exec_step(name, ["go", "build", "-v", "-o", f"{SCRATCH}/bin/{out}", "."], dir=SRC, env=ENV,
+    return exec_step(name, build_argv(ctx.workload, f"{SCRATCH}/bin/{out}"), dir=SRC, env=ENV,
                      count_compiled=True, measure=[GOCACHE], timeout_sec=ctx.build_timeout, **kw)
 
 
 def warm_only_steps(ctx: JobContext) -> list[dict[str, Any]]:
     # After a re-create the source is gone with the old container layer: copy it again (same path).
-    return [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC},
+    return [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/{ctx.workload}", "dest": SRC},
             {"name": "cache-before", "kind": "du", "path": GOCACHE},
             build_step("warm", ctx)]
 
 
 class Storage:
     id = "storage"
+    # Whether the cache survives a restart or a re-create is hit (0 compiled) or miss, whatever is compiled:
+    # the two-package `lib` decides it like a program does (runner.parity checks that it does).
+    workload = "lib"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None
@@ -116,6 +122,15 @@ class Storage:
                   container="restart"),
             Phase("recreate", warm_only_steps(ctx), mounts=mounts),
         ]
+
+    @staticmethod
+    def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
+        """What decides a storage case, whatever the workload (runner.parity compares it): hits and survival."""
+        return {"fs_type": obs.get("fs_type"), "cold_ok": (obs.get("cold") or {}).get("ok"),
+                "warm_compiled_any": bool((obs.get("warm") or {}).get("compiled")),
+                "restart_survived": (obs.get("restart") or {}).get("survived"),
+                "recreate_survived": (obs.get("recreate") or {}).get("survived"),
+                "trimmed_any": bool(obs.get("trimmed_files")) if "trimmed_files" in obs else None}
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         assert cell.variant is not None

@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.emulated]
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "it-arm64"
 ARM = "debian-12/arm64/docker/go1.22"
-CELLS = [f"{ARM}/env", f"{ARM}/cold-warm:small", "debian-12/amd64/docker/go1.22/cold-warm:small"]
+CELLS = [f"{ARM}/env", f"{ARM}/cold-warm:small", "debian-12/amd64/docker/go1.22/cold-warm:small",
+         f"{ARM}/location:uid-home-root", f"{ARM}/storage:volume"]
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +80,14 @@ def test_report_marks_emulation_and_its_slowdown(arm: Any) -> None:
     assert "(emulated)" in md and "QEMU slowdown" in md
     assert f"{factor:.1f}×" in md, f"the measured slowdown {factor:.1f}× is not in the detail table"
     print(f"emulation slowdown of cold-warm:small measured in this run: {factor:.1f}×")
+
+
+def test_behavioural_cells_under_emulation_build_the_cheap_workload(arm: Any) -> None:
+    """location and storage build `lib` (no runtime), cheap enough for QEMU: they decide as natively."""
+    loc = arm[2][f"{ARM}/location:uid-home-root"]
+    assert loc["status"] == "pass", loc["reason"]
+    assert loc["observations"]["workload"] == "lib" and loc["observations"]["machine"] == "aarch64"
+    assert "permission denied" in loc["observations"]["stderr_first_line"]
+    vol = arm[2][f"{ARM}/storage:volume"]
+    assert vol["status"] == "pass", vol["reason"]
+    assert vol["observations"]["cold"]["compiled"] == 2 and vol["observations"]["recreate"]["survived"] is True

@@ -6,6 +6,7 @@ inside the run directory; every container and volume carries the run's labels.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -53,8 +54,10 @@ def seen(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict
     t.start()
     try:
         selects = [a for c in CELLS for a in ("--select", c)]
+        # GCM_WORKLOAD=small: storage's containers live long enough (tens of seconds) for the watcher to see them.
         proc = subprocess.run([sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", "-n", "2",
-                               "--run-id", RUN_ID, *selects], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                               "--run-id", RUN_ID, *selects], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "GCM_WORKLOAD": "small"})
         print(proc.stdout[-2000:], proc.stderr[-1000:], sep="\n")
     finally:
         stop.set()

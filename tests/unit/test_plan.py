@@ -33,6 +33,9 @@ def test_default_profile_expands_every_axis(cfg: config.MatrixConfig) -> None:
     got = set(ids(cells))
     assert "debian-13/amd64/docker/go1.27/cold-warm:gofmt" in got
     assert "debian-13/arm64/docker/go1.27/cold-warm:small" in got
+    # Behavioural scenarios with a cheap workload run under emulation too.
+    assert {"debian-13/arm64/docker/go1.27/location:home-unset", "debian-13/arm64/docker/go1.27/storage:baked",
+            "debian-13/arm64/docker/go1.27/readonly:stale"} <= got
     # gofmt is too slow under emulation by default (workloads.gofmt.emulated = false).
     assert "debian-13/arm64/docker/go1.27/cold-warm:gofmt" not in got
     # On an arm64 host the roles swap: amd64 is the emulated arch.

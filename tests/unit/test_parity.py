@@ -1,0 +1,60 @@
+"""runner.parity on synthetic runs: equal decisive observations agree; a changed one, or a status, does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runner import parity
+from runner.model import Status
+from runner.results import CellResult, RunResults
+from runner.scenarios import build_argv
+
+
+def _cell(cid: str, scenario: str, status: Status, obs: dict[str, Any], wall: float) -> CellResult:
+    return CellResult(cell={"id": cid, "scenario": scenario}, status=status, reason="", observations=obs,
+                      timings={"cell_wall_sec": wall})
+
+
+def _run(*cells: CellResult) -> RunResults:
+    return RunResults(run_dir=Path("/nonexistent"), meta={}, cells=list(cells), problems=[])
+
+
+LOC = {"exit_code": 1, "stderr_first_line": "go: GOCACHE is not an absolute path", "go_env_gocache": "rel",
+       "compiled": 0}
+
+
+def test_same_decisive_observations_agree_and_other_scenarios_are_left_out() -> None:
+    cheap = _run(_cell("d/amd64/docker/go1.22/location:x", "location", Status.PASS, {**LOC, "workload": "lib"}, 1.0),
+                 _cell("d/amd64/docker/go1.22/env", "env", Status.PASS, {}, 1.0))
+    full = _run(_cell("d/amd64/docker/go1.22/location:x", "location", Status.PASS, {**LOC, "workload": "small"}, 30.0),
+                _cell("d/amd64/docker/go1.22/env", "env", Status.PASS, {}, 1.0))
+    rows = parity.compare(cheap, full)
+    assert [r.cell for r in rows] == ["d/amd64/docker/go1.22/location:x"]
+    assert rows[0].equal and rows[0].workloads == ("lib", "small")
+    assert "1 of 1 cells agree" in parity.markdown(rows) and "30.0x" in parity.markdown(rows)
+
+
+def test_a_different_message_or_hit_or_status_is_a_difference() -> None:
+    base = {"fs_type": "tmpfs", "cold": {"ok": True, "compiled": 2}, "warm": {"compiled": 0},
+            "restart": {"survived": False}, "recreate": {"survived": False}}
+    changed = {**base, "restart": {"survived": True}}
+    rows = parity.compare(_run(_cell("c", "storage", Status.PASS, base, 1.0)),
+                          _run(_cell("c", "storage", Status.PASS, changed, 9.0)))
+    assert not rows[0].equal and rows[0].differences == {"restart_survived": (False, True)}
+    rows = parity.compare(_run(_cell("c", "location", Status.PASS, LOC, 1.0)),
+                          _run(_cell("c", "location", Status.FAIL, LOC, 9.0)))
+    assert not rows[0].equal and not rows[0].differences
+    rows = parity.compare(_run(_cell("c", "readonly", Status.PASS, {"readonly": {"compiled": 0}}, 1.0)),
+                          _run(_cell("c", "readonly", Status.PASS, {"readonly": {"compiled": 5}}, 1.0)))
+    assert rows[0].differences == {"compiled_any": (False, True)}
+
+
+def test_lib_is_built_without_an_output_file() -> None:
+    assert build_argv("lib", "/tmp/x") == ["go", "build", "-v", "."]
+    assert build_argv("small", "/tmp/x") == ["go", "build", "-v", "-o", "/tmp/x", "."]
+
+
+def test_parity_cli_rejects_a_non_run_dir(tmp_path: Path, capsys: Any) -> None:
+    assert parity.main([str(tmp_path), str(tmp_path)]) == 2
+    assert "fix:" in capsys.readouterr().err
