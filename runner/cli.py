@@ -21,7 +21,7 @@ import docker.errors
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import plan
+from runner import durations, plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
@@ -123,6 +123,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"{c.id}{note}" + (f"  (on {c.endpoint})" if c.endpoint else ""))
     shard = f", shard {choices.shard[0]}/{choices.shard[1]}" if choices.shard else ""
     print(f"# {len(cells)} cells, profile {profile}{shard}, host arch {Arch.host().value}", file=sys.stderr)
+    measured = durations.load()
+    wall, source = durations.estimate(cells, measured, durations.workers())
+    print(f"# ≈ {durations.fmt_minutes(wall)} on this host with {durations.workers()} workers ({source})",
+          file=sys.stderr)
+    if measured.warning:
+        print(f"# warning: {measured.warning}", file=sys.stderr)
     if mirror:
         print(f"# docker.io images are pulled through the registry mirror {mirror}", file=sys.stderr)
     return 0
@@ -158,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--gcm-profile", choices.profile]
     if args.run_id:
         pytest_args += ["--gcm-run-id", args.run_id]
-    pytest_args += ["-v"] if not args.quiet else ["-q"]
+    pytest_args += ["--gcm-progress"] if not args.quiet else ["-q"]
     if args.junitxml:
         pytest_args += ["--junitxml", args.junitxml]
     code = pytest.main(pytest_args)

@@ -10,9 +10,11 @@ renders the report at the end; xdist workers only run cells and write their cell
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pytest
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import host, plan
+from runner import durations, host, plan
 from runner.engine import LABEL_RUN
 from runner.errors import FatalError
 from runner.execute import RunContext, run_cell
@@ -48,6 +50,10 @@ class MatrixState:
     def __init__(self, ctx: RunContext, cells: list[Cell], controller: bool, reports: Path) -> None:
         self.ctx, self.cells, self.controller, self.reports = ctx, cells, controller, reports
         self.meta: dict[str, Any] = {}
+        # Progress (controller): expected seconds per cell (runner.durations), finished ids, the start.
+        self.expected: dict[str, float] = {}
+        self.done: set[str] = set()
+        self.t0 = time.monotonic()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,6 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--gcm-registry-mirror", default=None, help="HOST[:PORT][/PREFIX] to pull docker.io images through")
     g.addoption("--gcm-run-id", default=None)
     g.addoption("--gcm-reports", default="reports")
+    g.addoption("--gcm-progress", action="store_true",
+                help="one line per finished cell with its time, the count and the time left (instead of pytest's)")
 
 
 def _choices(config: pytest.Config) -> plan.Choices:
@@ -99,6 +107,12 @@ def pytest_configure(config: pytest.Config) -> None:
     choices = _choices(config)
     host_arch = Arch.host()
     cells = plan.build_plan(cfg, choices, host_arch=host_arch)
+    measured = durations.load()
+    if worker:  # the controller's order: every worker must collect the same items in the same order
+        index = {cid: i for i, cid in enumerate(worker["gcm_order"])}
+        cells = sorted(cells, key=lambda c: index.get(c.id, len(index)))
+    else:  # longest measured first on this host; shards were split by cost above (runner.durations)
+        cells = durations.order(cells, measured)
     profile = choices.profile or cfg.settings.default_profile
     run_dir = reports / "runs" / run_id
     ctx = RunContext(run_id=run_id, run_dir=run_dir, cfg=cfg, images_dir=Path(matrix).resolve().parent / "images",
@@ -110,6 +124,9 @@ def pytest_configure(config: pytest.Config) -> None:
         ctx.arch_checks = {(k[0], k[1], k[2]): ArchCheck.from_dict(v) for k, v in worker["gcm_arch_checks"]}
         ctx.owner = worker.get("gcm_owner", ctx.owner)  # resources are the controller's: it is the run
     state = MatrixState(ctx, cells, controller=worker is None, reports=reports)
+    state.expected = measured.expected(cells)
+    if worker is None and config.getoption("gcm_progress"):
+        config.pluginmanager.register(Progress(config, state), "gcm-progress")
     state.meta = {
         "schema_version": 1, "run_id": run_id, "profile": profile, "matrix": str(matrix),
         "choices": {"select": choices.select, "skip": choices.skip, "arches": [a.value for a in choices.arches],
@@ -121,6 +138,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "warnings": config_mod.release_warnings({c.distro.id: c.distro for c in cells}.values(),
                                                 datetime.date.today(), cfg.path),
     }
+    if measured.warning:  # printed at the start with the other warnings
+        state.meta["warnings"].append(measured.warning)
     config.stash[STATE] = state
 
 
@@ -161,6 +180,7 @@ def pytest_configure_node(node: Any) -> None:
     state = node.config.stash.get(STATE, None)
     if state is not None:
         node.workerinput["gcm_run_id"] = state.ctx.run_id
+        node.workerinput["gcm_order"] = [c.id for c in state.cells]
         node.workerinput["gcm_owner"] = state.ctx.owner
         node.workerinput["gcm_arch_checks"] = [[list(k), v.to_dict()] for k, v in state.ctx.arch_checks.items()]
 
@@ -220,7 +240,37 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     if report.when != "call" or STATE not in config.stash:
         return None
     status = dict(report.user_properties).get("gcm_status")
-    return CATEGORY[Status(status)] if status else None
+    if not status:
+        return None
+    category, letter, word = CATEGORY[Status(status)]
+    return category, "" if config.getoption("gcm_progress") else letter, word
+
+
+class Progress:
+    """Controller, --gcm-progress: `[57/274] 12:03 elapsed, ≈ 6 min left · <cell> <status> <sec>s[ — reason]`."""
+
+    def __init__(self, config: pytest.Config, state: MatrixState) -> None:
+        self.config, self.state = config, state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        state = self.state
+        cell_id = report.nodeid.rsplit("::", 1)[-1]
+        state.done.add(cell_id)
+        props = dict(report.user_properties)
+        status = str(props.get("gcm_status", "error" if report.failed else "?"))
+        elapsed = time.monotonic() - state.t0
+        left = sum(sec for cid, sec in state.expected.items() if cid not in state.done) / _workers(self.config)
+        why = f" — {str(props.get('gcm_reason', ''))[:100]}" if status in ("unavailable", "n/a") else ""
+        self.config.get_terminal_writer().line(
+            f"[{len(state.done)}/{len(state.cells)}] {int(elapsed // 60)}:{int(elapsed % 60):02d} elapsed, "
+            f"≈ {durations.fmt_minutes(left)} left · {cell_id} {status} {report.duration:.1f}s{why}")
+
+
+def _workers(config: pytest.Config) -> int:
+    n = getattr(config.option, "numprocesses", None)
+    return n if isinstance(n, int) and n > 0 else 1
 
 
 def _engines(state: MatrixState) -> list[tuple[Engine, str | None]]:
@@ -279,6 +329,8 @@ def _finish(state: MatrixState, interrupted: bool, exitstatus: int) -> Path:
     write_json_atomic(run_dir / "run.json", meta)
     run.meta = meta
     publish.publish(run, state.reports)
+    with contextlib.suppress(OSError):  # the estimate is a convenience: a read-only cache dir loses nothing
+        durations.record(run.cells)
     shutil.rmtree(run_dir / "work", ignore_errors=True)
     return run_dir
 

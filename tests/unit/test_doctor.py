@@ -3,6 +3,7 @@ doctor run on a host where everything is missing: facts and fixes, exit 4, never
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,8 @@ def test_doctor_exits_0_when_an_engine_answers(bare_fedora: Path, monkeypatch: p
     assert doctor.run(str(bare_fedora / "no-matrix.toml"), out=lines.append) == 0
     text = "\n".join(lines)
     assert "docker: 27.0.1 (API 1.46)" in text and "rootless" in text and "storage driver overlay2" in text
-    assert "images (docker root dir): /nonexistent/docker (not created yet; on /)" in text
+    # The nearest existing parent is "/" on a clean host; a host where something made /nonexistent says that.
+    assert re.search(r"images \(docker root dir\): /nonexistent/docker \(not created yet; on /[^)]*\)", text), text
     assert "podman: not installed" in text, "no podman CLI and no socket: not asked"
     assert text.splitlines()[-1] == "essentials: ok (docker 27.0.1 answers)"
 

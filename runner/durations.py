@@ -1,0 +1,107 @@
+"""Measured cell durations on this host: the run's order (longest first), `plan`'s estimate and the ETA.
+
+    <cache>/durations.json   {"schema_version": 1, "runs": N, "cells": {"<cell id>": seconds}}
+
+Each finished run folds its cells' wall times in (the mean of the old figure and the new one). Shards
+still split by matrix.toml's costs, so every runner computes the same split; these figures only order
+a runner's own cells and estimate its time. A cell never measured here is estimated from its cost,
+scaled by what measured cells took per unit of cost (or UNIT_SEC before anything was measured).
+A corrupt or foreign file is ignored with a warning, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.model import Cell
+from runner.paths import cache_dir, locked
+from runner.results import CellResult, write_json_atomic
+
+SCHEMA_VERSION = 1
+UNIT_SEC = 17.0  # a cost unit before anything is measured: cold-warm:small, native, on a 2-core machine
+
+
+@dataclass
+class Durations:
+    cells: dict[str, float] = field(default_factory=dict)
+    runs: int = 0
+    warning: str | None = None  # why the file was ignored
+
+    def unit_sec(self, planned: Iterable[Cell]) -> float:
+        """Seconds per unit of cost, from the planned cells measured here (median), else UNIT_SEC."""
+        ratios = [self.cells[c.id] / c.cost for c in planned if c.id in self.cells and c.cost > 0]
+        return statistics.median(ratios) if ratios else UNIT_SEC
+
+    def expected(self, cells: Sequence[Cell]) -> dict[str, float]:
+        unit = self.unit_sec(cells)
+        return {c.id: self.cells.get(c.id, c.cost * unit if c.preset is None else 0.1) for c in cells}
+
+
+def path() -> Path:
+    return cache_dir() / "durations.json"
+
+
+def load(where: Path | None = None) -> Durations:
+    p = where or path()
+    try:
+        raw = json.loads(p.read_text())
+    except FileNotFoundError:
+        return Durations()
+    except (OSError, ValueError) as e:
+        return Durations(warning=f"{p}: ignored, not readable JSON ({e}); the next run writes it anew")
+    if not (isinstance(raw, dict) and raw.get("schema_version") == SCHEMA_VERSION
+            and isinstance(raw.get("cells"), dict)):
+        return Durations(warning=f"{p}: ignored, not a durations file of schema {SCHEMA_VERSION}; the next run "
+                                 "writes it anew")
+    cells = {str(k): float(v) for k, v in raw["cells"].items() if isinstance(v, (int, float)) and v >= 0}
+    runs = raw.get("runs")
+    return Durations(cells=cells, runs=runs if isinstance(runs, int) else 0)
+
+
+def record(results: Iterable[CellResult], where: Path | None = None) -> None:
+    """Fold a run's measured wall times in; preset cells (n/a by the plan) took no time worth keeping."""
+    p = where or path()
+    walls = {r.id: float(r.timings["cell_wall_sec"]) for r in results
+             if isinstance(r.timings.get("cell_wall_sec"), (int, float)) and not r.cell.get("preset")}
+    if not walls:
+        return
+    with locked("durations"):
+        old = load(p)
+        cells = dict(old.cells)
+        for cid, sec in walls.items():
+            cells[cid] = round((cells[cid] + sec) / 2 if cid in cells else sec, 3)
+        write_json_atomic(p, {"schema_version": SCHEMA_VERSION, "runs": old.runs + 1, "cells": cells})
+
+
+def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
+    """Longest expected first, so two workers do not end on one long cell; ties by id."""
+    exp = durations.expected(cells)
+    return sorted(cells, key=lambda c: (-exp[c.id], c.id))
+
+
+def workers() -> int:
+    """What `-n auto` gives: one worker per CPU."""
+    return max(os.cpu_count() or 1, 1)
+
+
+def estimate(cells: Sequence[Cell], durations: Durations, n_workers: int) -> tuple[float, str]:
+    """(expected wall seconds, where the figure comes from) for the cells on n_workers workers."""
+    exp = durations.expected(cells)
+    total = sum(exp.values())
+    wall = max(total / max(n_workers, 1), max(exp.values(), default=0.0))
+    measured = sum(1 for c in cells if c.id in durations.cells)
+    if durations.runs == 0:
+        source = f"from matrix.toml costs at {UNIT_SEC:.0f}s a unit; no earlier run on this host"
+    else:
+        source = (f"{durations.runs} earlier run{'s' if durations.runs != 1 else ''} on this host: {measured} of "
+                  f"{len(cells)} cells measured, the rest from their costs")
+    return wall, source
+
+
+def fmt_minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"

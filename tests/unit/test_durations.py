@@ -1,0 +1,55 @@
+"""runner.durations: measured cell times on this host drive the local order and the estimate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner import config, durations, plan
+from runner.model import Arch, Status
+from runner.results import CellResult
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cells() -> list:  # type: ignore[type-arg]
+    cfg = config.load(ROOT / "matrix.toml")
+    return plan.build_plan(cfg, plan.Choices(select=("debian-12/amd64/docker/go1.22/*",)), host_arch=Arch.AMD64)
+
+
+def _result(cid: str, sec: float) -> CellResult:
+    return CellResult(cell={"id": cid}, status=Status.PASS, reason="", timings={"cell_wall_sec": sec})
+
+
+def test_unmeasured_cells_are_estimated_from_costs(tmp_path: Path) -> None:
+    cells = _cells()
+    d = durations.load(tmp_path / "none.json")
+    assert d.runs == 0 and d.warning is None
+    wall, source = durations.estimate(cells, d, 2)
+    assert wall > 0 and "no earlier run" in source
+    assert durations.order(cells, d)[0].cost == max(c.cost for c in cells)
+
+
+def test_measured_cells_reorder_and_scale_the_rest(tmp_path: Path) -> None:
+    cells = _cells()
+    f = tmp_path / "durations.json"
+    slow_cheap = min(cells, key=lambda c: (c.cost, c.id))
+    durations.record([_result(slow_cheap.id, 5000.0)], f)
+    durations.record([_result(slow_cheap.id, 3000.0)], f)
+    d = durations.load(f)
+    assert d.runs == 2 and d.cells[slow_cheap.id] == 4000.0  # the mean of the old figure and the new one
+    exp = d.expected(cells)
+    assert exp[slow_cheap.id] == 4000.0
+    assert durations.order(cells, d)[0].id == max(sorted(exp), key=lambda cid: exp[cid])
+    assert "2 earlier runs" in durations.estimate(cells, d, 2)[1]
+    # Seconds per cost unit come from what was measured: every other cell is scaled the same way.
+    assert d.unit_sec(cells) == 4000.0 / slow_cheap.cost
+
+
+def test_a_corrupt_or_foreign_file_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    for text in ("{not json", '{"schema_version": 99, "cells": {}}', "[1, 2]"):
+        f = tmp_path / "durations.json"
+        f.write_text(text)
+        d = durations.load(f)
+        assert d.cells == {} and d.warning and str(f) in d.warning
+        durations.record([_result("x/y", 1.0)], f)  # written anew
+        assert durations.load(f).cells == {"x/y": 1.0}
