@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from runner.config import MatrixConfig, Profile, adhoc_distro
 from runner.errors import NothingSelected, UsageError, did_you_mean
 from runner.model import GUEST_ARCHES, GUEST_DISTROS, GUEST_SCENARIOS, Arch, Cell, Engine, Status
+from runner.scenarios import registry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +48,12 @@ def _profile_arches(profile: Profile, host_arch: Arch) -> list[Arch]:
     return out
 
 
+def is_timing(scenario_id: str) -> bool:
+    """Timing scenarios (runner.slot) measure alone; under QEMU a profile may keep them to a few rows."""
+    impl = registry().get(scenario_id)
+    return bool(getattr(impl, "timing", False))
+
+
 def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Sequence[Engine],
            endpoints: Mapping[Arch, str] | None = None) -> list[Cell]:
     """endpoints: arches routed to another engine, whose machine runs them natively (checked at run time)."""
@@ -69,14 +76,17 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
                         if engine.is_guest and not (sid in GUEST_SCENARIOS and distro_id in GUEST_DISTROS
                                                     and arch in GUEST_ARCHES):
                             continue  # the SELinux guest VM runs only what needs it (model.GUEST_*)
-                        if emulated and not scenario.emulated:
+                        if emulated and not scenario.emulated and not profile.emulate_all:
                             continue  # too slow or meaningless under QEMU by default (scenarios.*.emulated)
+                        if emulated and profile.emulated_timing is not None and distro_id not in \
+                                profile.emulated_timing and is_timing(sid):
+                            continue  # one row measures the QEMU factor (profiles.*.emulated_timing)
                         variants: Sequence[str | None] = scenario.variants or [None]
                         for variant in variants:
                             if only_variant and variant != only_variant:
                                 continue
                             workload = cfg.workloads.get(variant) if variant else None
-                            if emulated and workload is not None and not workload.emulated:
+                            if emulated and workload is not None and not workload.emulated and not profile.emulate_all:
                                 continue  # too slow under QEMU by default (matrix.toml workloads.*.emulated)
                             reason = distro.unsupported_reason(arch)
                             cost = scenario.cost * (workload.cost if workload else 1.0) * (factor if emulated else 1.0)
@@ -89,7 +99,8 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
     # A profile may name "cold-warm" and "cold-warm:small": keep one of each id, first wins.
     seen: dict[str, Cell] = {}
     for c in cells:
-        seen.setdefault(c.id, c)
+        if not any(fnmatch.fnmatchcase(c.id, p) for p in profile.skip):
+            seen.setdefault(c.id, c)
     return list(seen.values())
 
 

@@ -32,7 +32,7 @@ def test_default_profile_expands_every_axis(cfg: config.MatrixConfig) -> None:
     cells = plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)
     got = set(ids(cells))
     assert "debian-13/amd64/docker/go1.27/cold-warm:gofmt" in got
-    assert "debian-13/arm64/docker/go1.27/cold-warm:small" in got
+    assert "debian-12/arm64/docker/go1.27/cold-warm:small" in got
     # Behavioural scenarios with a cheap workload run under emulation too.
     assert {"debian-13/arm64/docker/go1.27/location:home-unset", "debian-13/arm64/docker/go1.27/storage:baked",
             "debian-13/arm64/docker/go1.27/readonly:stale"} <= got
@@ -42,6 +42,18 @@ def test_default_profile_expands_every_axis(cfg: config.MatrixConfig) -> None:
     arm = set(ids(plan.build_plan(cfg, plan.Choices(), host_arch=Arch.ARM64)))
     assert "debian-13/arm64/docker/go1.27/cold-warm:gofmt" in arm
     assert "debian-13/amd64/docker/go1.27/cold-warm:gofmt" not in arm
+
+
+def test_default_keeps_emulated_timing_cells_to_one_row_and_full_runs_everything(cfg: config.MatrixConfig) -> None:
+    default = set(ids(plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)))
+    assert "debian-12/arm64/docker/go1.27/cold-warm:small" in default, "the QEMU factor: one row per toolchain"
+    assert "debian-13/arm64/docker/go1.27/cold-warm:small" not in default
+    assert "debian-13/amd64/docker/go1.27/cold-warm:small" in default, "native timing cells: every row"
+    assert not any(i.startswith("debian-13/arm64/") and "tmpfs-goroot" in i for i in default)
+    full = set(ids(plan.build_plan(cfg, plan.Choices(profile="full"), host_arch=Arch.AMD64)))
+    assert {"debian-13/arm64/docker/go1.27/cold-warm:gofmt", "debian-13/arm64/podman/go1.22/tmpfs-goroot",
+            "debian-13/arm64/docker/go1.22/concurrent:mixed"} <= full
+    assert default < full
 
 
 def test_unsupported_arch_is_planned_as_na_with_its_reason(cfg: config.MatrixConfig) -> None:
