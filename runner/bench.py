@@ -11,6 +11,12 @@ Per repetition, interleaved in a rotating order so drift on a shared host hits e
 plus a cached `--profile smoke` rerun (provisioning share), -n 2 vs -n 1 on short cells, the QEMU
 factor, and the pure parts (plan and render) at 10,000 cells. Every figure lists its repetitions,
 median and min-max; goals are printed next to them, never asserted.
+
+What the matrix costs (--skip-row leaves these out; --with-default adds the default profile's wall):
+
+    row         the wall of `run --select '<debian-12/host arch/docker/go1.22>/*'` in cold-build units: divided by
+                one bare cold build (the mean of one just before and one just after the row)
+    tmpfs-goroot  the per-rep ratio spread of the timing cell alone, and with a bare cold-build loop beside it
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +78,8 @@ class Bench:
     reports: Path
     reps: int
     skip_qemu: bool
+    skip_row: bool = False
+    with_default: bool = False
     host_arch: Arch = field(default_factory=Arch.host)
     run_id: str = field(default_factory=lambda: "bench-" + new_run_id())
     notes: list[str] = field(default_factory=list)
@@ -100,7 +109,7 @@ class Bench:
         except OSError:
             self.dropped = False
 
-    def bare(self) -> dict[str, float]:
+    def bare(self, drop: bool = True) -> dict[str, float]:
         labels = {LABEL_MANAGED: "1", LABEL_RUN: self.run_id}
         vol = self.driver.client.volumes.create(labels=labels)
         cli = self.driver.cli()
@@ -112,7 +121,8 @@ class Bench:
             self.commands.append(shown.replace(self.run_id, "<run id>"))
         out: dict[str, float] = {}
         try:
-            self.drop_caches()
+            if drop:
+                self.drop_caches()
             for step in ("cold", "warm"):
                 t0 = time.monotonic()
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
@@ -205,7 +215,7 @@ class Bench:
             Figure("warm build on the host", [h["warm"] for h in hostt], "s", how="the same again"),
         ]
 
-    def cli_run(self, args: Sequence[str], reports: Path) -> tuple[float, RunResults]:
+    def cli_run(self, args: Sequence[str], reports: Path, ok_codes: Sequence[int] = (0,)) -> tuple[float, RunResults]:
         cmd = [sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", *args]
         shown = " ".join(["go-cache-matrix", "run", *(repr(a) if "*" in a else a for a in args)])
         if shown not in self.commands:
@@ -213,7 +223,7 @@ class Bench:
         t0 = time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         wall = time.monotonic() - t0
-        if proc.returncode != 0:
+        if proc.returncode not in ok_codes:
             raise RuntimeError(f"`{' '.join(cmd)}` exited {proc.returncode}: {proc.stdout[-800:]}")
         runs = sorted((reports / "runs").iterdir())
         return wall, load_run(runs[-1])
@@ -264,6 +274,68 @@ class Bench:
         return Figure(name, [colds[other] / colds[self.host_arch]], "x",
                       how="one repetition: an emulated cold build takes minutes")
 
+    def row_units(self) -> list[Figure]:
+        """(a) one row's wall in cold-build units, (b) the default profile's wall (opt-in: tens of minutes)."""
+        row = f"{self.distro.id}/{self.host_arch.value}/docker/{self.toolchain.id}/*"
+        with tempfile.TemporaryDirectory(prefix="gcm-bench-row-") as tmp:
+            before = self.bare()["cold"]
+            print(f"bench: the row {row}", flush=True)
+            wall, run = self.cli_run(["--select", row], Path(tmp))
+            after = self.bare()["cold"]
+        unit = (before + after) / 2
+        figs = [Figure(f"one row ({len(run.cells)} cells) in cold-build units", [wall / unit], "units", "≤ 40",
+                       lambda m: m <= 40, f"wall of `run --select '{row}'` ÷ one bare cold `go build cmd/gofmt` "
+                       f"({before:.1f}s before, {after:.1f}s after)"),
+                Figure("one row's wall", [wall], "s", how="`run --select` with -n auto")]
+        if self.with_default:
+            with tempfile.TemporaryDirectory(prefix="gcm-bench-default-") as tmp:
+                print("bench: the default profile", flush=True)
+                d_wall, d_run = self.cli_run([], Path(tmp), ok_codes=(0, 1))
+            figs.append(Figure(f"default profile's wall ({len(d_run.cells)} cells)", [d_wall / 60], "min", "≤ 20 min",
+                               lambda m: m <= 20, "`run` with no selection on this host"))
+        return figs
+
+    def tmpfs_spread(self) -> list[Figure]:
+        """(c) tmpfs-goroot's per-rep ratio spread measured alone, then beside a busy neighbour."""
+        cell = Cell(distro=self.distro, arch=self.host_arch, engine=Engine.DOCKER, toolchain=self.toolchain,
+                    scenario="tmpfs-goroot")
+        figs = []
+        for beside in (False, True):
+            label = "beside a bare cold-build loop" if beside else "alone"
+            print(f"bench: tmpfs-goroot {label}", flush=True)
+            stop = threading.Event()
+            busy = threading.Thread(target=self._busy_loop, args=(stop,), daemon=True)
+            if beside:
+                busy.start()
+            try:
+                r = run_cell(cell, self.ctx)
+            finally:
+                stop.set()
+                if beside:
+                    busy.join(600)
+            name = f"tmpfs-goroot per-rep ratio spread, {label}"
+            if r.status is not Status.PASS:
+                figs.append(Figure(name, [], "%", na=f"{cell.id}: {r.status.value}: {r.reason}"))
+                continue
+            runs = r.observations["placements"]
+            disk = runs["goroot-disk/gocache-disk"]["runs"]
+            tmpfs = runs["goroot-tmpfs/gocache-disk"]["runs"]
+            ratios = [t / d for t, d in zip(tmpfs, disk, strict=True)]
+            med = statistics.median(ratios)
+            figs.append(Figure(name, [100 * max(abs(x - med) for x in ratios) / med], "%",
+                               "≤ 10 %" if not beside else "", (lambda m: m <= 10) if not beside else None,
+                               f"largest |per-rep ratio − median| ÷ median, GOROOT on tmpfs ÷ on disk, {len(ratios)} "
+                               f"reps (median {med:.2f}×)"))
+        return figs
+
+    def _busy_loop(self, stop: threading.Event) -> None:
+        """A neighbour like the ones that disturbed timing cells: bare cold builds back to back, until told."""
+        while not stop.is_set():
+            try:
+                self.bare(drop=False)  # a CPU neighbour; dropping the page cache would be another experiment
+            except (RuntimeError, subprocess.SubprocessError, OSError):
+                return
+
     def pure_scale(self) -> list[Figure]:
         cfg = synthetic_config(10_000)
         plan_s, render_s = [], []
@@ -288,6 +360,9 @@ class Bench:
         figures.append(self.smoke_rerun())
         figures.append(self.xdist_gain())
         figures.append(self.qemu_factor())
+        if not self.skip_row:
+            figures.extend(self.row_units())
+            figures.extend(self.tmpfs_spread())
         figures.extend(self.pure_scale())
         if not self.dropped:
             self.notes.append("page cache NOT dropped before cold builds (needs root)")
@@ -333,7 +408,7 @@ def render_md(data: dict[str, Any]) -> str:
         if f["status"] == "n/a":
             rows.append([f["name"], "n/a", "", 0, f.get("goal", ""), "", f["reason"]])
             continue
-        unit = {"x": "×", "s": " s", "%": " %"}[f["unit"]]
+        unit = {"x": "×", "s": " s", "%": " %", "min": " min", "units": " units"}[f["unit"]]
         met = "" if "goal_met" not in f else ("met" if f["goal_met"] else "MISSED")
         rows.append([f["name"], f"{f['median']:.3g}{unit}", f"{f['min']:.3g}–{f['max']:.3g}", f["reps"],
                      f.get("goal", ""), met, f.get("how", "")])
@@ -355,8 +430,10 @@ def render_md(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(matrix: str, reports: str, reps: int, skip_qemu: bool) -> int:
-    b = Bench(cfg=config_mod.load(matrix), reports=Path(reports).resolve(), reps=reps, skip_qemu=skip_qemu)
+def main(matrix: str, reports: str, reps: int, skip_qemu: bool, skip_row: bool = False,
+         with_default: bool = False) -> int:
+    b = Bench(cfg=config_mod.load(matrix), reports=Path(reports).resolve(), reps=reps, skip_qemu=skip_qemu,
+              skip_row=skip_row, with_default=with_default)
     try:
         data = b.run()
     finally:

@@ -300,7 +300,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from runner import bench
 
     Driver(Engine.DOCKER).check()
-    return bench.main(_matrix_path(args), args.reports, args.reps, args.skip_qemu)
+    return bench.main(_matrix_path(args), args.reports, args.reps, args.skip_qemu, args.skip_row, args.with_default)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -378,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports", help="writes bench.md and bench.json here")
     p.add_argument("--reps", type=int, default=5, help="interleaved repetitions (default 5)")
     p.add_argument("--skip-qemu", action="store_true", help="do not measure the QEMU factor (minutes per run)")
+    p.add_argument("--skip-row", action="store_true",
+                   help="do not measure one row in cold-build units nor tmpfs-goroot's spread (minutes)")
+    p.add_argument("--with-default", action="store_true",
+                   help="also run the default profile and report its wall (tens of minutes)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("doctor", help="host fingerprint, engines, and a preflight per arch, with the fix")
