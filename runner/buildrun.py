@@ -69,6 +69,7 @@ class BuildEnv:
     timeout: Callable[[Arch], float]  # seconds for one build of that arch
     emulated: Callable[[Arch], bool]
     registry_mirror: str | None = None  # RunContext.registry_mirror
+    workload: str = "small"  # runner/workloads/<workload> is COPYed into the build context (JobContext.workload)
 
 
 def cache_id(run_id: str, cell_id: str) -> str:
@@ -258,7 +259,7 @@ class Builds:
     def _context(self, b: Build, plan: list[Build], arch: Arch) -> Path:
         d = self.root / f"{b.name}"
         shutil.rmtree(d, ignore_errors=True)
-        shutil.copytree(self.env.workload_src / "small", d / "src")
+        shutil.copytree(self.env.workload_src / self.env.workload, d / "src")
         edits = [x.edit for x in plan if x.edit and (x.group < b.group or x is b)]
         with open(d / "src" / EDIT_FILE, "a") as fh:
             fh.writelines(f"{e}\n" for e in edits)

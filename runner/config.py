@@ -410,11 +410,12 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     wr = top.sub("workloads")
     for wid in wr.table:
         w = wr.sub(wid)
-        w.only("emulated", "cost")
+        w.only("emulated", "cost", "native_because")
         if not _ID.match(wid):
             raise w.fail(None, f"bad workload id {wid!r}", fix="use lower-case letters, digits, '.', '-'")
         workloads[wid] = Workload(id=wid, emulated=w.get("emulated", bool, True),
-                                  cost=w.number("cost", 1.0, positive=False))
+                                  cost=w.number("cost", 1.0, positive=False),
+                                  native_because=w.get("native_because", str, ""))
 
     scenarios: dict[str, Scenario] = {}
     sr = top.sub("scenarios")
@@ -423,7 +424,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             raise sr.fail(sid, f"unknown scenario{did_you_mean(sid, KNOWN_SCENARIOS)}",
                           fix=f"scenarios implemented: {', '.join(KNOWN_SCENARIOS)}")
         sc = sr.sub(sid)
-        sc.only("variants", "cost", "emulated")
+        sc.only("variants", "cost", "emulated", "native_because")
         variants = sc.strings("variants")
         implemented = known_variants(sid)
         for v in variants if sid != "portability" else ():  # its variants name distros: checked below
@@ -434,7 +435,8 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                 raise sc.fail("variants", f"{sid} has no variant {v!r}{did_you_mean(v, implemented)}",
                               fix=f"variants of {sid}: {', '.join(implemented) or '(none)'}")
         scenarios[sid] = Scenario(id=sid, variants=variants, cost=sc.number("cost", 1.0, positive=False),
-                                  emulated=sc.get("emulated", bool, True))
+                                  emulated=sc.get("emulated", bool, True),
+                                  native_because=sc.get("native_because", str, ""))
 
     for tc in toolchains.values():
         for sc_id in tc.scenarios:

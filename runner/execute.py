@@ -455,7 +455,7 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
                             labels=ctx.labels(cell.id),
                             workload_src=WORKLOADS_SRC, proxy_dir=proxy_dir, host_tree=host_tree,
                             images_dir=ctx.images_dir, timeout=timeout, emulated=emulated,
-                            registry_mirror=ctx.registry_mirror)
+                            registry_mirror=ctx.registry_mirror, workload=job_ctx.workload)
     t0 = time.monotonic()
     try:
         got = buildrun.run_builds(env, scenario.builds(cell), scenario.job(job_ctx), cell_tag=image.tag,
@@ -476,7 +476,8 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
     timings["in_container_sec"] = round(sum(float(s.get("wall_sec", 0.0)) for r in got.values() if r["probe"]
                                             for s in r["probe"].get("steps", [])), 3)
     verdict = _known(ctx, cell, scenario.evaluate(cell, got, job_ctx))
-    return finish(verdict.status, verdict.reason, {**verdict.observations, "machine": cell.arch.to_uname()})
+    return finish(verdict.status, verdict.reason, {**verdict.observations, "machine": cell.arch.to_uname(),
+                                                   "workload": job_ctx.workload})
 
 
 def _run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_tag: str, base_mounts: list[Mount],

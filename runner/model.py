@@ -155,6 +155,7 @@ class Workload:
     id: str
     emulated: bool  # run it in emulated cells by default?
     cost: float  # relative native cost, used for ordering and sharding
+    native_because: str = ""  # why not under QEMU (emulated = false), shown in the report
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +164,7 @@ class Scenario:
     variants: tuple[str, ...] = ()  # empty: one cell without a variant
     cost: float = 1.0
     emulated: bool = True  # run it in emulated cells by default?
+    native_because: str = ""  # why not under QEMU (emulated = false), shown in the report
 
 
 @dataclass(frozen=True, kw_only=True)

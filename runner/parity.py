@@ -1,6 +1,6 @@
 """Parity: does a scenario's cheap workload decide its question as the `small` program does?
 
-Behavioural scenarios (location, storage, readonly) build the two-package `lib` workload instead of a
+Behavioural scenarios (location, storage, readonly) build the three-package `lib` workload instead of a
 program that compiles the runtime. That is only honest if it changes no answer. Run the same cells twice,
 once as they are and once with GCM_WORKLOAD=small (`nox -s parity` does both), then:
 

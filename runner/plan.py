@@ -211,6 +211,30 @@ def _unsharded(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[
     return select(apply_excludes(cfg, cells), choices.select, choices.skip)
 
 
+def left_out_under_qemu(cfg: MatrixConfig, profile_name: str, cells: Sequence[Cell]) -> dict[str, str]:
+    """What this plan's emulated arch does not run, with matrix.toml's reason: {"scenario filesystem": "..."}.
+    Empty when no cell is emulated or the profile emulates everything."""
+    profile = cfg.profiles.get(profile_name)
+    if profile is None or profile.emulate_all or not any(c.emulated for c in cells):
+        return {}
+    out: dict[str, str] = {}
+    for item in profile.scenarios:
+        sid, _, variant = item.partition(":")
+        sc = cfg.scenarios[sid]
+        if not sc.emulated:
+            out[f"scenario {sid}"] = sc.native_because or "scenarios.*.emulated = false"
+            continue
+        for v in (variant,) if variant else sc.variants:
+            w = cfg.workloads.get(v)
+            if w is not None and not w.emulated:
+                out[f"workload {v}"] = w.native_because or "workloads.*.emulated = false"
+    if profile.emulated_timing is not None:
+        rows = ", ".join(profile.emulated_timing) or "no row"
+        out["timing cells"] = f"under QEMU only on {rows} (profiles.{profile_name}.emulated_timing): the QEMU factor " \
+                              "needs one emulated cold build per arch and toolchain"
+    return out
+
+
 def plan_to_dict(cells: Sequence[Cell], *, host_arch: Arch, profile: str,
                  plan_hash: str | None = None) -> dict[str, object]:
     """plan_hash: from plan_hash(); merge warns when shards' hashes differ (they were split differently)."""

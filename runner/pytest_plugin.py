@@ -138,6 +138,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "warnings": config_mod.release_warnings({c.distro.id: c.distro for c in cells}.values(),
                                                 datetime.date.today(), cfg.path),
     }
+    state.meta["left_out_under_qemu"] = plan.left_out_under_qemu(cfg, profile, cells)
     if measured.warning:  # printed at the start with the other warnings
         state.meta["warnings"].append(measured.warning)
     config.stash[STATE] = state

@@ -622,6 +622,15 @@ def host_lines(meta: dict[str, Any]) -> list[str]:
             + (f" Results from `{s['source']}`." if s.get("source") else "") for s in shards]
 
 
+def qemu_left_out(meta: dict[str, Any]) -> list[str]:
+    """What the emulated arch did not run, and why (run.json `left_out_under_qemu`, from matrix.toml)."""
+    left = meta.get("left_out_under_qemu")
+    if not isinstance(left, dict) or not left:
+        return []
+    return ["Not run under QEMU in this profile (`--profile full` runs them):", "",
+            *[f"- {what}: {why}" for what, why in left.items()], ""]
+
+
 def _blank_separated(items: Sequence[str]) -> list[str]:
     return [line for item in items for line in (item, "")]
 
@@ -644,6 +653,7 @@ def render(run: RunResults, changes_section: str | None = None) -> str:
         "",
         compat_table(cells),
         "",
+        *qemu_left_out(run.meta),
     ]
     if changes_section:
         lines += [changes_section.rstrip("\n"), ""]

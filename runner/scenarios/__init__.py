@@ -114,7 +114,7 @@ class ScenarioImpl(Protocol):
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict: ...
 
 
-# Workloads a behavioural scenario may build: `lib` (two packages, no runtime) decides what `small` decides.
+# Workloads a behavioural scenario may build: `lib` (three packages, no runtime) decides what `small` decides.
 WORKLOAD_CHOICES = ("lib", "small")
 
 

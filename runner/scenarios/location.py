@@ -98,7 +98,7 @@ def expected(case: str, goroot_src: Path | None) -> dict[str, Any]:
 class Location:
     id = "location"
     # Where GOCACHE is, or Go's refusal, is decided when the cache is opened, before anything compiles: the
-    # two-package `lib` meets the same code path as a program (runner.parity checks that it does).
+    # three-package `lib` meets the same code path as a program (runner.parity checks that it does).
     workload = "lib"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:

@@ -46,7 +46,7 @@ def _host_actions(variant: str) -> tuple[dict[str, str], ...]:
 class ReadOnly:
     id = "readonly"
     # Hits used or not, and what trimming does to a read-only cache, do not depend on how much is compiled:
-    # the two-package `lib` decides them like a program does (runner.parity checks that it does).
+    # the three-package `lib` decides them like a program does (runner.parity checks that it does).
     workload = "lib"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:

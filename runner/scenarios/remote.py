@@ -18,6 +18,7 @@ GOEXPERIMENT=cacheprog): the cell records `go version` and `go env GOCACHEPROG` 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from runner.cacheprog import TARGET as CACHEPROG
@@ -31,6 +32,7 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    build_argv,
     build_obs,
     describe_failure,
     exec_step,
@@ -73,12 +75,13 @@ def _about_go(ctx: JobContext) -> list[dict[str, Any]]:
 
 def _phase_steps(ctx: JobContext) -> list[dict[str, Any]]:
     return [
-        {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True},
+        {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/{ctx.workload}", "dest": SRC,
+         "stop_on_error": True},
         *_about_go(ctx),
         exec_step("mod-download", ["go", "mod", "download"], dir=SRC, env=BASE_ENV, timeout_sec=ctx.build_timeout,
                   stop_on_error=True),
         {"name": "shared-before", "kind": "du", "path": SHARED},
-        exec_step("build", ["go", "build", "-v", "-o", f"{SCRATCH}/bin/app", "."], dir=SRC, env=PROG_ENV,
+        exec_step("build", build_argv(ctx.workload, f"{SCRATCH}/bin/app"), dir=SRC, env=PROG_ENV,
                   count_compiled=True, measure=[GOCACHE, SHARED], timeout_sec=ctx.build_timeout),
         {"name": "stats", "kind": "read", "path": STATS},
     ]
@@ -107,6 +110,23 @@ def parse_stats(s: dict[str, Any] | None) -> dict[str, Any]:
 
 class Remote:
     id = "remote"
+    # Whether a second container is served from the shared program is hit or miss per entry: the three-package
+    # `lib` decides it as a program does (runner.parity checks that it does).
+    workload = "lib"
+
+    @staticmethod
+    def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
+        """What decides remote, whatever the workload (runner.parity compares it)."""
+        out: dict[str, Any] = {"gocacheprog": bool(obs.get("goenv_gocacheprog"))}
+        for name in ("first", "second"):
+            o = obs.get(name) or {}
+            st = o.get("stats") or {}
+            out[name] = {"ok": o.get("ok"), "compiled_any": bool(o.get("compiled")),
+                         "hits_shared_any": bool(st.get("hits_shared"))}
+        # The first build fills the shared dir; what the second puts (a program's link step stores entries, a
+        # library has none) does not decide whether it was served from it.
+        out["first"]["puts_any"] = bool(((obs.get("first") or {}).get("stats") or {}).get("puts"))
+        return out
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         if not supported(cell):  # a phase must run: one container that only records what Go this is

@@ -91,7 +91,7 @@ def warm_only_steps(ctx: JobContext) -> list[dict[str, Any]]:
 class Storage:
     id = "storage"
     # Whether the cache survives a restart or a re-create is hit (0 compiled) or miss, whatever is compiled:
-    # the two-package `lib` decides it like a program does (runner.parity checks that it does).
+    # the three-package `lib` decides it like a program does (runner.parity checks that it does).
     workload = "lib"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:

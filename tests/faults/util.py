@@ -21,7 +21,7 @@ from runner.engine import LABEL_RUN
 ROOT = Path(__file__).resolve().parents[2]
 # The cheapest cells (see `python -m runner plan --profile smoke`): env ~1 s; location:home-unset ~3 s;
 # cold-warm:small and storage:volume keep a container busy for tens of seconds: a cell "in flight". (storage
-# builds the two-package `lib` by default, a second or two: Run sets GCM_WORKLOAD=small so it stays in flight.)
+# builds the three-package `lib` by default, a second or two: Run sets GCM_WORKLOAD=small so it stays in flight.)
 PREFIX = "debian-12/amd64/docker/go1.22"
 ENV = f"{PREFIX}/env"
 LOCATION = f"{PREFIX}/location:home-unset"

@@ -90,4 +90,4 @@ def test_behavioural_cells_under_emulation_build_the_cheap_workload(arm: Any) ->
     assert "permission denied" in loc["observations"]["stderr_first_line"]
     vol = arm[2][f"{ARM}/storage:volume"]
     assert vol["status"] == "pass", vol["reason"]
-    assert vol["observations"]["cold"]["compiled"] == 2 and vol["observations"]["recreate"]["survived"] is True
+    assert vol["observations"]["cold"]["compiled"] == 3 and vol["observations"]["recreate"]["survived"] is True

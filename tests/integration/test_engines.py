@@ -16,7 +16,9 @@ import pytest
 
 from runner import host
 from runner.buildrun import cache_id
-from runner.scenarios.buildkit import EDIT_PACKAGE
+from runner.scenarios.buildkit import edit_package
+
+EDIT_PACKAGE = edit_package("lib")  # buildkit builds the three-package lib workload
 
 pytestmark = pytest.mark.integration
 
@@ -56,12 +58,12 @@ def test_rebuild_after_a_one_line_change_compiles_only_it_and_its_dependents(run
     o = cell["observations"]
     first, rebuild = o["builds"]["first"], o["builds"]["rebuild"]
     print(engine, "first:", {k: v for k, v in first.items() if k != "packages"}, "\nrebuild:", rebuild)
-    assert first["mount_empty"] is True and first["compiled"] > 20 and first["cache_files_after"] > 100
+    assert first["mount_empty"] is True and first["compiled"] == 3 and first["cache_files_after"] > 3
     assert rebuild["mount_empty"] is False and rebuild["cache_files_before"] >= first["cache_files_after"]
     changed = set(rebuild["packages"])
     assert EDIT_PACKAGE in changed
     assert changed <= {EDIT_PACKAGE, *o["dependents_of_edited"]}
-    assert "gcm.example/small" in o["dependents_of_edited"]
+    assert "gcm.example/lib" in o["dependents_of_edited"]
     if engine == "podman":  # buildah keeps cache mounts in a host directory: recorded, then removed
         assert "buildah-cache" in o["cache_dir"]
 

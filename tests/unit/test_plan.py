@@ -56,6 +56,22 @@ def test_default_keeps_emulated_timing_cells_to_one_row_and_full_runs_everything
     assert default < full
 
 
+def test_what_qemu_leaves_out_is_listed_with_matrix_toml_s_reason(cfg: config.MatrixConfig) -> None:
+    from runner.render.markdown import qemu_left_out
+
+    cells = plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)
+    left = plan.left_out_under_qemu(cfg, "default", cells)
+    assert "scenario tmpfs-goroot" in left and "workload gofmt" in left and "timing cells" in left
+    assert all(why and "emulated = false" not in why for why in left.values()), "every entry has its reason"
+    assert "scenario location" not in left, "location runs under QEMU with the cheap workload"
+    text = "\n".join(qemu_left_out({"left_out_under_qemu": left}))
+    assert "- scenario tmpfs-goroot: a timing cell" in text
+    native = plan.build_plan(cfg, plan.Choices(profile="native"), host_arch=Arch.AMD64)
+    assert plan.left_out_under_qemu(cfg, "native", native) == {}, "nothing emulated, nothing to say"
+    assert plan.left_out_under_qemu(cfg, "full", plan.build_plan(cfg, plan.Choices(profile="full"),
+                                                                 host_arch=Arch.AMD64)) == {}
+
+
 def test_unsupported_arch_is_planned_as_na_with_its_reason(cfg: config.MatrixConfig) -> None:
     cells = plan.build_plan(cfg, plan.Choices(select=("arch/arm64/*",)), host_arch=Arch.AMD64)
     assert cells and all(c.preset and c.preset[0] is Status.NA for c in cells)

@@ -12,10 +12,11 @@ import pytest
 from runner.buildrun import BEGIN, END, cache_id, dockerfile, parse_output, sweep_host_dirs
 from runner.model import Arch, Cell, Engine, Status
 from runner.scenarios import JobContext
-from runner.scenarios.buildkit import EDIT_PACKAGE, GOCACHE, VARIANTS, Build, Buildkit, builds
+from runner.scenarios.buildkit import GOCACHE, VARIANTS, Build, Buildkit, builds, edit_package
 from tests.unit.test_scenarios import cell
 
-CTX = JobContext(build_timeout=60)
+CTX = JobContext(build_timeout=60)  # workload small
+EDIT_PACKAGE = edit_package("small")
 
 
 def bk_cell(variant: str, engine: str = "docker") -> Cell:
