@@ -292,6 +292,8 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         return finish(Status.UNAVAILABLE, f"image: {e}")
     except toolchains.ToolchainUnavailable as e:
         return finish(Status.UNAVAILABLE, f"toolchain: {e}")
+    except images.DistroGoBroken as e:  # the package installed, its go does not work: a finding, not the tool
+        return finish(Status.FAIL, str(e), {"distro_go_broken": str(e)})
     except (images.ImageBuildError, probe_build.ProbeBuildError) as e:
         return finish(Status.ERROR, str(e))
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:

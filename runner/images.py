@@ -46,6 +46,26 @@ class ImageBuildError(Exception):
     """The family Dockerfile failed to build: a recipe or host problem, not a missing image."""
 
 
+class DistroGoBroken(ImageBuildError):
+    """The release's Go package installed but gives no usable `go`: a finding about the distro (`fail`)."""
+
+
+# The line a template's distro_go block prints before it stops the build (images/*.Dockerfile): the package
+# manager's own words about why the release's Go could not be had (unavailable) or does not work (fail).
+DISTRO_GO_STOP = re.compile(r"gcm-distro-go: (unavailable|fail): (.+)")
+
+
+def distro_go_stop(output: str) -> tuple[str, str] | None:
+    """(kind, message) of the last stop line in a build's output, or None. BuildKit prefixes each line of a
+    step's output (`#8 3.21 `); the echoed RUN text holds `gcm-distro-go: $1: $2`, which does not match."""
+    found = None
+    for line in output.splitlines():
+        m = DISTRO_GO_STOP.search(line)
+        if m:
+            found = (m.group(1), m.group(2).strip())
+    return found
+
+
 @dataclass
 class CellImage:
     tag: str
@@ -353,11 +373,28 @@ def distro_go_facts(driver: Driver, image: CellImage, arch: Arch, labels: Mappin
         code, timed_out = driver.wait(c, 300)
         text = driver.logs(c)
     facts = parse_facts(text)
-    if code != 0 or timed_out or not facts.get("go_version"):
-        raise ImageBuildError(f"{image.tag}: reading {DISTRO_GO_FACTS} failed (exit {code}): {text.strip()[-300:]}")
+    if code != 0 or timed_out or not facts.get("go_version") or not facts.get("goroot"):
+        # The recipe stops the build rather than write an empty file: this is an image made by another recipe.
+        got = "timed out" if timed_out else f"exit {code}"
+        raise ImageBuildError(f"{image.tag}: {DISTRO_GO_FACTS} names no go_version/goroot ({got}): "
+                              f"{text.strip()[-300:] or '(empty)'}; fix: `go-cache-matrix clean --images` and run "
+                              f"again to rebuild the image")
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(facts))
     return facts
+
+
+def _raise_distro_go_stop(distro: Distro, output: str) -> None:
+    """A build the distro_go block stopped: unavailable (the package cannot be had: ImageUnavailable, so a later
+    run tries the mirror again) or fail (it installed but gives no usable go: DistroGoBroken)."""
+    stop = distro_go_stop(output)
+    if stop is None:
+        return
+    kind, message = stop
+    what = f"{distro.name} {distro.release}'s Go package ({distro.go_package().package})"
+    if kind == "unavailable":
+        raise ImageUnavailable(f"{what} cannot be installed: {message}")
+    raise DistroGoBroken(f"{what}: {message}")
 
 
 def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, emulated: bool,
@@ -382,6 +419,7 @@ def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, e
                                     labels={LABEL_MANAGED: "1", LABEL_CACHE: "1"}, build_args={"BASE": base_arg},
                                     timeout=1800 if emulated else 600)
             if proc.returncode != 0:
+                _raise_distro_go_stop(distro, f"{proc.stdout}\n{proc.stderr}")
                 tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
                 raise ImageBuildError(f"building {tag} from {template_path(images_dir, distro.family).name} "
                                       f"failed: {tail}")
