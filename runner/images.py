@@ -29,7 +29,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import refs
+from runner import paths, refs
 from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver
 from runner.model import Arch, Distro, Family, ImageSource
 from runner.paths import cache_dir, locked, rmtree_unmounted, unmount_below
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--matrix", default="matrix.toml")
     args = p.parse_args(argv)
     cfg = config.load(args.matrix)
-    images_dir = Path(args.matrix).resolve().parent / "images"
+    images_dir = paths.images_dir()
     # A family the matrix does not list is still rendered, with a stand-in distro of that family.
     distros = dict(cfg.distros)
     for family in Family:
