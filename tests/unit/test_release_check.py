@@ -1,0 +1,102 @@
+"""Issue 23, a maintainer's release check, without an engine: recipes come from the project wherever the matrix file
+is, reproduce commands carry every option of the plan, and the terminal lists fail/error cells in the tool's own
+format (one line, the fix, the cell's JSON)."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runner import config, paths
+from runner.errors import UsageError
+from runner.execute import RunContext
+from runner.model import Arch, Engine, Status
+from runner.plan import Choices, build_plan
+from runner.pytest_plugin import CATEGORY, failure_lines, split_fix
+from runner.results import CellResult
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """matrix.toml copied to a directory with no images/ beside it."""
+    d = tmp_path / "elsewhere"
+    d.mkdir()
+    shutil.copy(ROOT / "matrix.toml", d / "matrix.toml")
+    return d / "matrix.toml"
+
+
+def test_recipes_come_from_the_project_not_the_matrix_files_folder(outside: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GCM_IMAGES_DIR", raising=False)
+    monkeypatch.chdir(outside.parent)
+    assert paths.images_dir() == ROOT / "images"
+    assert not (outside.parent / "images").exists()
+    monkeypatch.setenv("GCM_IMAGES_DIR", str(outside.parent))
+    with pytest.raises(UsageError) as e:
+        paths.images_dir()
+    assert "GCM_IMAGES_DIR" in str(e.value) and "images/apt.Dockerfile is missing" in str(e.value)
+    assert e.value.fix and "pip install -e ." in e.value.fix
+
+
+def _ctx(cfg: config.MatrixConfig, tmp_path: Path, **kw: object) -> RunContext:
+    return RunContext(run_id="t", run_dir=tmp_path, cfg=cfg, images_dir=ROOT / "images", host_arch=Arch.AMD64,
+                      **kw)  # type: ignore[arg-type]
+
+
+def test_reproduce_carries_the_matrix_file_and_every_option(outside: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative --matrix must still work from any directory: it is made absolute
+    rel = Path("elsewhere") / "matrix.toml"
+    cfg = config.load(rel)
+    spec = "debian-13=docker.io/library/debian:13.9"
+    choices = Choices(profile="smoke", select=("debian-13/*",), engines=(Engine.PODMAN,), distros=(spec,),
+                      endpoints={Arch.AMD64: "unix:///run/other.sock"}, registry_mirror="mirror.invalid:5000")
+    cell = build_plan(cfg, choices, host_arch=Arch.AMD64)[0]
+    ctx = _ctx(cfg, tmp_path, profile="smoke", default_matrix=False, adhoc={"debian-13": spec},
+               registry_mirror="mirror.invalid:5000")
+    argv = shlex.split(ctx.reproduce(cell))
+    assert argv[:4] == ["go-cache-matrix", "run", "--select", cell.id]
+    opts = dict(zip(argv[4::2], argv[5::2], strict=True))
+    assert opts == {"--profile": "smoke", "--matrix": str((tmp_path / rel).resolve()), "--distro": spec,
+                    "--engine": "podman", "--endpoint": "amd64=unix:///run/other.sock",
+                    "--registry-mirror": "mirror.invalid:5000"}
+    default = _ctx(cfg, tmp_path, profile=cfg.settings.default_profile)
+    plain = build_plan(cfg, Choices(select=("debian-12/amd64/docker/go1.22/env",)), host_arch=Arch.AMD64)[0]
+    assert default.reproduce(plain) == "go-cache-matrix run --select debian-12/amd64/docker/go1.22/env"
+
+
+def _result(cell_id: str, status: Status, reason: str) -> CellResult:
+    return CellResult(cell={"id": cell_id}, status=status, reason=reason,
+                      reproduce=f"go-cache-matrix run --select {cell_id} --matrix /m/matrix.toml")
+
+
+def test_failed_cells_are_one_line_and_the_fix(tmp_path: Path) -> None:
+    cells = [
+        _result("debian-14/amd64/docker/distro/env", Status.ERROR,
+                "gcm-cell/debian-14:amd64-x: reading failed\n(exit 1); fix: `go-cache-matrix clean --images`"),
+        _result("debian-14/amd64/docker/go1.27/cold-warm:small", Status.FAIL, "warm rebuild compiled 3 packages"),
+        _result("debian-14/amd64/docker/go1.27/env", Status.PASS, "ok"),
+        _result("debian-14/amd64/docker/go1.22/env", Status.UNAVAILABLE, "image: no"),
+    ]
+    lines = failure_lines(cells, tmp_path / "runs" / "r1")
+    assert lines == [
+        "ERROR debian-14/amd64/docker/distro/env: gcm-cell/debian-14:amd64-x: reading failed (exit 1)",
+        "  fix: `go-cache-matrix clean --images`",
+        f"  detail: {tmp_path}/runs/r1/cells/debian-14__amd64__docker__distro__env.json  rerun: "
+        "go-cache-matrix run --select debian-14/amd64/docker/distro/env --matrix /m/matrix.toml",
+        "FAIL debian-14/amd64/docker/go1.27/cold-warm:small: warm rebuild compiled 3 packages",
+        "  fix: see the detail, then rerun: go-cache-matrix run --select debian-14/amd64/docker/go1.27/cold-warm:small "
+        "--matrix /m/matrix.toml",
+        f"  detail: {tmp_path}/runs/r1/cells/debian-14__amd64__docker__go1.27__cold-warm--small.json",
+    ]
+    assert split_fix("a\n  fix: b") == ("a", "b") and split_fix("no fix here") == ("no fix here", None)
+
+
+def test_fail_and_error_cells_stay_out_of_pytests_failures_layout() -> None:
+    # pytest prints its FAILURES/ERRORS sections for the "failed"/"error" categories only.
+    assert {CATEGORY[s][0] for s in Status}.isdisjoint({"failed", "error"})
