@@ -121,10 +121,37 @@ def _registry_facts(distro: Distro, arch: Arch, mirror: str | None, attrs: dict[
             "image_id": str(attrs["Id"]), "platform": f"{attrs.get('Os')}/{attrs.get('Architecture')}"}
 
 
+DEBOOTSTRAP = Path("/usr/sbin/debootstrap")
+DEBOOTSTRAP_SCRIPTS = Path("/usr/share/debootstrap/scripts")
+FALLBACK_SCRIPT = "sid"  # Debian's suites share one recipe: sid's script builds testing and a codename too new
+
+
+def debootstrap_script(suite: str, scripts: Path | None = None) -> str | None:
+    """The script to hand debootstrap for a suite it has no script for (a release newer than the host's
+    debootstrap, e.g. forky on bookworm): sid's. None when debootstrap knows the suite itself (or is absent)."""
+    scripts = scripts or DEBOOTSTRAP_SCRIPTS
+    if not scripts.is_dir() or (scripts / suite).exists():
+        return None
+    return str(scripts / FALLBACK_SCRIPT)
+
+
+def debootstrap_default_mirror(program: Path | None = None) -> str | None:
+    """debootstrap's own default mirror (its DEF_MIRROR): a script argument needs a mirror before it, and the one
+    debootstrap would use is the one to name, not a host written here."""
+    with contextlib.suppress(OSError):
+        m = re.search(r'^DEF_MIRROR="([^"]+)"', (program or DEBOOTSTRAP).read_text(errors="replace"), re.M)
+        if m:
+            return m.group(1)
+    return None
+
+
 def rootfs_key(distro: Distro, arch: Arch) -> str:
     assert distro.rootfs is not None
     r = distro.rootfs
-    return _key(ROOTFS_RECIPE, r.suite, r.variant, r.mirror or "", arch.value)
+    parts = [ROOTFS_RECIPE, r.suite, r.variant, r.mirror or "", arch.value]
+    if debootstrap_script(r.suite):  # only then: the tarballs of suites debootstrap knows keep their key
+        parts.append(FALLBACK_SCRIPT)
+    return _key(*parts)
 
 
 def rootfs_tar(distro: Distro, arch: Arch) -> Path:
@@ -188,10 +215,16 @@ def _pull(driver: Driver, distro: Distro, arch: Arch, mirror: str | None = None)
 
 
 def _debootstrap_command(distro: Distro, arch: Arch, target: str) -> list[str]:
+    """debootstrap [--variant --arch] SUITE TARGET [MIRROR [SCRIPT]]: the script only for a suite the host's
+    debootstrap has none for, and then the mirror too (positional): matrix.toml's, else debootstrap's default."""
     r = distro.rootfs
     assert r is not None
     cmd = ["debootstrap", f"--variant={r.variant}", f"--arch={arch.to_go()}", r.suite, target]
-    return [*cmd, r.mirror] if r.mirror else cmd
+    script = debootstrap_script(r.suite)
+    mirror = r.mirror or (debootstrap_default_mirror() if script else None)
+    if script and mirror:
+        return [*cmd, mirror, script]
+    return [*cmd, mirror] if mirror else cmd
 
 
 def _rootfs_base(distro: Distro, arch: Arch) -> Base:

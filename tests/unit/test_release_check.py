@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import config, paths
+from runner import config, images, paths
 from runner.errors import UsageError
 from runner.execute import RunContext
-from runner.model import Arch, Engine, Status
+from runner.model import Arch, Engine, ImageSource, Rootfs, Status
 from runner.plan import Choices, build_plan
 from runner.pytest_plugin import CATEGORY, failure_lines, split_fix
 from runner.results import CellResult
@@ -100,3 +100,48 @@ def test_failed_cells_are_one_line_and_the_fix(tmp_path: Path) -> None:
 def test_fail_and_error_cells_stay_out_of_pytests_failures_layout() -> None:
     # pytest prints its FAILURES/ERRORS sections for the "failed"/"error" categories only.
     assert {CATEGORY[s][0] for s in Status}.isdisjoint({"failed", "error"})
+
+
+def test_distro_rootfs_form_names_a_suite_with_its_own_rule() -> None:
+    cfg = config.load(ROOT / "matrix.toml")
+    d14 = config.adhoc_distro("debian-14=rootfs:forky", cfg.distros)
+    assert (d14.name, d14.release, d14.family.value, d14.eol) == ("Debian", "14", "apt", "unknown")
+    assert d14.sources == (ImageSource.ROOTFS,) and d14.rootfs == Rootfs(suite="forky")
+    d13 = config.adhoc_distro("debian-13=rootfs:testing", cfg.distros)  # a listed row keeps its facts
+    assert d13.eol == cfg.distros["debian-13"].eol and d13.rootfs and d13.rootfs.suite == "testing"
+    assert d13.sources == (ImageSource.ROOTFS,) and d13.digest is None
+    for spec, words in (("debian-14=rootfs:", "is not a suite name"), ("debian-14=rootfs:Forky", "not a suite"),
+                        ("debian-14=rootfs:forky main", "not a suite name"), ("alpine-4=rootfs:edge", "apk family"),
+                        ("rocky-9=rootfs:forky", "dnf family"), ("mint-22=rootfs:forky", "cannot tell the family"),
+                        ("Debian=rootfs:forky", "not a distro id")):
+        with pytest.raises(UsageError) as e:
+            config.adhoc_distro(spec, cfg.distros)
+        assert words in e.value.message and e.value.fix == config.ROOTFS_FIX, (spec, e.value.message)
+    cells = build_plan(cfg, Choices(profile="smoke", distros=("debian-14=rootfs:forky",)), host_arch=Arch.AMD64)
+    assert {c.distro.id for c in cells} == {"debian-12", "debian-14"}
+
+
+def test_a_suite_newer_than_the_hosts_debootstrap_uses_sids_script(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "sid").write_text("")
+    (scripts / "trixie").write_text("")
+    assert images.debootstrap_script("trixie", scripts) is None
+    assert images.debootstrap_script("forky", scripts) == str(scripts / "sid")
+    assert images.debootstrap_script("forky", tmp_path / "absent") is None
+    program = tmp_path / "debootstrap"
+    program.write_text('#!/bin/sh\nDEF_MIRROR="http://mirror.invalid/debian"\n')
+    assert images.debootstrap_default_mirror(program) == "http://mirror.invalid/debian"
+    monkeypatch.setattr(images, "DEBOOTSTRAP_SCRIPTS", scripts)
+    monkeypatch.setattr(images, "DEBOOTSTRAP", program)
+    cfg = config.load(ROOT / "matrix.toml")
+    d14 = config.adhoc_distro("debian-14=rootfs:forky", cfg.distros)
+    assert images._debootstrap_command(d14, Arch.AMD64, "DIR") == [
+        "debootstrap", "--variant=minbase", "--arch=amd64", "forky", "DIR", "http://mirror.invalid/debian",
+        str(scripts / "sid")]
+    d13 = cfg.distros["debian-13"]
+    assert images._debootstrap_command(d13, Arch.AMD64, "DIR")[-2:] == ["trixie", "DIR"]
+    key = images.rootfs_key(d14, Arch.AMD64)
+    (scripts / "forky").write_text("")  # a newer debootstrap: its own script, another tarball
+    assert images.rootfs_key(d14, Arch.AMD64) != key
