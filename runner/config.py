@@ -101,11 +101,17 @@ class MatrixConfig:
         return sorted((t for t in self.toolchains.values() if not t.is_distro), key=lambda t: version_key(t.version))
 
 
-def release_warnings(distros: Iterable[Distro], today: _dt.date, file: str = "matrix.toml") -> list[str]:
-    """What a run warns about before it starts: releases past their EOL, and entries without an EOL date."""
+def release_warnings(distros: Iterable[Distro], today: _dt.date, file: str = "matrix.toml",
+                     adhoc: Iterable[str] = ()) -> list[str]:
+    """What a run warns about before it starts: releases past their EOL, and entries without an EOL date.
+    adhoc: ids of --distro rows, which have no entry to add a date to."""
     out = []
+    adhoc = set(adhoc)
     for d in distros:
-        if d.eol == "unknown":
+        if d.eol == "unknown" and d.id in adhoc:
+            out.append(f"{d.id}: {d.name} {d.release} comes from --distro and has no eol date; to record one, give "
+                       f'it a [distros."{d.id}"] entry with eol = "YYYY-MM-DD" in a copy of {file}')
+        elif d.eol == "unknown":
             out.append(f"{d.id}: {file} gives no eol date for {d.name} {d.release}; "
                        f'add eol = "YYYY-MM-DD" (or "rolling") to [distros."{d.id}"]')
         elif d.eol != "rolling" and _dt.date.fromisoformat(d.eol) < today:

@@ -124,7 +124,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "plan": plan.plan_to_dict(cells, host_arch=host_arch, profile=profile,
                                   plan_hash=plan.plan_hash(cfg, choices, host_arch=host_arch)),
         "warnings": config_mod.release_warnings({c.distro.id: c.distro for c in cells}.values(),
-                                                datetime.date.today(), cfg.path),
+                                                datetime.date.today(), cfg.path,
+                                                adhoc=[spec.partition("=")[0] for spec in choices.distros]),
     }
     config.stash[STATE] = state
 

@@ -145,3 +145,22 @@ def test_a_suite_newer_than_the_hosts_debootstrap_uses_sids_script(tmp_path: Pat
     key = images.rootfs_key(d14, Arch.AMD64)
     (scripts / "forky").write_text("")  # a newer debootstrap: its own script, another tarball
     assert images.rootfs_key(d14, Arch.AMD64) != key
+
+
+def test_an_adhoc_row_without_eol_is_told_where_a_date_can_go() -> None:
+    import datetime
+
+    cfg = config.load(ROOT / "matrix.toml")
+    d14 = config.adhoc_distro("debian-14=rootfs:forky", cfg.distros)
+    (w,) = config.release_warnings([d14], datetime.date(2026, 12, 6), "m.toml", adhoc=["debian-14"])
+    assert w.startswith("debian-14: Debian 14 comes from --distro and has no eol date") and "copy of m.toml" in w
+
+
+def test_the_report_says_where_each_rows_base_image_came_from() -> None:
+    from runner.render import markdown
+
+    c = _result("debian-14/amd64/docker/go1.27/env", Status.PASS, "ok")
+    c.cell.update({"distro_name": "Debian", "release": "14", "arch": "amd64"})
+    c.image = {"source": "rootfs", "base": "debootstrap --variant=minbase --arch=amd64 forky DIR M S/sid"}
+    text = markdown.image_sources([c, c])
+    assert text.count("| Debian 14 ") == 1 and "| rootfs " in text and "forky DIR M S/sid" in text
