@@ -143,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     pytest_args = [
         matrix, "-p", "runner.pytest_plugin", "-p", "no:cacheprovider",
         "-c", os.devnull, "--rootdir", str(Path(matrix).resolve().parent),
-        "--gcm-matrix", matrix, "--gcm-reports", args.reports, "-n", str(workers), "-rfE",
+        "--gcm-matrix", matrix, "--gcm-reports", args.reports, "-n", str(workers), "-rfE", "--no-header",
         "-o", "console_output_style=classic",
     ]
     for flag, values in (("--gcm-select", choices.select), ("--gcm-skip", choices.skip),
