@@ -150,8 +150,8 @@ def _differences(ref: CellResult, row: CellResult) -> tuple[list[Difference], in
 
 
 def _facts(c: CellResult, ids: Sequence[str]) -> dict[str, Any]:
-    """The comparable facts of a cell, flattened to dotted keys: observations, the toolchain (distro Go's
-    package, version, GOROOT), the image source, the timings."""
+    """The comparable facts of a cell, flattened to dotted keys: observations, Go's words of each failed step,
+    the toolchain (distro Go's package, version, GOROOT), the image source."""
     flat: dict[str, Any] = {}
     _flatten("observations", {k: v for k, v in c.observations.items() if k not in _SKIP}, flat)
     for s in c.observations.get("steps", []) if isinstance(c.observations.get("steps"), list) else []:
@@ -159,14 +159,12 @@ def _facts(c: CellResult, ids: Sequence[str]) -> dict[str, Any]:
             for k in ("ok", "exit_code", "error"):
                 if k in s:
                     flat[f"steps.{s['name']}.{k}"] = s[k]
-            if s.get("stderr"):
+            if s.get("stderr") and not s.get("ok"):  # a passing `go build -v` prints package names, not words
                 flat[f"steps.{s['name']}.stderr"] = _first_line(str(s["stderr"]))
     _flatten("toolchain", {k: v for k, v in c.toolchain.items() if k not in ("wheel_sha256", "path")}, flat)
     flat["image.source"] = c.image.get("source")
     flat["image.base"] = c.image.get("base")
-    for k in ("provision_sec", "in_container_sec"):
-        if isinstance(c.timings.get(k), (int, float)):
-            flat[f"timings.{k}"] = c.timings[k]
+    # The runner's own timings (provisioning: cached or not; sums of the steps) are not observations of Go.
     return {k: _normalise(v, ids) for k, v in flat.items() if v is not None}
 
 
@@ -210,7 +208,7 @@ def _short(v: Any) -> str:
 def _head(c: Comparison) -> list[str]:
     return [f"{c.row} compared with {c.reference}",
             f"row: {c.row_source} · reference: {c.reference_source} · timings within {NOISE_SEC:g} s or "
-            f"{NOISE_RATIO:.0%} of the reference are noise (counted, not shown)",
+            f"{NOISE_RATIO:.0%} of the reference are noise (tallied per scenario, not shown)",
             f"differences in status (counted by --fail-on-difference): {c.counted}"]
 
 
