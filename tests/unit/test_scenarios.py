@@ -120,3 +120,15 @@ def test_cold_warm_setup_the_tool_could_not_do_is_an_error_not_a_finding() -> No
                             {"name": "go-env", "ok": False, "exit_code": 1, "stderr": "go: bad GOROOT\n"},
                             build("cold", 0, ok=False, stderr="go: bad GOROOT\n")]}
     assert ColdWarm().evaluate(c, {"main": go_said_no}, ctx).status is Status.FAIL  # Go's own answer: a finding
+
+
+def test_env_that_cannot_start_go_is_an_error() -> None:
+    from runner.scenarios.env import Env
+
+    c = cell("debian-12/amd64/docker/distro/env")
+    missing = 'exec: "go": executable file not found in $PATH'
+    probe = {"steps": [{"name": "version-root", "ok": False, "error": missing}]}
+    v = Env().evaluate(c, {"main": probe}, JobContext(build_timeout=1, goroot="/usr/lib/go-1.23"))
+    assert v.status is Status.ERROR and v.reason == f"setup: could not start go: {missing}"
+    said = {"steps": [{"name": "version-root", "ok": False, "exit_code": 2, "stderr": "go: bad GOROOT\n"}]}
+    assert Env().evaluate(c, {"main": said}, JobContext(build_timeout=1)).status is Status.FAIL
