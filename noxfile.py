@@ -1,4 +1,4 @@
-"""Nox sessions: matrix (the main job), tests, lint, report, plan, clean, doctor.
+"""Nox sessions: matrix (the main job), tests, lint, report, compare, plan, clean, doctor.
 
     nox -s matrix                       # the default matrix on this host
     nox -s matrix -- --select 'debian-12/amd64/*'
@@ -38,6 +38,13 @@ def report(session: nox.Session) -> None:
     """Re-render the newest (or a given) run from its result files."""
     session.install("-e", ".")
     session.run("go-cache-matrix", "report", *session.posargs)
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """A distro row against its previous release, from results: nox -s compare -- debian-14 [RUN] [--reference DIR]."""
+    session.install("-e", ".")
+    session.run("go-cache-matrix", "compare", *session.posargs)
 
 
 @nox.session

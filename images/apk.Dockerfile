@@ -5,17 +5,29 @@ FROM ${BASE}
 RUN addgroup -g 1000 gopher && adduser -D -u 1000 -G gopher gopher
 #% if distro_go
 # toolchain = "distro": the release's own Go package (versions not pinned: the release's is measured).
+# A failing step stops the build with `gcm-distro-go: <unavailable|fail>: <the package manager's words>` (see
+# apt.Dockerfile): the runner reports it as the cell's status and reason.
 # hadolint ignore=DL3018
 RUN set -eu; \
-    package="{{ go_package }}"; \
-    apk add --no-cache "$package"; \
+    package="{{ go_package }}"; log=/tmp/gcm-pm.log; \
+    stop() { echo "gcm-distro-go: $1: $2"; exit 1; }; \
+    says() { awk '/^(ERROR|WARNING|  )/{printf "%s%s", s, $0; s=" | "; if (++n == 3) exit} END{if (!n) printf "(no error line)"}' "$log"; }; \
+    apk add --no-cache "$package" > "$log" 2>&1 || stop unavailable "apk add $package failed: $(says)"; \
+    rm -f "$log"; \
+    version="$(apk list --installed "$package" 2>/dev/null || true)"; \
+    [ -n "$version" ] || stop fail "$package is not installed after apk add"; \
     mkdir -p /usr/share/go-cache-matrix /tmp/gcm-home; \
+    command -v go > /dev/null || stop fail "$package $version installed no go on PATH"; \
+    go_version="$(HOME=/tmp/gcm-home XDG_CONFIG_HOME=/tmp/gcm-home GOTOOLCHAIN=local go env GOVERSION 2>&1)" \
+      || stop fail "$package $version: go env GOVERSION failed: $go_version"; \
+    goroot="$(HOME=/tmp/gcm-home XDG_CONFIG_HOME=/tmp/gcm-home GOTOOLCHAIN=local go env GOROOT 2>&1)" \
+      || stop fail "$package $version: go env GOROOT failed: $goroot"; \
     { echo "package=$package"; \
-      echo "package_version=$(apk list --installed "$package" 2>/dev/null || true)"; \
+      echo "package_version=$version"; \
       echo "suite="; \
       echo "note="; \
-      echo "go_version=$(HOME=/tmp/gcm-home XDG_CONFIG_HOME=/tmp/gcm-home GOTOOLCHAIN=local go env GOVERSION)"; \
-      echo "goroot=$(HOME=/tmp/gcm-home XDG_CONFIG_HOME=/tmp/gcm-home GOTOOLCHAIN=local go env GOROOT)"; \
+      echo "go_version=$go_version"; \
+      echo "goroot=$goroot"; \
     } > /usr/share/go-cache-matrix/distro-go; \
     rm -rf /tmp/gcm-home
 #% endif

@@ -5,17 +5,27 @@ FROM ${BASE}
 RUN useradd --create-home --uid 1000 --user-group gopher
 #% if distro_go
 # toolchain = "distro": the release's own Go package. Arch supports no partial upgrades: -Syu.
+# A failing step stops the build with `gcm-distro-go: <unavailable|fail>: <the package manager's words>` (see
+# apt.Dockerfile): the runner reports it as the cell's status and reason.
 RUN set -eu; \
-    package="{{ go_package }}"; \
-    pacman -Syu --noconfirm --needed "$package"; \
-    pacman -Scc --noconfirm; \
+    package="{{ go_package }}"; log=/tmp/gcm-pm.log; \
+    stop() { echo "gcm-distro-go: $1: $2"; exit 1; }; \
+    says() { awk '/^(error|warning):/{printf "%s%s", s, $0; s=" | "; if (++n == 3) exit} END{if (!n) printf "(no error line)"}' "$log"; }; \
+    pacman -Syu --noconfirm --needed "$package" > "$log" 2>&1 || stop unavailable "pacman -Syu $package failed: $(says)"; \
+    pacman -Scc --noconfirm > /dev/null; rm -f "$log"; \
+    version="$(pacman -Q "$package" 2>&1)" || stop fail "$package is not installed: $version"; \
     mkdir -p /usr/share/go-cache-matrix /tmp/gcm-home; \
+    command -v go > /dev/null || stop fail "$package $version installed no go on PATH"; \
+    go_version="$(HOME=/tmp/gcm-home XDG_CONFIG_HOME=/tmp/gcm-home GOTOOLCHAIN=local go env GOVERSION 2>&1)" \
+      || stop fail "$package $version: go env GOVERSION failed: $go_version"; \
+    goroot="$(HOME=/tmp/gcm-home XDG_CONFIG_HOME=/tmp/gcm-home GOTOOLCHAIN=local go env GOROOT 2>&1)" \
+      || stop fail "$package $version: go env GOROOT failed: $goroot"; \
     { echo "package=$package"; \
-      echo "package_version=$(pacman -Q "$package")"; \
+      echo "package_version=$version"; \
       echo "suite="; \
       echo "note="; \
-      echo "go_version=$(HOME=/tmp/gcm-home XDG_CONFIG_HOME=/tmp/gcm-home GOTOOLCHAIN=local go env GOVERSION)"; \
-      echo "goroot=$(HOME=/tmp/gcm-home XDG_CONFIG_HOME=/tmp/gcm-home GOTOOLCHAIN=local go env GOROOT)"; \
+      echo "go_version=$go_version"; \
+      echo "goroot=$goroot"; \
     } > /usr/share/go-cache-matrix/distro-go; \
     rm -rf /tmp/gcm-home
 #% endif

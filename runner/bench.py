@@ -37,7 +37,7 @@ from typing import Any
 from tabulate import tabulate
 
 from runner import config as config_mod
-from runner import host, images, plan, toolchains
+from runner import host, images, paths, plan, toolchains
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status
@@ -92,7 +92,7 @@ class Bench:
         self.toolchain = self.cfg.toolchains["go1.22"]
         self.run_dir = self.reports / "runs" / self.run_id
         self.ctx = RunContext(run_id=self.run_id, run_dir=self.run_dir, cfg=self.cfg,
-                              images_dir=Path(self.cfg.path).resolve().parent / "images", host_arch=self.host_arch,
+                              images_dir=paths.images_dir(), host_arch=self.host_arch,
                               profile="bench", registry_mirror=self.cfg.settings.registry_mirror)
         self.image = images.provision(self.driver, self.distro, self.host_arch, self.ctx.images_dir, emulated=False,
                                       mirror=self.ctx.registry_mirror)

@@ -1,4 +1,4 @@
-"""go-cache-matrix: plan | run | report | clean | doctor.
+"""go-cache-matrix: plan | run | report | compare | merge | clean | doctor.
 
 Every tool or input problem is a FatalError, caught once here: one message, the fix, an exit code
 (see runner.errors). --debug also prints the traceback.
@@ -7,6 +7,7 @@ Every tool or input problem is a FatalError, caught once here: one message, the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
 from runner.render import markdown
-from runner.results import latest_run, load_run
+from runner.results import RunResults, latest_run, load_run
 
 EPILOG = """exit codes: 0 ok · 1 a cell failed or errored · 2 bad input · 3 nothing selected ·
 4 no usable engine · 130 interrupted"""
@@ -48,9 +49,10 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint", action="append", default=[], metavar="ARCH=URL",
                    help="run ARCH's cells natively on the engine at URL (unix://, tcp://, context:NAME); repeatable "
                         "($GCM_ENDPOINTS, comma-separated; overrides settings.endpoints)")
-    p.add_argument("--distro", action="append", default=[], metavar="NAME=IMAGE_REF",
+    p.add_argument("--distro", action="append", default=[], metavar="NAME=IMAGE_REF|NAME=rootfs:SUITE",
                    help="add a row for an image matrix.toml does not list, or try a new image for a listed NAME; "
-                        "repeatable")
+                        "rootfs:SUITE builds the row from a debootstrap rootfs of that Debian suite instead (no "
+                        "registry; e.g. debian-14=rootfs:forky); repeatable")
     p.add_argument("--registry-mirror", metavar="HOST[:PORT][/PREFIX]",
                    help="pull docker.io images through this registry: docker.io/library/debian:12 becomes "
                         "HOST[:PORT][/PREFIX]/library/debian:12 ($GCM_REGISTRY_MIRROR; overrides "
@@ -85,7 +87,7 @@ def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Cho
         name, _, ref = spec.partition("=")
         if seen.get(name, ref) != ref:
             raise UsageError(f"--distro {name}: given twice, as {seen[name]!r} and {ref!r}",
-                             fix=f"pass one --distro {name}=IMAGE_REF per run")
+                             fix=f"pass one --distro {name}=IMAGE_REF (or {name}=rootfs:SUITE) per run")
         seen[name] = ref
     shard = args.shard or os.environ.get("GCM_SHARD")
     return plan.Choices(
@@ -148,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     pytest_args = [
         matrix, "-p", "runner.pytest_plugin", "-p", "no:cacheprovider",
         "-c", os.devnull, "--rootdir", str(Path(matrix).resolve().parent),
-        "--gcm-matrix", matrix, "--gcm-reports", args.reports, "-n", str(workers), "-rfE",
+        "--gcm-matrix", matrix, "--gcm-reports", args.reports, "-n", str(workers), "-rfE", "--no-header",
         "-o", "console_output_style=classic",
     ]
     for flag, values in (("--gcm-select", choices.select), ("--gcm-skip", choices.skip),
@@ -236,6 +238,56 @@ def cmd_report(args: argparse.Namespace) -> int:
     for p in run.problems:
         print(f"warning: {p}", file=sys.stderr)
     return 1 if changed and args.fail_on_change else 0
+
+
+def _compare_inputs(args: argparse.Namespace) -> tuple[RunResults, RunResults, str]:
+    """(row run, reference run, reference distro id), or one UsageError naming the option and the fix."""
+    from runner import compare
+
+    run = load_run(_run_dir(args.run_dir, args.reports))
+    ref_run = load_run(_run_dir(args.reference, args.reports)) if args.reference else run
+    distros = {str(c.cell.get("distro")) for c in run.cells}
+    if args.row not in distros:
+        raise UsageError(f"compare: {run.run_dir} has no cell of the row {args.row!r}"
+                         f"{did_you_mean(args.row, distros)}",
+                         fix=f"name a distro of that run ({', '.join(sorted(distros)) or 'it has no cells'}), or pass "
+                             f"the run that measured {args.row}")
+    reference = args.against
+    if reference is None:
+        known = {str(c.cell.get("distro")): (str(c.cell.get("distro_name")), str(c.cell.get("release")))
+                 for c in [*ref_run.cells, *run.cells]}
+        with contextlib.suppress(FatalError):  # matrix.toml names releases no result holds yet: it is optional
+            cfg = config_mod.load(_matrix_path(args))
+            known = {**{d.id: (d.name, d.release) for d in cfg.distros.values()}, **known}
+        reference = compare.previous_release(args.row, known)
+        if reference is None:
+            raise UsageError(f"compare: no earlier release of {known[args.row][0]} than {args.row} in "
+                             f"{_matrix_path(args)} or the results", fix="name the reference row: --against DISTRO")
+    if not any(c.cell.get("distro") == reference for c in ref_run.cells):
+        where = "--reference " + str(ref_run.run_dir) if args.reference else f"the run {run.run_dir}"
+        raise UsageError(f"compare: {where} has no cell of the reference row {reference!r}",
+                         fix=f"run its cells (--select '{reference}/...'), pass a results directory that has them "
+                             f"with --reference DIR, or name another row with --against")
+    return run, ref_run, reference
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from runner import compare
+
+    run, ref_run, reference = _compare_inputs(args)
+    result = compare.compare(args.row, run.cells, reference, ref_run.cells,
+                             row_source=f"run {run.meta.get('run_id', run.run_dir.name)} ({run.run_dir})",
+                             reference_source=f"run {ref_run.meta.get('run_id', ref_run.run_dir.name)} "
+                                              f"({ref_run.run_dir})")
+    text = json.dumps(result.to_dict(), indent=2) if args.json else compare.markdown(result)
+    if args.output:
+        _write_output(Path(args.output), text + "\n")
+    if args.html:
+        _write_output(Path(args.html), compare.html_page(result))
+    print(text)
+    for p in [*run.problems, *(ref_run.problems if ref_run is not run else [])]:
+        print(f"warning: {p}", file=sys.stderr)
+    return 1 if args.fail_on_difference and result.counted else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -357,6 +409,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="OLD_RUN", help="list exactly the cells whose status changed since OLD_RUN")
     p.add_argument("--fail-on-change", action="store_true", help="with --baseline: exit 1 when a cell changed")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="a distro row against a reference row (default: its previous release), "
+                                       "from results alone: per scenario what differs, and a verdict")
+    p.add_argument("row", metavar="ROW", help="distro id of the row, e.g. debian-14")
+    p.add_argument("run_dir", nargs="?", metavar="RUN", help="run directory or id holding the row (default: newest)")
+    p.add_argument("--against", metavar="DISTRO", help="the reference row (default: the previous release of the "
+                                                       "same distro in matrix.toml or the results)")
+    p.add_argument("--reference", metavar="DIR", help="take the reference row from this run directory or id "
+                                                      "(default: the row's own run)")
+    p.add_argument("--reports", default="reports")
+    p.add_argument("--matrix", help="matrix file naming the releases (default: $GCM_MATRIX or ./matrix.toml)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    p.add_argument("-o", "--output", metavar="PATH", help="also write what is printed to PATH")
+    p.add_argument("--html", metavar="PATH", help="also write a self-contained HTML page here")
+    p.add_argument("--fail-on-difference", action="store_true",
+                   help="exit 1 when a scenario's status differs or only one row has it (for CI)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("merge", help="join result directories of several runs (shards, runners) into one run")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="run directories, or directories holding them")

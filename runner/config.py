@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,11 +105,17 @@ class MatrixConfig:
         return sorted((t for t in self.toolchains.values() if not t.is_distro), key=lambda t: version_key(t.version))
 
 
-def release_warnings(distros: Iterable[Distro], today: _dt.date, file: str = "matrix.toml") -> list[str]:
-    """What a run warns about before it starts: releases past their EOL, and entries without an EOL date."""
+def release_warnings(distros: Iterable[Distro], today: _dt.date, file: str = "matrix.toml",
+                     adhoc: Iterable[str] = ()) -> list[str]:
+    """What a run warns about before it starts: releases past their EOL, and entries without an EOL date.
+    adhoc: ids of --distro rows, which have no entry to add a date to."""
     out = []
+    adhoc = set(adhoc)
     for d in distros:
-        if d.eol == "unknown":
+        if d.eol == "unknown" and d.id in adhoc:
+            out.append(f"{d.id}: {d.name} {d.release} comes from --distro and has no eol date; to record one, give "
+                       f'it a [distros."{d.id}"] entry with eol = "YYYY-MM-DD" in a copy of {file}')
+        elif d.eol == "unknown":
             out.append(f"{d.id}: {file} gives no eol date for {d.name} {d.release}; "
                        f'add eol = "YYYY-MM-DD" (or "rolling") to [distros."{d.id}"]')
         elif d.eol != "rolling" and _dt.date.fromisoformat(d.eol) < today:
@@ -621,9 +627,52 @@ FAMILY_BY_PREFIX = {"ubuntu": Family.APT, "debian": Family.APT, "rocky": Family.
                     "arch": Family.PACMAN}
 
 
+ROOTFS_PREFIX = "rootfs:"  # --distro NAME=rootfs:SUITE: a debootstrap rootfs instead of an image reference
+_SUITE = re.compile(r"[a-z][a-z0-9.\-]*\Z")
+ROOTFS_FIX = "e.g. --distro debian-14=rootfs:forky (NAME: debian-<release>, or an apt-family row of the matrix; " \
+             "SUITE: a suite or codename the Debian mirror serves, such as testing, sid, forky)"
+
+
+def rootfs_spec_problem(spec: str, known: Mapping[str, Distro]) -> str | None:
+    """Why `--distro NAME=rootfs:SUITE` cannot be built, or None. Its own rule, beside the image reference's:
+    the suite is one debootstrap word, and the row must be of the apt family (debootstrap builds Debian trees)."""
+    name, _, value = spec.partition("=")
+    suite = value.removeprefix(ROOTFS_PREFIX)
+    if not _ID.match(name):
+        return f"--distro {spec!r}: {name!r} is not a distro id (lower-case letters, digits, '.', '-')"
+    if not _SUITE.match(suite):
+        return f"--distro {name}: {suite!r} is not a suite name (one lower-case word, e.g. forky, testing, sid)"
+    family = known[name].family if name in known else FAMILY_BY_PREFIX.get(name.partition("-")[0])
+    if family is not Family.APT:
+        what = f"{name} is of the {family.value} family" if family else f"cannot tell the family of {name!r}"
+        return f"--distro {name}: a rootfs is built with debootstrap, for the apt family only; {what}"
+    return None
+
+
+def adhoc_rootfs_distro(spec: str, known: Mapping[str, Distro]) -> Distro:
+    """`--distro NAME=rootfs:SUITE`: the row built from a debootstrap rootfs of SUITE, no registry needed (a new
+    Debian release before its image exists, or a host without registry access). An existing NAME keeps its
+    name, release, EOL, arches, Go package and rootfs mirror; a new one is named from NAME (debian-14 -> Debian 14)."""
+    if problem := rootfs_spec_problem(spec, known):
+        raise UsageError(problem, fix=ROOTFS_FIX)
+    name, _, value = spec.partition("=")
+    suite = value.removeprefix(ROOTFS_PREFIX)
+    old = known.get(name)
+    mirror = old.rootfs.mirror if old and old.rootfs else None
+    rootfs = Rootfs(suite=suite, variant=old.rootfs.variant if old and old.rootfs else "minbase", mirror=mirror)
+    if old is not None:
+        return replace(old, image=value, digest=None, sources=(ImageSource.ROOTFS,), rootfs=rootfs)
+    prefix, _, release = name.partition("-")
+    return Distro(id=name, name=prefix.title(), release=release or "?", family=Family.APT, image=value, digest=None,
+                  eol="unknown", sources=(ImageSource.ROOTFS,), arches=tuple(Arch), rootfs=rootfs)
+
+
 def adhoc_distro(spec: str, known: Mapping[str, Distro]) -> Distro:
     """`--distro NAME=IMAGE_REF`: a row for an image that matrix.toml does not list (a new release, a
-    candidate digest). An existing NAME keeps its name, release, EOL and family and takes the new image."""
+    candidate digest). An existing NAME keeps its name, release, EOL and family and takes the new image.
+    `--distro NAME=rootfs:SUITE` builds the row from a debootstrap rootfs instead (adhoc_rootfs_distro)."""
+    if spec.partition("=")[2].startswith(ROOTFS_PREFIX):
+        return adhoc_rootfs_distro(spec, known)
     name, sep, ref = spec.partition("=")
     if not sep or not _ID.match(name) or not ref or " " in ref:
         raise UsageError(f"--distro {spec!r} is not NAME=IMAGE_REF",

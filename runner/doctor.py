@@ -264,7 +264,7 @@ def check_preflight(out: Out, cfg: config_mod.MatrixConfig | None, host_arch: Ar
         for arch in Arch:
             out("  " + preflight.check(arch, host_arch, driver=None, endpoint=None, probes=None, labels={}).line())
         return
-    ctx = RunContext(run_id=f"doctor-{os.getpid()}", run_dir=Path(os.devnull), cfg=cfg, images_dir=Path("images"),
+    ctx = RunContext(run_id=f"doctor-{os.getpid()}", run_dir=Path(os.devnull), cfg=cfg, images_dir=paths.images_dir(),
                      host_arch=host_arch, profile="")
     for arch in Arch:
         out("  " + ctx.arch_check(arch, Engine.DOCKER, None).line())

@@ -136,13 +136,19 @@ class RunContext:
         return (self.workload or declared) if declared else "small"
 
     def reproduce(self, cell: Cell) -> str:
+        """The command that runs exactly this cell again, from any directory: every option that shaped the plan
+        (a matrix file other than ./matrix.toml as an absolute path, the profile, --distro, --engine when the
+        profile would not pick the cell's, --endpoint, --registry-mirror)."""
         cmd = ["go-cache-matrix", "run", "--select", cell.id]
         if self.profile != self.cfg.settings.default_profile:
             cmd += ["--profile", self.profile]
         if not self.default_matrix:
-            cmd += ["--matrix", self.cfg.path]
+            cmd += ["--matrix", str(Path(self.cfg.path).resolve())]
         if cell.distro.id in self.adhoc:
             cmd += ["--distro", self.adhoc[cell.distro.id]]
+        profile = self.cfg.profiles.get(self.profile)
+        if cell.engine not in ((profile.engines if profile else ()) or self.cfg.settings.engines):
+            cmd += ["--engine", cell.engine.value]
         if cell.endpoint:
             cmd += ["--endpoint", f"{cell.arch.value}={cell.endpoint}"]
         if self.registry_mirror and self.registry_mirror != self.cfg.settings.registry_mirror:
@@ -316,6 +322,8 @@ def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         return finish(Status.UNAVAILABLE, f"image: {e}")
     except toolchains.ToolchainUnavailable as e:
         return finish(Status.UNAVAILABLE, f"toolchain: {e}")
+    except images.DistroGoBroken as e:  # the package installed, its go does not work: a finding, not the tool
+        return finish(Status.FAIL, str(e), {"distro_go_broken": str(e)})
     except (images.ImageBuildError, probe_build.ProbeBuildError) as e:
         return finish(Status.ERROR, str(e))
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:

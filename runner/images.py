@@ -29,7 +29,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import refs
+from runner import paths, refs
 from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver
 from runner.model import Arch, Distro, Family, ImageSource
 from runner.paths import cache_dir, locked, rmtree_unmounted, unmount_below
@@ -44,6 +44,26 @@ class ImageUnavailable(Exception):
 
 class ImageBuildError(Exception):
     """The family Dockerfile failed to build: a recipe or host problem, not a missing image."""
+
+
+class DistroGoBroken(ImageBuildError):
+    """The release's Go package installed but gives no usable `go`: a finding about the distro (`fail`)."""
+
+
+# The line a template's distro_go block prints before it stops the build (images/*.Dockerfile): the package
+# manager's own words about why the release's Go could not be had (unavailable) or does not work (fail).
+DISTRO_GO_STOP = re.compile(r"gcm-distro-go: (unavailable|fail): (.+)")
+
+
+def distro_go_stop(output: str) -> tuple[str, str] | None:
+    """(kind, message) of the last stop line in a build's output, or None. BuildKit prefixes each line of a
+    step's output (`#8 3.21 `); the echoed RUN text holds `gcm-distro-go: $1: $2`, which does not match."""
+    found = None
+    for line in output.splitlines():
+        m = DISTRO_GO_STOP.search(line)
+        if m:
+            found = (m.group(1), m.group(2).strip())
+    return found
 
 
 @dataclass
@@ -101,10 +121,37 @@ def _registry_facts(distro: Distro, arch: Arch, mirror: str | None, attrs: dict[
             "image_id": str(attrs["Id"]), "platform": f"{attrs.get('Os')}/{attrs.get('Architecture')}"}
 
 
+DEBOOTSTRAP = Path("/usr/sbin/debootstrap")
+DEBOOTSTRAP_SCRIPTS = Path("/usr/share/debootstrap/scripts")
+FALLBACK_SCRIPT = "sid"  # Debian's suites share one recipe: sid's script builds testing and a codename too new
+
+
+def debootstrap_script(suite: str, scripts: Path | None = None) -> str | None:
+    """The script to hand debootstrap for a suite it has no script for (a release newer than the host's
+    debootstrap, e.g. forky on bookworm): sid's. None when debootstrap knows the suite itself (or is absent)."""
+    scripts = scripts or DEBOOTSTRAP_SCRIPTS
+    if not scripts.is_dir() or (scripts / suite).exists():
+        return None
+    return str(scripts / FALLBACK_SCRIPT)
+
+
+def debootstrap_default_mirror(program: Path | None = None) -> str | None:
+    """debootstrap's own default mirror (its DEF_MIRROR): a script argument needs a mirror before it, and the one
+    debootstrap would use is the one to name, not a host written here."""
+    with contextlib.suppress(OSError):
+        m = re.search(r'^DEF_MIRROR="([^"]+)"', (program or DEBOOTSTRAP).read_text(errors="replace"), re.M)
+        if m:
+            return m.group(1)
+    return None
+
+
 def rootfs_key(distro: Distro, arch: Arch) -> str:
     assert distro.rootfs is not None
     r = distro.rootfs
-    return _key(ROOTFS_RECIPE, r.suite, r.variant, r.mirror or "", arch.value)
+    parts = [ROOTFS_RECIPE, r.suite, r.variant, r.mirror or "", arch.value]
+    if debootstrap_script(r.suite):  # only then: the tarballs of suites debootstrap knows keep their key
+        parts.append(FALLBACK_SCRIPT)
+    return _key(*parts)
 
 
 def rootfs_tar(distro: Distro, arch: Arch) -> Path:
@@ -168,10 +215,16 @@ def _pull(driver: Driver, distro: Distro, arch: Arch, mirror: str | None = None)
 
 
 def _debootstrap_command(distro: Distro, arch: Arch, target: str) -> list[str]:
+    """debootstrap [--variant --arch] SUITE TARGET [MIRROR [SCRIPT]]: the script only for a suite the host's
+    debootstrap has none for, and then the mirror too (positional): matrix.toml's, else debootstrap's default."""
     r = distro.rootfs
     assert r is not None
     cmd = ["debootstrap", f"--variant={r.variant}", f"--arch={arch.to_go()}", r.suite, target]
-    return [*cmd, r.mirror] if r.mirror else cmd
+    script = debootstrap_script(r.suite)
+    mirror = r.mirror or (debootstrap_default_mirror() if script else None)
+    if script and mirror:
+        return [*cmd, mirror, script]
+    return [*cmd, mirror] if mirror else cmd
 
 
 def _rootfs_base(distro: Distro, arch: Arch) -> Base:
@@ -353,11 +406,28 @@ def distro_go_facts(driver: Driver, image: CellImage, arch: Arch, labels: Mappin
         code, timed_out = driver.wait(c, 300)
         text = driver.logs(c)
     facts = parse_facts(text)
-    if code != 0 or timed_out or not facts.get("go_version"):
-        raise ImageBuildError(f"{image.tag}: reading {DISTRO_GO_FACTS} failed (exit {code}): {text.strip()[-300:]}")
+    if code != 0 or timed_out or not facts.get("go_version") or not facts.get("goroot"):
+        # The recipe stops the build rather than write an empty file: this is an image made by another recipe.
+        got = "timed out" if timed_out else f"exit {code}"
+        raise ImageBuildError(f"{image.tag}: {DISTRO_GO_FACTS} names no go_version/goroot ({got}): "
+                              f"{text.strip()[-300:] or '(empty)'}; fix: `go-cache-matrix clean --images` and run "
+                              f"again to rebuild the image")
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(facts))
     return facts
+
+
+def _raise_distro_go_stop(distro: Distro, output: str) -> None:
+    """A build the distro_go block stopped: unavailable (the package cannot be had: ImageUnavailable, so a later
+    run tries the mirror again) or fail (it installed but gives no usable go: DistroGoBroken)."""
+    stop = distro_go_stop(output)
+    if stop is None:
+        return
+    kind, message = stop
+    what = f"{distro.name} {distro.release}'s Go package ({distro.go_package().package})"
+    if kind == "unavailable":
+        raise ImageUnavailable(f"{what} cannot be installed: {message}")
+    raise DistroGoBroken(f"{what}: {message}")
 
 
 def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, emulated: bool,
@@ -382,6 +452,7 @@ def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, e
                                     labels={LABEL_MANAGED: "1", LABEL_CACHE: "1"}, build_args={"BASE": base_arg},
                                     timeout=1800 if emulated else 600)
             if proc.returncode != 0:
+                _raise_distro_go_stop(distro, f"{proc.stdout}\n{proc.stderr}")
                 tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
                 raise ImageBuildError(f"building {tag} from {template_path(images_dir, distro.family).name} "
                                       f"failed: {tail}")
@@ -417,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--matrix", default="matrix.toml")
     args = p.parse_args(argv)
     cfg = config.load(args.matrix)
-    images_dir = Path(args.matrix).resolve().parent / "images"
+    images_dir = paths.images_dir()
     # A family the matrix does not list is still rendered, with a stand-in distro of that family.
     distros = dict(cfg.distros)
     for family in Family:

@@ -19,6 +19,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def images_dir() -> Path:
+    """The project's image recipes (images/: family templates, the SELinux guest), never the matrix file's folder:
+    a matrix.toml copied anywhere uses the recipes of the go-cache-matrix that runs it. They sit beside the
+    `runner` package in the source tree (`pip install -e .`, or running from a checkout); GCM_IMAGES_DIR points
+    elsewhere (a packaged copy). Not found: the error says both."""
+    from runner.errors import UsageError
+
+    explicit = os.environ.get("GCM_IMAGES_DIR")
+    found = Path(explicit).resolve() if explicit else Path(__file__).resolve().parent.parent / "images"
+    if not (found / "apt.Dockerfile").is_file():
+        where = "GCM_IMAGES_DIR" if explicit else "the source tree beside the runner package"
+        raise UsageError(f"no image recipes at {found} ({where}): images/apt.Dockerfile is missing",
+                         fix="install go-cache-matrix from its source tree (`pip install -e .` in a checkout), or set "
+                             "GCM_IMAGES_DIR to a copy of the project's images/ directory")
+    return found
+
+
 def cache_dir() -> Path:
     explicit = os.environ.get("GCM_CACHE_DIR")
     if explicit:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import re
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,11 @@ import pytest
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import durations, host, plan
+from runner import durations, host, paths, plan
 from runner.engine import LABEL_RUN
 from runner.errors import FatalError
 from runner.execute import RunContext, run_cell
-from runner.model import Arch, Cell, Engine, Status
+from runner.model import Arch, Cell, Engine, Status, cell_slug
 from runner.preflight import ArchCheck
 from runner.render import markdown, publish
 from runner.resources import LABEL_OWNER, sweep_stale_runs
@@ -35,11 +37,14 @@ from runner.results import CellResult, cell_path, load_run, new_run_id, now_iso,
 
 STATE = pytest.StashKey["MatrixState"]()
 
-# pytest report categories: custom ones appear as their own counts in pytest's final line.
+# pytest report categories: custom ones appear as their own counts in pytest's final line. A fail or error cell
+# is not in pytest's own "failed"/"error" categories, so pytest prints no FAILURES/ERRORS layout for it (`test
+# session`, `[gw0] linux -- Python ...`): the go-cache-matrix section lists it as one line and its fix. A cell
+# whose runner raised (a tool bug) has no status and stays "failed", traceback included.
 CATEGORY = {
     Status.PASS: ("passed", ".", "PASS"),
-    Status.FAIL: ("failed", "F", "FAIL"),
-    Status.ERROR: ("failed", "E", "ERROR"),
+    Status.FAIL: ("fail", "F", "FAIL"),
+    Status.ERROR: ("errored", "E", "ERROR"),
     Status.UNAVAILABLE: ("unavailable", "u", "UNAVAILABLE"),
     Status.NA: ("n/a", "n", "N/A"),
     Status.KNOWN: ("known", "k", "KNOWN"),
@@ -115,7 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
         cells = durations.order(cells, measured)
     profile = choices.profile or cfg.settings.default_profile
     run_dir = reports / "runs" / run_id
-    ctx = RunContext(run_id=run_id, run_dir=run_dir, cfg=cfg, images_dir=Path(matrix).resolve().parent / "images",
+    ctx = RunContext(run_id=run_id, run_dir=run_dir, cfg=cfg, images_dir=paths.images_dir(),
                      host_arch=host_arch, profile=profile,
                      default_matrix=Path(matrix).resolve() == (Path.cwd() / "matrix.toml").resolve(),
                      adhoc={s.partition("=")[0]: s for s in choices.distros}, planned=tuple(cells),
@@ -136,7 +141,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "plan": plan.plan_to_dict(cells, host_arch=host_arch, profile=profile,
                                   plan_hash=plan.plan_hash(cfg, choices, host_arch=host_arch)),
         "warnings": config_mod.release_warnings({c.distro.id: c.distro for c in cells}.values(),
-                                                datetime.date.today(), cfg.path),
+                                                datetime.date.today(), cfg.path,
+                                                adhoc=[spec.partition("=")[0] for spec in choices.distros]),
     }
     state.meta["left_out_under_qemu"] = plan.left_out_under_qemu(cfg, profile, cells)
     if measured.warning:  # printed at the start with the other warnings
@@ -200,9 +206,9 @@ class MatrixFile(pytest.File):
 
 
 class CellOutcome(Exception):
-    def __init__(self, status: Status, reason: str) -> None:
+    def __init__(self, status: Status, reason: str, reproduce: str = "") -> None:
         super().__init__(reason)
-        self.status, self.reason = status, reason
+        self.status, self.reason, self.reproduce = status, reason, reproduce
 
 
 class CellItem(pytest.Item):
@@ -224,12 +230,14 @@ class CellItem(pytest.Item):
             pytest.skip(f"{result.status.value}: {result.reason}")
         if result.status is Status.KNOWN:
             pytest.xfail(result.reason)
-        raise CellOutcome(result.status, result.reason)
+        raise CellOutcome(result.status, result.reason, result.reproduce)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        """What JUnit XML and `--tb` show for a fail/error cell: the reason and the cell's own reproduce command
+        (with every option of the run, --matrix included)."""
         if isinstance(excinfo.value, CellOutcome):
             value = excinfo.value
-            return f"{value.status.value}: {value.reason}\nreproduce: go-cache-matrix run --select '{self.cell.id}'"
+            return f"{value.status.value}: {value.reason}\nreproduce: {value.reproduce}"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -343,6 +351,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _finish(state, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED, exitstatus=int(exitstatus))
 
 
+def split_fix(reason: str) -> tuple[str, str | None]:
+    """(what happened, the fix) of a reason that carries one after `fix:` (`...; fix: ...` or `...\n  fix: ...`)."""
+    m = re.search(r"(?:;|\n)\s*fix:\s*", reason)
+    if not m:
+        return reason.strip(), None
+    return reason[:m.start()].strip(), reason[m.end():].strip()
+
+
+def failure_lines(cells: Sequence[CellResult], run_dir: Path, width: int = 400) -> list[str]:
+    """The terminal's list of fail and error cells: per cell one line with the reason, then its fix (the reason's
+    own, else the command that reruns the cell) and the cell's JSON file, where the detail is."""
+    out = []
+    for c in sorted(cells, key=lambda c: (c.status.value, c.id)):
+        if c.status not in (Status.FAIL, Status.ERROR):
+            continue
+        what, fix = split_fix(c.reason)
+        what = " ".join(what.split())
+        if len(what) > width:
+            what = what[:width - 1] + "…"
+        out.append(f"{c.status.value.upper()} {c.id}: {what}")
+        out.append(f"  fix: {fix or 'see the detail, then rerun: ' + c.reproduce}")
+        out.append(f"  detail: {cell_path(run_dir, cell_slug(c.id))}" + (f"  rerun: {c.reproduce}" if fix else ""))
+    return out
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or not state.controller:
@@ -363,5 +396,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             lost[str(c.observations["engine_lost"])] = lost.get(str(c.observations["engine_lost"]), 0) + 1
     for why, n in lost.items():
         tr.write_line(f"engine lost mid-run: {why} ({n} cells error)", red=True)
+    failed = failure_lines(run.cells, state.ctx.run_dir)
+    if failed:
+        tr.write_line("")
+        for line in failed:
+            tr.write_line(line, red=not line.startswith(" "))
     tr.write_line(f"report: {state.reports / 'matrix.md'}  (run dir {state.ctx.run_dir})")
     tr.write_line(f"re-render without an engine: go-cache-matrix report {state.ctx.run_dir}")

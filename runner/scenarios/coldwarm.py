@@ -11,6 +11,7 @@ Packages compiled are the lines `go build -v` prints: it names only packages it 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,16 +59,34 @@ def workload(name: str, goroot_in_container: str = GOROOT) -> WorkloadSpec:
             list_args=["./..."], run=[f"{SCRATCH}/bin/app"],
         )
     if name == "gofmt":
-        # GOROOT is a read-only mount: build from a writable copy so the touch/edit steps can happen.
+        # GOROOT is a read-only mount: build from a writable copy so the touch/edit steps can happen. A distro's
+        # GOROOT may link outside itself (Debian: src -> ../../share/go-1.23/src): those links are copied as
+        # their targets, links inside the tree stay links: the copy is laid out as the distro has it.
         goroot = f"{SCRATCH}/goroot"
         return WorkloadSpec(
-            setup=[{"name": "copy-goroot", "kind": "copytree", "path": goroot_in_container, "dest": goroot}],
+            setup=[{"name": "copy-goroot", "kind": "copytree", "path": goroot_in_container, "dest": goroot,
+                    "deref_outside": True}],
             env={"PATH": f"{goroot}/bin:{BASE_PATH}", "GOTOOLCHAIN": "local", "GOPROXY": "off"},
             dir=f"{goroot}/src/cmd", target="cmd/gofmt", touch_dir=f"{goroot}/src/cmd/gofmt",
             edit_file=f"{goroot}/src/cmd/gofmt/gofmt.go", edit_package="cmd/gofmt",
             list_args=["cmd/gofmt"], run=[f"{SCRATCH}/bin/app", "-l", f"{goroot}/src/cmd/gofmt"],
         )
     raise ValueError(f"cold-warm has no workload {name!r}")
+
+
+def setup_problem(probe: Mapping[str, Any], setup: list[str]) -> str | None:
+    """Why the tool could not prepare the workload (an `error`, not a finding about Go), or None.
+    A setup step (copying sources) failed, or go could not even be started: the probe reports an exec error
+    (no exit code) such as `fork/exec ...: no such file or directory` when the binary or its directory is
+    missing, which says nothing about Go's cache."""
+    for name in setup:
+        s = step(probe, name)
+        if s is None or not s.get("ok"):
+            return f"setup: {describe_failure(s, name)} (the tool could not prepare the workload)"
+    go_env = step(probe, "go-env")
+    if go_env is not None and not go_env.get("ok") and go_env.get("error") and go_env.get("exit_code") is None:
+        return f"setup: could not start go: {go_env['error']} (the workload's go or its directory is missing)"
+    return None
 
 
 class ColdWarm:
@@ -108,6 +127,8 @@ class ColdWarm:
         assert cell.variant is not None
         w = workload(cell.variant)
         obs: dict[str, Any] = {"workload": cell.variant, "edited_package": w.edit_package}
+        if (broken := setup_problem(probe, [s["name"] for s in w.setup])) is not None:
+            return Verdict(Status.ERROR, broken, obs)
         env_step = step(probe, "go-env")
         if env_step and env_step.get("ok"):
             lines = (env_step.get("stdout") or "").splitlines()

@@ -61,6 +61,10 @@ class Env:
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         probe = probes["main"]
         obs: dict[str, Any] = {"other_uid": OTHER_UID}
+        started = step(probe, "version-root")
+        if started and not started.get("ok") and started.get("error") and started.get("exit_code") is None:
+            # The probe could not even start go (not on PATH, a missing binary): the tool's setup, not a finding.
+            return Verdict(Status.ERROR, f"setup: could not start go: {started['error']}", obs)
         problems = []
         for who in ("root", "user"):
             v = step(probe, f"version-{who}")

@@ -96,7 +96,7 @@ def test_each_family_installs_its_own_package(family: Family, words: str, packag
 def test_render_all_writes_every_distro_twice(tmp_path: Path) -> None:
     written = images.render_all(ROOT / "images", CFG.distros, tmp_path)
     assert len(written) == 2 * len(CFG.distros)
-    assert (tmp_path / "rocky-9-distro-go.Dockerfile").read_text().count("dnf install") == 1
+    assert (tmp_path / "rocky-9-distro-go.Dockerfile").read_text().count("dnf install -y") == 1
 
 
 def test_template_rendering_rules() -> None:

@@ -96,3 +96,39 @@ def test_leftover_loop_mounts_are_found_by_their_path_shape() -> None:
     assert leftover_loop_mounts(None, mounts) == ["/r/runs/run-a/work/deb__x/data/ext4-mnt",
                                                   "/r/runs/run-b/work/deb__y/data/xfs-mnt"]
     assert leftover_loop_mounts("run-b", mounts) == ["/r/runs/run-b/work/deb__y/data/xfs-mnt"]
+
+
+def test_cold_warm_setup_the_tool_could_not_do_is_an_error_not_a_finding() -> None:
+    """debian-12 distro cold-warm:gofmt once read `fork/exec /tmp/gcm/goroot/bin/go: no such file or directory`
+    (a dangling src link in the copied GOROOT) as a `fail` of Go: it is the tool's `error`."""
+    from runner.scenarios.coldwarm import ColdWarm, workload
+
+    c = cell("debian-12/amd64/docker/distro/cold-warm:gofmt")
+    ctx = JobContext(build_timeout=1, goroot="/usr/lib/go-1.23")
+    copy = next(s for s in ColdWarm().steps(c, ctx) if s["name"] == "copy-goroot")
+    assert copy["path"] == "/usr/lib/go-1.23" and copy["deref_outside"] is True
+    assert workload("gofmt").setup[0]["deref_outside"] is True
+    no_exec = {"steps": [{"name": "copy-goroot", "ok": True, "count": 9},
+                         {"name": "go-env", "kind": "exec", "ok": False,
+                          "error": "fork/exec /tmp/gcm/goroot/bin/go: no such file or directory"}]}
+    v = ColdWarm().evaluate(c, {"main": no_exec}, ctx)
+    assert v.status is Status.ERROR and "could not start go: fork/exec /tmp/gcm/goroot/bin/go" in v.reason
+    failed_copy = {"steps": [{"name": "copy-goroot", "ok": False, "error": "open /x: permission denied"}]}
+    v = ColdWarm().evaluate(c, {"main": failed_copy}, ctx)
+    assert v.status is Status.ERROR and v.reason.startswith("setup: copy-goroot: open /x: permission denied")
+    go_said_no = {"steps": [{"name": "copy-goroot", "ok": True},
+                            {"name": "go-env", "ok": False, "exit_code": 1, "stderr": "go: bad GOROOT\n"},
+                            build("cold", 0, ok=False, stderr="go: bad GOROOT\n")]}
+    assert ColdWarm().evaluate(c, {"main": go_said_no}, ctx).status is Status.FAIL  # Go's own answer: a finding
+
+
+def test_env_that_cannot_start_go_is_an_error() -> None:
+    from runner.scenarios.env import Env
+
+    c = cell("debian-12/amd64/docker/distro/env")
+    missing = 'exec: "go": executable file not found in $PATH'
+    probe = {"steps": [{"name": "version-root", "ok": False, "error": missing}]}
+    v = Env().evaluate(c, {"main": probe}, JobContext(build_timeout=1, goroot="/usr/lib/go-1.23"))
+    assert v.status is Status.ERROR and v.reason == f"setup: could not start go: {missing}"
+    said = {"steps": [{"name": "version-root", "ok": False, "exit_code": 2, "stderr": "go: bad GOROOT\n"}]}
+    assert Env().evaluate(c, {"main": said}, JobContext(build_timeout=1)).status is Status.FAIL
