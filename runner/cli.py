@@ -25,6 +25,7 @@ from runner import plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
+from runner.paths import check_run_id
 from runner.render import markdown
 from runner.results import latest_run, load_run
 
@@ -134,6 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_mod.load(matrix)
     choices = _choices(args, cfg)
     cells = plan.build_plan(cfg, choices, host_arch=Arch.host())  # bad input fails here, before pytest
+    _check_run_dir(args)
     engines = {c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest}
     for engine in sorted(engines):
         Driver(engine).check()  # no engine at all: one clear error (exit 4), not N error cells
@@ -155,15 +157,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             pytest_args += [flag, v]
     if choices.profile:
         pytest_args += ["--gcm-profile", choices.profile]
-    if args.run_id:
+    if args.run_id is not None:
         pytest_args += ["--gcm-run-id", args.run_id]
+    if args.resume:
+        pytest_args += ["--gcm-resume"]
     pytest_args += ["-v"] if not args.quiet else ["-q"]
     if args.junitxml:
         pytest_args += ["--junitxml", args.junitxml]
     code = pytest.main(pytest_args)
     if code == pytest.ExitCode.INTERRUPTED:
         return 130
+    if args.resume:  # the exit code of the whole run, not of the cells this session re-ran (maybe none)
+        run = load_run(Path(args.reports) / "runs" / args.run_id)
+        return 1 if any(c.status.value in ("fail", "error") for c in run.cells) else 0
     return 0 if code == pytest.ExitCode.OK else 1
+
+
+def _check_run_dir(args: argparse.Namespace) -> None:
+    """--run-id follows the run-id grammar; an existing run's id only with --resume (two runs never mix)."""
+    if args.resume and args.run_id is None:
+        raise UsageError("--resume needs the --run-id of the run to resume",
+                         fix=f"go-cache-matrix run --run-id ID --resume (IDs: ls {args.reports}/runs)")
+    if args.run_id is None:
+        return
+    check_run_id(args.run_id)  # also "": an empty --run-id is a mistake, not "generate one"
+    run_dir = Path(args.reports) / "runs" / args.run_id
+    exists = run_dir.is_symlink() or run_dir.exists()
+    if exists and not args.resume:
+        raise UsageError(f"--run-id {args.run_id}: {run_dir} already exists (a run of that id)",
+                         fix="pass a new --run-id, or add --resume to run only its missing and errored cells")
+    if args.resume and not (run_dir / "run.json").is_file():
+        raise UsageError(f"--resume: {run_dir} is not a run (no run.json inside)",
+                         fix="pass the --run-id of an earlier run under --reports, or leave out --resume")
 
 
 def _run_dir(arg: str | None, reports: str) -> Path:
@@ -331,7 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(p)
     p.add_argument("--reports", default="reports", help="output directory (default: reports)")
     p.add_argument("-n", "--workers", default=None, help="pytest-xdist workers (default: auto; 0 = in-process)")
-    p.add_argument("--run-id")
+    p.add_argument("--run-id", help="name of the run directory under REPORTS/runs (letters, digits, . _ -; "
+                                    "default: a new time-stamped id); an existing one only with --resume")
+    p.add_argument("--resume", action="store_true",
+                   help="with --run-id of an earlier (interrupted) run: run only its missing and errored cells, "
+                        "then render one report over all of them")
     p.add_argument("--junitxml")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_run)

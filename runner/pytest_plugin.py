@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from runner.engine import LABEL_RUN
 from runner.errors import FatalError
 from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status
+from runner.paths import remove_tree, run_id_problem, runs_root
 from runner.preflight import ArchCheck
 from runner.render import markdown, publish
 from runner.resources import LABEL_OWNER, sweep_stale_runs
@@ -45,9 +45,13 @@ CATEGORY = {
 
 
 class MatrixState:
-    def __init__(self, ctx: RunContext, cells: list[Cell], controller: bool, reports: Path) -> None:
+    def __init__(self, ctx: RunContext, cells: list[Cell], controller: bool, reports: Path,
+                 planned: list[Cell] | None = None) -> None:
+        """cells: the cells this session runs; planned: all cells of the run (more than cells when resuming)."""
         self.ctx, self.cells, self.controller, self.reports = ctx, cells, controller, reports
+        self.planned = planned if planned is not None else cells
         self.meta: dict[str, Any] = {}
+        self.resumed_from: dict[str, Any] | None = None  # the run.json of the run being resumed
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--gcm-distro", action="append", default=[], help="NAME=IMAGE_REF: an ad-hoc distro row")
     g.addoption("--gcm-registry-mirror", default=None, help="HOST[:PORT][/PREFIX] to pull docker.io images through")
     g.addoption("--gcm-run-id", default=None)
+    g.addoption("--gcm-resume", action="store_true", help="run only the missing and errored cells of --gcm-run-id")
     g.addoption("--gcm-reports", default="reports")
 
 
@@ -95,6 +100,8 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", None)
     reports = Path(config.getoption("gcm_reports")).resolve()
     run_id = worker["gcm_run_id"] if worker else (config.getoption("gcm_run_id") or new_run_id())
+    if problem := run_id_problem(run_id):  # `go-cache-matrix run` checked it; this is pytest used directly
+        raise pytest.UsageError(f"--gcm-run-id {problem}")
     cfg = config_mod.load(matrix)
     choices = _choices(config)
     host_arch = Arch.host()
@@ -109,7 +116,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker:
         ctx.arch_checks = {(k[0], k[1], k[2]): ArchCheck.from_dict(v) for k, v in worker["gcm_arch_checks"]}
         ctx.owner = worker.get("gcm_owner", ctx.owner)  # resources are the controller's: it is the run
-    state = MatrixState(ctx, cells, controller=worker is None, reports=reports)
+    done: set[str] = set(worker.get("gcm_done", ())) if worker else set()
+    resumed = None
+    if not worker and config.getoption("gcm_resume"):
+        previous = load_run(run_dir)
+        resumed = previous.meta
+        done = {c.id for c in previous.cells if c.status is not Status.ERROR}
+    state = MatrixState(ctx, [c for c in cells if c.id not in done], controller=worker is None, reports=reports,
+                        planned=cells)
+    state.resumed_from = resumed
     state.meta = {
         "schema_version": 1, "run_id": run_id, "profile": profile, "matrix": str(matrix),
         "choices": {"select": choices.select, "skip": choices.skip, "arches": [a.value for a in choices.arches],
@@ -151,8 +166,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     facts["engines"] = per_engine
     facts["registry_mirror"] = ctx.registry_mirror
     facts["preflight"] = [{"engine": k[1], **v.to_dict()} for k, v in ctx.arch_checks.items()]
-    write_json_atomic(ctx.run_dir / "run.json", {**state.meta, "started": now_iso(), "finished": None,
-                                                 "interrupted": False, "host": facts})
+    meta = {**state.meta, "owner": ctx.owner, "started": now_iso(), "finished": None, "interrupted": False,
+            "host": facts}
+    if state.resumed_from is not None:  # one run: its first start, and when it was resumed with how many cells
+        old = state.resumed_from
+        meta["started"] = old.get("started") or meta["started"]
+        meta["resumed"] = [*(old.get("resumed") or []), {"at": now_iso(), "cells": len(state.cells),
+                                                         "kept": len(state.planned) - len(state.cells)}]
+        tw.line(f"resuming run {ctx.run_id}: {len(state.cells)} of {len(state.planned)} cells to run "
+                "(the missing and errored ones)")
+        if (old.get("plan") or {}).get("hash") not in (None, state.meta["plan"].get("hash")):
+            tw.line("warning: this selection plans other cells than the run being resumed; pass the same "
+                    "--profile/--select/--skip/--arch/--shard", yellow=True)
+    write_json_atomic(ctx.run_dir / "run.json", meta)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -162,6 +188,7 @@ def pytest_configure_node(node: Any) -> None:
     if state is not None:
         node.workerinput["gcm_run_id"] = state.ctx.run_id
         node.workerinput["gcm_owner"] = state.ctx.owner
+        node.workerinput["gcm_done"] = sorted({c.id for c in state.planned} - {c.id for c in state.cells})
         node.workerinput["gcm_arch_checks"] = [[list(k), v.to_dict()] for k, v in state.ctx.arch_checks.items()]
 
 
@@ -274,12 +301,12 @@ def _finish(state: MatrixState, interrupted: bool, exitstatus: int) -> Path:
     meta = {**run.meta, "finished": now_iso(), "interrupted": interrupted, "pytest_exitstatus": exitstatus}
     if leftovers:
         meta["leftovers_removed"] = leftovers
-    planned = {c.id for c in state.cells}
+    planned = {c.id for c in state.planned}
     meta["missing_cells"] = sorted(planned - {c.id for c in run.cells})
     write_json_atomic(run_dir / "run.json", meta)
     run.meta = meta
     publish.publish(run, state.reports)
-    shutil.rmtree(run_dir / "work", ignore_errors=True)
+    remove_tree(run_dir / "work", runs_root(run_dir))
     return run_dir
 
 
@@ -302,8 +329,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.write_line(f"cells: {markdown.summary_line(run.cells)}")
     if run.meta.get("interrupted"):
         missing = run.meta.get("missing_cells") or []
-        tr.write_line(f"interrupted: {len(missing)} of {len(state.cells)} cells did not finish; the results of the "
+        tr.write_line(f"interrupted: {len(missing)} of {len(state.planned)} cells did not finish; the results of the "
                       "finished ones are kept and reported", red=True)
+        tr.write_line(f"resume: go-cache-matrix run --run-id {state.ctx.run_id} --resume (the same selection)")
     lost: dict[str, int] = {}
     for c in run.cells:
         if c.observations.get("engine_lost"):
