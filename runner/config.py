@@ -528,6 +528,9 @@ def load(path: str | os.PathLike[str]) -> MatrixConfig:
                           fix="check the path and its permissions, or pass --matrix PATH") from None
     try:
         data = tomllib.loads(raw)
+    except RecursionError:  # tomllib recurses per nesting level: thousands of [[[…]]] exceed Python's stack
+        raise ConfigError(str(p), None, "TOML nested too deep to read",
+                          fix="matrix.toml needs a few levels of tables and arrays; remove the deep nesting") from None
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+), column \d+\)", str(e))
         twice = "twice" in str(e) or "overwrite" in str(e)
