@@ -62,7 +62,7 @@ def doctor(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests (no engine) and integration tests (real dockerd, real images, real Go)."""
-    session.install("-e", ".")
+    session.install("-e", ".[test]")
     args = session.posargs or ["tests", "-n", "2", "--dist", "loadfile", "--durations=10"]
     # Exit 5 (no tests collected) is a failure here, never a silent pass: success_codes stays [0].
     session.run("pytest", *args, success_codes=[0])

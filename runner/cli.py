@@ -7,6 +7,7 @@ Every tool or input problem is a FatalError, caught once here: one message, the 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -25,10 +26,11 @@ from runner import plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
-from runner.paths import check_run_id
+from runner.paths import check_run_id, run_id_problem
 from runner.render import markdown
 from runner.results import latest_run, load_run
 
+MAX_REPS = 100
 EPILOG = """exit codes: 0 ok · 1 a cell failed or errored · 2 bad input · 3 nothing selected ·
 4 no usable engine · 130 interrupted"""
 
@@ -87,7 +89,7 @@ def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Cho
             raise UsageError(f"--distro {name}: given twice, as {seen[name]!r} and {ref!r}",
                              fix=f"pass one --distro {name}=IMAGE_REF per run")
         seen[name] = ref
-    shard = args.shard or os.environ.get("GCM_SHARD")
+    shard = args.shard if args.shard is not None else (os.environ.get("GCM_SHARD") or None)  # --shard= is bad
     return plan.Choices(
         profile=profile,
         select=select,
@@ -96,7 +98,7 @@ def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Cho
         arches=tuple(Arch(a) for a in arch_names),
         endpoints=config_mod.parse_endpoint_args(tuple(args.endpoint) or config_mod.env_list("GCM_ENDPOINTS"),
                                                  "--endpoint/GCM_ENDPOINTS"),
-        shard=plan.parse_shard(shard) if shard else None,
+        shard=plan.parse_shard(shard) if shard is not None else None,
         distros=tuple(args.distro),
         registry_mirror=config_mod.parse_registry_mirror(args.registry_mirror or os.environ.get("GCM_REGISTRY_MIRROR"),
                                                          "--registry-mirror/GCM_REGISTRY_MIRROR"),
@@ -196,7 +198,7 @@ def _run_dir(arg: str | None, reports: str) -> Path:
         p = Path(arg)
         if (p / "run.json").exists() or (p / "cells").is_dir():
             return p
-        if (Path(reports) / "runs" / arg).is_dir():
+        if run_id_problem(arg) is None and (Path(reports) / "runs" / arg).is_dir():  # never "/" or "../x"
             return Path(reports) / "runs" / arg
         raise UsageError(f"{arg} is not a run directory (no run.json or cells/ inside)",
                          fix=f"pass a directory under {reports}/runs/, or a run id")
@@ -279,6 +281,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     from runner import buildrun, images
 
+    if args.run is not None:
+        check_run_id(args.run, "--run")
     for engine in args.engine or [Engine.DOCKER.value]:
         if Engine(engine).is_guest:  # a guest boot leaves only its job directory (overlay) if it was killed
             from runner import guest
@@ -317,6 +321,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from runner import bench
 
+    if not 1 <= args.reps <= MAX_REPS:  # each rep is minutes of builds: a typo of 5000 would run for days
+        raise UsageError(f"--reps {args.reps}: not between 1 and {MAX_REPS}", fix="e.g. --reps 5 (the default)")
+    config_mod.load(_matrix_path(args))  # a bad matrix is exit 2 before any engine work
     Driver(Engine.DOCKER).check()
     return bench.main(_matrix_path(args), args.reports, args.reps, args.skip_qemu)
 
@@ -410,6 +417,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return f"disk full: cannot write {e.filename or 'a file'}"
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror or e}"[:500]
+
+
+def _no_nul(args: argparse.Namespace) -> None:
+    """A NUL byte cannot be in a path, a glob or a reference; the OS calls would raise ValueError deep inside."""
+    for name, value in vars(args).items():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and "\0" in v:
+                option = name if name == "dirs" or name == "run_dir" else "--" + name.replace("_", "-")
+                raise UsageError(f"{option}: {v!r} contains a NUL byte", fix="pass it without the NUL character")
+
+
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
     # A CI cancel or `kill` should clean up like Ctrl-C: containers removed, partial report written.
     raise KeyboardInterrupt
@@ -423,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         cast(_Parser, sub.choices[args.command]).unknown(extra)
     try:
+        _no_nul(args)
         return int(args.func(args))
     except FatalError as e:
         if args.debug:  # the traceback, and still the error's own exit code
@@ -432,6 +456,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("go-cache-matrix: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a path from the command line the OS refuses (too long, a loop, no permission, disk full)
+        if args.debug:
+            traceback.print_exc()
+        print(f"go-cache-matrix: error: {_os_error(e)}\n  fix: check the paths given (and free disk space), "
+              "then run the command again; --debug shows where it happened", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `plan | head`
         sys.stderr.close()
         return 0

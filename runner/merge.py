@@ -47,13 +47,33 @@ def find_runs(paths: Sequence[str], out_dir: Path | None = None) -> list[Path]:
         if (p / "run.json").exists() or (p / "cells").is_dir():
             runs = [p]
         else:
-            runs = sorted(r for r in {f.parent for f in p.rglob("run.json")} | {f.parent for f in p.rglob("cells")
-                                                                               if f.is_dir()}
-                          if not inside_out(r))
+            runs = sorted(r for r in _run_dirs_below(p, arg) if not inside_out(r))
         if not runs:
             raise UsageError(f"{arg} holds no run directory (no run.json or cells/ below it)",
                              fix="pass reports/runs/<run-id>, or the directory a shard's artifact was unpacked to")
         found += [r for r in runs if r.resolve() not in {f.resolve() for f in found}]
+    return found
+
+
+SEARCH_DEPTH = 6  # an unpacked CI artifact: <artifact>/reports/runs/<run id>/cells is 4 deep
+SEARCH_LIMIT = 20_000  # directories looked at below one argument
+
+
+def _run_dirs_below(top: Path, arg: str) -> set[Path]:
+    """Run directories (run.json or cells/ inside) at most SEARCH_DEPTH below top: bounded, so `merge /` is an
+    error after a moment instead of a walk of the whole filesystem; unreadable or vanishing dirs are skipped."""
+    found: set[Path] = set()
+    # errors (a /proc entry gone, no permission) are ignored by os.walk
+    for seen, (root, dirs, files) in enumerate(os.walk(top), start=1):
+        if seen > SEARCH_LIMIT:
+            raise UsageError(f"{arg}: more than {SEARCH_LIMIT} directories below it to search for runs",
+                             fix="pass the run directories themselves (reports/runs/<run-id>) or the directory an "
+                                 "artifact was unpacked to")
+        here = Path(root)
+        if "run.json" in files or "cells" in dirs:
+            found.add(here)
+        if len(here.relative_to(top).parts) >= SEARCH_DEPTH:
+            dirs.clear()
     return found
 
 

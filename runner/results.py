@@ -159,6 +159,8 @@ class RunResults:
 def read_json(path: Path) -> Any:
     """A JSON file's value, or ResultFormatError saying why not: unreadable, a directory, not UTF-8, not JSON,
     nested too deep for this Python (json.loads raises RecursionError, not ValueError, there)."""
+    if path.exists() and not path.is_file():  # a FIFO would block read_text; a directory cannot be read
+        raise ResultFormatError(f"{path}: not a regular file")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
