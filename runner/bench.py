@@ -35,7 +35,7 @@ from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status
 from runner.paths import remove_tree, runs_root
 from runner.render import markdown
-from runner.results import CellResult, RunResults, load_run, new_run_id, now_iso, write_json_atomic
+from runner.results import CellResult, RunResults, load_run, new_run_id, now_iso, write_json_atomic, write_text_atomic
 from runner.scenarios import CONTAINER_ENV, GOROOT
 
 SCHEMA_VERSION = 1
@@ -364,6 +364,6 @@ def main(matrix: str, reports: str, reps: int, skip_qemu: bool) -> int:
     out = Path(reports)
     write_json_atomic(out / "bench.json", data)
     text = render_md(data)
-    (out / "bench.md").write_text(text)
+    write_text_atomic(out / "bench.md", text)
     print(text)
     return 0

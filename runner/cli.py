@@ -214,6 +214,9 @@ def _write_output(path: Path, text: str, *, append: bool = False) -> Path:
         with open(path, "a" if append else "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise UsageError(f"disk full: cannot write {path}", fix="free space on that filesystem, or write "
+                             "elsewhere (-o/--html/--junit)") from e
         raise UsageError(f"cannot write {path}: {e.strerror or e}",
                          fix="pass a path in an existing, writable directory") from e
     return path

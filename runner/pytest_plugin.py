@@ -221,7 +221,11 @@ class CellItem(pytest.Item):
     def runtest(self) -> None:
         state = self.config.stash[STATE]
         result = run_cell(self.cell, state.ctx)
-        write_json_atomic(cell_path(state.ctx.run_dir, self.cell.slug), result.to_dict())
+        try:
+            write_json_atomic(cell_path(state.ctx.run_dir, self.cell.slug), result.to_dict())
+        except OSError as e:  # DiskFull names the path; the cell is lost, the run goes on and says why
+            raise CellOutcome(Status.ERROR, f"result not saved ({result.status.value}: {result.reason}): "
+                                            f"{e.strerror}: {e.filename}") from None
         self.user_properties.append(("gcm_status", result.status.value))
         self.user_properties.append(("gcm_reason", result.reason))
         if result.status is Status.PASS:

@@ -11,7 +11,9 @@ Renderers read only these files, so a run can be re-rendered without an engine.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
 import json
 import os
 import secrets
@@ -33,15 +35,35 @@ def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+class DiskFull(OSError):
+    """A result or report write that ran out of space: named as such, with the path (errno ENOSPC)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(errno.ENOSPC, "disk full (no space left on device)", str(path))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside path, fsync, rename over path: a reader (or a second run writing the same
+    file) sees the old content or the new, never half. On failure the temporary file is removed, so `report`
+    never mistakes a full disk for a killed writer; a full disk raises DiskFull naming path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if e.errno == errno.ENOSPC and not isinstance(e, DiskFull):
+            raise DiskFull(path) from e
+        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 class ResultFormatError(Exception):
