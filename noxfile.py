@@ -40,7 +40,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session
 def clean(session: nox.Session) -> None:
-    """Remove every container and volume this tool labelled (add -- --images for cached images)."""
+    """Remove what runs that are gone left behind (-- --all: live runs' too; -- --images: cached images)."""
     session.install("-e", ".")
     session.run("go-cache-matrix", "clean", *session.posargs)
 

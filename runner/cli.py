@@ -298,21 +298,44 @@ def cmd_clean(args: argparse.Namespace) -> int:
         except EngineUnavailable as e:
             print(f"{engine}: skipped ({e.message})")
             continue
-        match = {LABEL_MANAGED: "1"} if not args.run else {LABEL_RUN: args.run}
         try:
-            removed = d.sweep(match)
-            if d.engine is Engine.DOCKER:
-                removed["build records"] = buildrun.prune_build_records(d, args.run)
+            removed = _clean_engine(d, args)
             if args.images:
                 removed["images"] = images.remove_cached(d)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise EngineUnavailable(f"{engine}: clean failed: {e}", fix="check the engine, then run clean again") from e
-        print(f"{engine}: removed " + ", ".join(f"{n} {k}" for k, n in removed.items()))
+        print(f"{engine}: removed " + (", ".join(f"{n} {k}" for k, n in removed.items() if n) or "nothing"))
     from runner.resources import unmount_leftovers
 
-    print(f"host: unmounted {unmount_leftovers(args.run)} loop filesystems and removed "
-          f"{buildrun.sweep_host_dirs(args.run)} build directories left by killed runs")
+    print(f"host: unmounted {unmount_leftovers(args.run, spare_live=not (args.all or args.run))} loop filesystems "
+          f"and removed {buildrun.sweep_host_dirs(args.run)} build directories left by killed runs")
     return 0
+
+
+def _clean_engine(d: Driver, args: argparse.Namespace) -> dict[str, int]:
+    """--run ID: that run's resources. --all: every run's, live ones too (said so). Neither: only runs whose
+    runner process is gone; a live run, on this host or another, keeps everything."""
+    from runner import buildrun
+    from runner.resources import live_runs, sweep_stale_runs
+
+    if args.run or args.all:
+        live = [] if args.run else live_runs(d)
+        removed = d.sweep({LABEL_RUN: args.run} if args.run else {LABEL_MANAGED: "1"})
+        if d.engine is Engine.DOCKER:
+            removed["build records"] = buildrun.prune_build_records(d, args.run)
+        if live:
+            print(f"{d.engine}: --all removed the resources of {len(live)} live run(s) too: {', '.join(live)} "
+                  "(their cells in flight will error)")
+        return removed
+    total: dict[str, int] = {}
+    for run_id, owner, removed in sweep_stale_runs(d):
+        print(f"{d.engine}: run {run_id} (runner {owner} is gone): removed "
+              + (", ".join(f"{n} {k}" for k, n in removed.items() if n) or "nothing"))
+        for k, n in removed.items():
+            total[k] = total.get(k, 0) + n
+    if spared := live_runs(d):
+        print(f"{d.engine}: left {len(spared)} live run(s) alone: {', '.join(spared)} (clean --all removes them too)")
+    return total
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -396,11 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default="merged")
     p.set_defaults(func=cmd_merge)
 
-    p = sub.add_parser("clean", help="remove containers and volumes labelled by this tool")
+    p = sub.add_parser("clean", help="remove what runs that are gone left behind (containers, volumes, mounts)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--run", help="only this run id's resources (other runs, also live ones, are untouched)")
     which.add_argument("--all", action="store_true",
-                       help="every run's resources, also those of runs still going (the default without --run)")
+                       help="every run's resources, also those of runs still going (without --run or --all: only "
+                            "runs whose runner process is gone)")
     p.add_argument("--images", action="store_true", help="also remove cached base and cell images")
     p.add_argument("--engine", action="append", choices=[e.value for e in Engine])
     p.set_defaults(func=cmd_clean)
