@@ -256,7 +256,7 @@ def _distro(r: _Reader, distro_id: str) -> Distro:
         name=r.get("name", str, required=True),
         release=r.get("release", str, required=True),
         family=family,
-        image=r.get("image", str, required=True),
+        image=_image(r),
         digest=digest,
         # Missing: "unknown", and every run warns about it (runner.config.release_warnings).
         eol=_date(r, "eol", eol, allow_rolling=True) if (eol := _date_text(r, "eol")) is not None else "unknown",
@@ -266,6 +266,13 @@ def _distro(r: _Reader, distro_id: str) -> Distro:
         rootfs=rootfs,
         go=_distro_go(r, family),
     )
+
+
+def _image(r: _Reader) -> str:
+    image = r.get("image", str, required=True)
+    if problem := refs.image_ref_problem(image):
+        raise r.fail("image", problem, fix=refs.IMAGE_REF_FIX)
+    return image
 
 
 def _distro_go(r: _Reader, family: Family) -> DistroGo | None:
@@ -612,12 +619,14 @@ def adhoc_distro(spec: str, known: Mapping[str, Distro]) -> Distro:
     """`--distro NAME=IMAGE_REF`: a row for an image that matrix.toml does not list (a new release, a
     candidate digest). An existing NAME keeps its name, release, EOL and family and takes the new image."""
     name, sep, ref = spec.partition("=")
-    if not sep or not _ID.match(name) or not ref or " " in ref:
+    if not sep or not _ID.match(name):  # the reference itself: refs.image_ref_problem below
         raise UsageError(f"--distro {spec!r} is not NAME=IMAGE_REF",
                          fix="e.g. --distro ubuntu-26.04=docker.io/library/ubuntu:26.04 (NAME: lower-case id)")
     image, _, digest = ref.partition("@")
     if digest and not _DIGEST.match(digest):
         raise UsageError(f"--distro {name}: {digest!r} is not a digest", fix="IMAGE@sha256:<64 hex digits>")
+    if problem := refs.image_ref_problem(ref):
+        raise UsageError(f"--distro {name}: {problem}", fix=refs.IMAGE_REF_FIX)
     if name in known:
         old = known[name]
         return Distro(id=name, name=old.name, release=old.release, family=old.family, image=image,
