@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import nox
@@ -17,11 +18,27 @@ nox.options.reuse_venv = "yes"
 nox.options.default_venv_backend = "venv"
 
 
+# Ctrl-C reaches nox and the runner together. nox's defaults (0.3 s, then SIGTERM, 0.2 s, then SIGKILL) cut the
+# runner's clean-up short: no partial report, run.json not marked interrupted. The runner ignores further signals
+# once interrupted and needs seconds to stop its workers (xdist waits up to 10 s), sweep the run's containers and
+# write the report: give it minutes, then SIGTERM, then SIGKILL.
+INTERRUPT_TIMEOUT = 300.0
+TERMINATE_TIMEOUT = 30.0
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    # A CI cancel (SIGTERM to the job's process group) should end like Ctrl-C: nox waits for the runner's clean-up
+    # and exits 130, instead of dying at once and leaving the runner orphaned.
+    raise KeyboardInterrupt
+
+
 @nox.session
 def matrix(session: nox.Session) -> None:
     """Run the matrix (default profile) and write reports/matrix.md. Arguments go to `go-cache-matrix run`."""
     session.install("-e", ".")
-    session.run("go-cache-matrix", "run", *session.posargs)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    session.run("go-cache-matrix", "run", *session.posargs, interrupt_timeout=INTERRUPT_TIMEOUT,
+                terminate_timeout=TERMINATE_TIMEOUT)
 
 
 @nox.session

@@ -10,8 +10,10 @@ renders the report at the end; xdist workers only run cells and write their cell
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,8 @@ import docker.errors
 import pytest
 import requests.exceptions
 
+from runner import buildrun, host, plan
 from runner import config as config_mod
-from runner import host, plan
 from runner.engine import LABEL_RUN
 from runner.errors import FatalError
 from runner.execute import RunContext, run_cell
@@ -28,7 +30,7 @@ from runner.model import Arch, Cell, Engine, Status
 from runner.paths import remove_tree, run_id_problem, runs_root
 from runner.preflight import ArchCheck
 from runner.render import markdown, publish
-from runner.resources import LABEL_OWNER, sweep_stale_runs
+from runner.resources import LABEL_OWNER, sweep_stale_runs, unmount_leftovers
 from runner.results import CellResult, cell_path, load_run, new_run_id, now_iso, write_json_atomic
 
 STATE = pytest.StashKey["MatrixState"]()
@@ -114,6 +116,11 @@ def pytest_configure(config: pytest.Config) -> None:
                      adhoc={s.partition("=")[0]: s for s in choices.distros}, planned=tuple(cells),
                      registry_mirror=choices.registry_mirror or cfg.settings.registry_mirror)
     if worker:
+        # Ctrl-C reaches every process of the terminal's group. A worker interrupted mid-cell would print
+        # tracebacks and pluggy's "cannot send" while the controller shuts down; the controller alone handles it:
+        # it stops the workers (xdist kills one still in a cell) and sweeps the run's resources by label.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         ctx.arch_checks = {(k[0], k[1], k[2]): ArchCheck.from_dict(v) for k, v in worker["gcm_arch_checks"]}
         ctx.owner = worker.get("gcm_owner", ctx.owner)  # resources are the controller's: it is the run
     done: set[str] = set(worker.get("gcm_done", ())) if worker else set()
@@ -302,6 +309,12 @@ def _finish(state: MatrixState, interrupted: bool, exitstatus: int) -> Path:
     run_dir = state.ctx.run_dir
     run = load_run(run_dir)
     leftovers = _sweep_own(state, run.cells)
+    # A worker stopped mid-cell could not unmount its loop filesystems or remove its build dirs.
+    if unmounted := unmount_leftovers(state.ctx.run_id):
+        leftovers["loop mounts"] = unmounted
+    with contextlib.suppress(OSError):
+        if swept := buildrun.sweep_host_dirs(state.ctx.run_id):
+            leftovers["build dirs"] = swept
     meta = {**run.meta, "finished": now_iso(), "interrupted": interrupted, "pytest_exitstatus": exitstatus}
     if leftovers:
         meta["leftovers_removed"] = leftovers
@@ -314,6 +327,14 @@ def _finish(state: MatrixState, interrupted: bool, exitstatus: int) -> Path:
     return run_dir
 
 
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """The first Ctrl-C or SIGTERM ends the run; a second one (a repeated Ctrl-C, nox's SIGTERM) must not cut the
+    clean-up and the partial report short, so the controller ignores both from here on."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's own sessionfinish has stopped the workers: nothing starts after
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or not state.controller:
