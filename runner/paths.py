@@ -13,10 +13,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+
+from runner.errors import UsageError
+
+# One grammar for run ids: a run id names a directory under <reports>/runs and goes into engine labels, so it
+# can be neither a path ("..", "/x", "a/b") nor empty, and stays short enough for a label value.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+RUN_ID_RULE = "1 to 64 characters, letters, digits, '.', '_' and '-', starting with a letter or digit"
 
 
 def images_dir() -> Path:
@@ -84,3 +92,54 @@ def rmtree_unmounted(root: Path) -> bool:
         return False
     shutil.rmtree(root, ignore_errors=True)
     return not root.exists()
+
+
+def run_id_problem(run_id: str) -> str | None:
+    """Why `run_id` cannot name a run, or None."""
+    if RUN_ID.fullmatch(run_id):
+        return None
+    return f"{run_id!r} is not a run id ({RUN_ID_RULE})"
+
+
+def check_run_id(run_id: str, option: str = "--run-id") -> str:
+    """run_id, or one UsageError naming the option and the grammar."""
+    if problem := run_id_problem(run_id):
+        raise UsageError(f"{option} {problem}", fix=f"{option} nightly-1 (or leave it out for a generated id)")
+    return run_id
+
+
+class UnsafeDeletion(UsageError):
+    """A deletion this tool was about to make outside its own directories: refused, never done."""
+
+
+def strictly_inside(path: Path, root: Path) -> bool:
+    """True when path, with every symlink resolved (its own included), is below root (resolved), not root itself."""
+    try:
+        real, base = path.resolve(), root.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+    return real != base and real.is_relative_to(base)
+
+
+def runs_root(run_dir: Path) -> Path:
+    """<reports>/runs for a run directory <reports>/runs/<run id>: the root its deletions must stay in."""
+    check_run_id(run_dir.name, "run id")
+    return run_dir.parent
+
+
+def remove_tree(path: Path, root: Path) -> None:
+    """The one way this tool deletes a directory whose path is built from user input (a run id, --reports): only
+    strictly inside `root`, one of the tool's own directories (<reports>/runs, the cache dir), checked on the
+    resolved path so a symlink cannot lead the deletion elsewhere. A symlink itself is removed, never followed.
+    Anything else raises UnsafeDeletion and deletes nothing."""
+    if path.is_symlink():
+        if not strictly_inside(path.parent, root) and path.parent.resolve() != root.resolve():
+            raise UnsafeDeletion(f"refusing to delete {path}: not inside {root}",
+                                 fix="report this: the tool never deletes outside its own directories")
+        path.unlink()
+        return
+    if not strictly_inside(path, root):
+        raise UnsafeDeletion(f"refusing to delete {path}: it is not inside {root} (resolved: {path.resolve()})",
+                             fix="pass a run id (not a path) and a --reports directory that is not a symlink "
+                                 "into another tree")
+    shutil.rmtree(path, ignore_errors=True)

@@ -149,12 +149,25 @@ def order(cells: Sequence[Cell]) -> list[Cell]:
     return sorted(cells, key=lambda c: (-c.cost, c.id))
 
 
+MAX_SHARDS = 1000  # more shards than any matrix has cells; shard() keeps one load per shard
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     m = _SHARD.match(text)  # ASCII digits only: str.isdigit() also takes '²', which int() refuses
-    if not (m and 1 <= int(m[1]) <= int(m[2])):
+    # Digits are counted before int(): a 5000-digit number is a ValueError of int() itself, a huge N a huge list.
+    digits = [g.lstrip("0") or "0" for g in m.groups()] if m else []
+    if digits and len(digits[1]) <= len(str(MAX_SHARDS)) < len(digits[0]):
+        digits[0] = str(MAX_SHARDS + 1)  # I has more digits than N can have: I > N, said as such below
+    if digits and (len(digits[1]) > len(str(MAX_SHARDS)) or int(digits[1]) > MAX_SHARDS):
+        text = text if len(text) <= 40 else text[:37] + "..."
+        raise UsageError(f"--shard {text!r}: N is more than {MAX_SHARDS} shards",
+                         fix=f"split into at most {MAX_SHARDS} shards, e.g. --shard 1/3")
+    index, count = (int(digits[0]), int(digits[1])) if digits else (0, 0)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    if not (m and 1 <= index <= count):
         raise UsageError(f"--shard {text!r} is not I/N with 1 <= I <= N",
                          fix="e.g. --shard 1/3, --shard 2/3, --shard 3/3")
-    return int(m[1]), int(m[2])
+    return index, count
 
 
 def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:

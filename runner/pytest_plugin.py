@@ -14,7 +14,7 @@ import contextlib
 import datetime
 import os
 import re
-import shutil
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,15 +24,16 @@ import docker.errors
 import pytest
 import requests.exceptions
 
+from runner import buildrun, durations, host, paths, plan
 from runner import config as config_mod
-from runner import durations, host, paths, plan
 from runner.engine import LABEL_RUN
 from runner.errors import FatalError
 from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status, cell_slug
+from runner.paths import remove_tree, run_id_problem, runs_root
 from runner.preflight import ArchCheck
 from runner.render import markdown, publish
-from runner.resources import LABEL_OWNER, sweep_stale_runs
+from runner.resources import LABEL_OWNER, sweep_stale_runs, unmount_leftovers
 from runner.results import CellResult, cell_path, load_run, new_run_id, now_iso, write_json_atomic
 
 STATE = pytest.StashKey["MatrixState"]()
@@ -52,13 +53,17 @@ CATEGORY = {
 
 
 class MatrixState:
-    def __init__(self, ctx: RunContext, cells: list[Cell], controller: bool, reports: Path) -> None:
+    def __init__(self, ctx: RunContext, cells: list[Cell], controller: bool, reports: Path,
+                 planned: list[Cell] | None = None) -> None:
+        """cells: the cells this session runs; planned: all cells of the run (more than cells when resuming)."""
         self.ctx, self.cells, self.controller, self.reports = ctx, cells, controller, reports
+        self.planned = planned if planned is not None else cells
         self.meta: dict[str, Any] = {}
         # Progress (controller): expected seconds per cell (runner.durations), finished ids, the start.
         self.expected: dict[str, float] = {}
         self.done: set[str] = set()
         self.t0 = time.monotonic()
+        self.resumed_from: dict[str, Any] | None = None  # the run.json of the run being resumed
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,6 +79,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--gcm-distro", action="append", default=[], help="NAME=IMAGE_REF: an ad-hoc distro row")
     g.addoption("--gcm-registry-mirror", default=None, help="HOST[:PORT][/PREFIX] to pull docker.io images through")
     g.addoption("--gcm-run-id", default=None)
+    g.addoption("--gcm-resume", action="store_true", help="run only the missing and errored cells of --gcm-run-id")
     g.addoption("--gcm-reports", default="reports")
     g.addoption("--gcm-progress", action="store_true",
                 help="one line per finished cell with its time, the count and the time left (instead of pytest's)")
@@ -108,6 +114,8 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", None)
     reports = Path(config.getoption("gcm_reports")).resolve()
     run_id = worker["gcm_run_id"] if worker else (config.getoption("gcm_run_id") or new_run_id())
+    if problem := run_id_problem(run_id):  # `go-cache-matrix run` checked it; this is pytest used directly
+        raise pytest.UsageError(f"--gcm-run-id {problem}")
     cfg = config_mod.load(matrix)
     choices = _choices(config)
     host_arch = Arch.host()
@@ -126,10 +134,23 @@ def pytest_configure(config: pytest.Config) -> None:
                      adhoc={s.partition("=")[0]: s for s in choices.distros}, planned=tuple(cells),
                      registry_mirror=choices.registry_mirror or cfg.settings.registry_mirror)
     if worker:
+        # Ctrl-C reaches every process of the terminal's group. A worker interrupted mid-cell would print
+        # tracebacks and pluggy's "cannot send" while the controller shuts down; the controller alone handles it:
+        # it stops the workers (xdist kills one still in a cell) and sweeps the run's resources by label.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         ctx.arch_checks = {(k[0], k[1], k[2]): ArchCheck.from_dict(v) for k, v in worker["gcm_arch_checks"]}
         ctx.owner = worker.get("gcm_owner", ctx.owner)  # resources are the controller's: it is the run
-    state = MatrixState(ctx, cells, controller=worker is None, reports=reports)
-    state.expected = measured.expected(cells)
+    done: set[str] = set(worker.get("gcm_done", ())) if worker else set()
+    resumed = None
+    if not worker and config.getoption("gcm_resume"):
+        previous = load_run(run_dir)
+        resumed = previous.meta
+        done = {c.id for c in previous.cells if c.status is not Status.ERROR}
+    state = MatrixState(ctx, [c for c in cells if c.id not in done], controller=worker is None, reports=reports,
+                        planned=cells)
+    state.resumed_from = resumed
+    state.expected = measured.expected(state.cells)
     if worker is None and config.getoption("gcm_progress"):
         config.pluginmanager.register(Progress(config, state), "gcm-progress")
     state.meta = {
@@ -177,8 +198,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     facts["engines"] = per_engine
     facts["registry_mirror"] = ctx.registry_mirror
     facts["preflight"] = [{"engine": k[1], **v.to_dict()} for k, v in ctx.arch_checks.items()]
-    write_json_atomic(ctx.run_dir / "run.json", {**state.meta, "started": now_iso(), "finished": None,
-                                                 "interrupted": False, "host": facts})
+    meta = {**state.meta, "owner": ctx.owner, "started": now_iso(), "finished": None, "interrupted": False,
+            "host": facts}
+    if state.resumed_from is not None:  # one run: its first start, and when it was resumed with how many cells
+        old = state.resumed_from
+        meta["started"] = old.get("started") or meta["started"]
+        meta["resumed"] = [*(old.get("resumed") or []), {"at": now_iso(), "cells": len(state.cells),
+                                                         "kept": len(state.planned) - len(state.cells)}]
+        tw.line(f"resuming run {ctx.run_id}: {len(state.cells)} of {len(state.planned)} cells to run "
+                "(the missing and errored ones)")
+        if (old.get("plan") or {}).get("hash") not in (None, state.meta["plan"].get("hash")):
+            tw.line("warning: this selection plans other cells than the run being resumed; pass the same "
+                    "--profile/--select/--skip/--arch/--shard", yellow=True)
+    write_json_atomic(ctx.run_dir / "run.json", meta)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -189,6 +221,7 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput["gcm_run_id"] = state.ctx.run_id
         node.workerinput["gcm_order"] = [c.id for c in state.cells]
         node.workerinput["gcm_owner"] = state.ctx.owner
+        node.workerinput["gcm_done"] = sorted({c.id for c in state.planned} - {c.id for c in state.cells})
         node.workerinput["gcm_arch_checks"] = [[list(k), v.to_dict()] for k, v in state.ctx.arch_checks.items()]
 
 
@@ -221,7 +254,11 @@ class CellItem(pytest.Item):
     def runtest(self) -> None:
         state = self.config.stash[STATE]
         result = run_cell(self.cell, state.ctx)
-        write_json_atomic(cell_path(state.ctx.run_dir, self.cell.slug), result.to_dict())
+        try:
+            write_json_atomic(cell_path(state.ctx.run_dir, self.cell.slug), result.to_dict())
+        except OSError as e:  # DiskFull names the path; the cell is lost, the run goes on and says why
+            raise CellOutcome(Status.ERROR, f"result not saved ({result.status.value}: {result.reason}): "
+                                            f"{e.strerror}: {e.filename}") from None
         self.user_properties.append(("gcm_status", result.status.value))
         self.user_properties.append(("gcm_reason", result.reason))
         if result.status is Status.PASS:
@@ -330,20 +367,34 @@ def _finish(state: MatrixState, interrupted: bool, exitstatus: int) -> Path:
     run_dir = state.ctx.run_dir
     run = load_run(run_dir)
     leftovers = _sweep_own(state, run.cells)
+    # A worker stopped mid-cell could not unmount its loop filesystems or remove its build dirs.
+    if unmounted := unmount_leftovers(state.ctx.run_id):
+        leftovers["loop mounts"] = unmounted
+    with contextlib.suppress(OSError):
+        if swept := buildrun.sweep_host_dirs(state.ctx.run_id):
+            leftovers["build dirs"] = swept
     meta = {**run.meta, "finished": now_iso(), "interrupted": interrupted, "pytest_exitstatus": exitstatus}
     if leftovers:
         meta["leftovers_removed"] = leftovers
-    planned = {c.id for c in state.cells}
+    planned = {c.id for c in state.planned}
     meta["missing_cells"] = sorted(planned - {c.id for c in run.cells})
     write_json_atomic(run_dir / "run.json", meta)
     run.meta = meta
     publish.publish(run, state.reports)
     with contextlib.suppress(OSError):  # the estimate is a convenience: a read-only cache dir loses nothing
         durations.record(run.cells)
-    shutil.rmtree(run_dir / "work", ignore_errors=True)
+    remove_tree(run_dir / "work", runs_root(run_dir))
     return run_dir
 
 
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """The first Ctrl-C or SIGTERM ends the run; a second one (a repeated Ctrl-C, nox's SIGTERM) must not cut the
+    clean-up and the partial report short, so the controller ignores both from here on."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's own sessionfinish has stopped the workers: nothing starts after
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or not state.controller:
@@ -388,8 +439,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.write_line(f"cells: {markdown.summary_line(run.cells)}")
     if run.meta.get("interrupted"):
         missing = run.meta.get("missing_cells") or []
-        tr.write_line(f"interrupted: {len(missing)} of {len(state.cells)} cells did not finish; the results of the "
+        tr.write_line(f"interrupted: {len(missing)} of {len(state.planned)} cells did not finish; the results of the "
                       "finished ones are kept and reported", red=True)
+        tr.write_line(f"resume: go-cache-matrix run --run-id {state.ctx.run_id} --resume (the same selection)")
     lost: dict[str, int] = {}
     for c in run.cells:
         if c.observations.get("engine_lost"):

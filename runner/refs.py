@@ -109,3 +109,44 @@ def repo_digest(repo_digests: Iterable[str] | None, ref: str) -> str | None:
         if sep and parse(name).repository == want:
             return digest
     return None
+
+
+# The reference grammar docker and podman parse (github.com/distribution/reference, regexp.go):
+#   reference := name [ ":" tag ] [ "@" digest ];  name := [domain "/"] path;  domain := host [":" port]
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?"
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_DIGEST_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
+_NAME = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*", re.ASCII)
+NAME_MAX = 255
+IMAGE_REF_RULE = ("[domain[:port]/]path[:tag][@digest]: path components lower-case letters and digits joined by "
+                  "'.', '_', '__' or '-'; tag [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}; digest ALGO:HEX")
+IMAGE_REF_FIX = "e.g. docker.io/library/debian:12 or docker.io/library/debian:12@sha256:<64 hex digits>"
+
+
+def image_ref_problem(ref: str) -> str | None:
+    """Why `ref` is not an image reference as the engines parse it, naming the rule it breaks; None when it is.
+    Checked at load time, so `;`, `$(...)`, spaces, newlines and upper-case paths fail here with the grammar
+    instead of at pull time (a rootfs suite form of --distro has its own rule elsewhere)."""
+    if not ref:
+        return "empty image reference"
+    if bad := sorted({c for c in ref if not (c.isascii() and (c.isalnum() or c in "._-/:@[]"))}):
+        return f"{ref!r} has {', '.join(map(repr, bad))}, which no image reference may contain ({IMAGE_REF_RULE})"
+    name, at, digest = ref.partition("@")
+    if at and not _DIGEST_RE.fullmatch(digest):
+        return f"{digest!r} in {ref!r} is not a digest (ALGO:HEX, e.g. sha256:<64 hex digits>)"
+    tag = None
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        name, tag = name[:colon], name[colon + 1:]
+    if tag is not None and not _TAG.fullmatch(tag):
+        return f"tag {tag!r} in {ref!r} is not [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}"
+    if len(name) > NAME_MAX:
+        return f"the name in {ref!r} is longer than {NAME_MAX} characters"
+    if not _NAME.fullmatch(name):
+        first, sep, _ = name.partition("/")
+        lower = name if not (sep and _is_domain(first)) else name[len(first) + 1:]
+        if lower != lower.lower():
+            return f"{ref!r}: repository path components must be lower-case ({IMAGE_REF_RULE})"
+        return f"{ref!r} is not [domain[:port]/]path[:tag][@digest] ({IMAGE_REF_RULE})"
+    return None

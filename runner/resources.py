@@ -12,6 +12,7 @@ OOM kill, a lost CI runner), and never touches a live run's resources: see sweep
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -118,8 +119,20 @@ def leftover_loop_mounts(run_id: str | None = None, mounts: str | None = None) -
     return found
 
 
-def unmount_leftovers(run_id: str | None = None) -> int:
-    points = leftover_loop_mounts(run_id)
+def run_is_live(run_dir: Path) -> bool:
+    """The run's controller (run.json's owner) is a live process on this host. A run without a readable owner
+    (killed before it wrote run.json, an older version, a damaged file) is not."""
+    try:
+        owner = json.loads((run_dir / "run.json").read_text()).get("owner")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return False
+    return isinstance(owner, str) and not owner_gone(owner)
+
+
+def unmount_leftovers(run_id: str | None = None, *, spare_live: bool = False) -> int:
+    """Unmount the loop filesystems runs left (one run's, or every run's); spare_live: not those of a run whose
+    controller is alive (its cells are using them)."""
+    points = [p for p in leftover_loop_mounts(run_id) if not (spare_live and run_is_live(Path(p).parents[3]))]
     for p in points:
         _umount(Path(p))
     return len(points)
@@ -173,16 +186,26 @@ def owner_gone(token: str) -> bool:
     return _start_time(int(pid)) != started
 
 
-def sweep_stale_runs(driver: Driver, current_run: str | None = None) -> list[tuple[str, str, dict[str, int]]]:
-    """Remove the containers, volumes and images of runs whose owner process is gone: [(run id, owner, removed)].
-    Only resources carrying both the dead owner and its run id are removed, so a live run that reuses a
-    run id keeps its own; loop filesystems of such a run are unmounted when no live owner shares its id."""
+def _labelled_runs(driver: Driver) -> set[tuple[str, str]]:
+    """(run id, owner) of every container, volume and image carrying both labels."""
     api = driver.client.api  # the low-level lists: no per-object inspect that a concurrent removal could fail
     want = {"label": [LABEL_OWNER, LABEL_RUN]}
     listed = [*api.containers(all=True, filters=want), *(api.volumes(filters=want).get("Volumes") or []),
               *api.images(filters=want)]
-    found = {(str(labels[LABEL_RUN]), str(labels[LABEL_OWNER])) for obj in listed
-             if (labels := obj.get("Labels") or {}).get(LABEL_OWNER) and labels.get(LABEL_RUN)}
+    return {(str(labels[LABEL_RUN]), str(labels[LABEL_OWNER])) for obj in listed
+            if (labels := obj.get("Labels") or {}).get(LABEL_OWNER) and labels.get(LABEL_RUN)}
+
+
+def live_runs(driver: Driver) -> list[str]:
+    """Run ids with resources on this engine whose owner process is alive (or on another host)."""
+    return sorted({run_id for run_id, owner in _labelled_runs(driver) if not owner_gone(owner)})
+
+
+def sweep_stale_runs(driver: Driver, current_run: str | None = None) -> list[tuple[str, str, dict[str, int]]]:
+    """Remove the containers, volumes and images of runs whose owner process is gone: [(run id, owner, removed)].
+    Only resources carrying both the dead owner and its run id are removed, so a live run that reuses a
+    run id keeps its own; loop filesystems of such a run are unmounted when no live owner shares its id."""
+    found = _labelled_runs(driver)
     swept = []
     for run_id, owner in sorted(found):
         if (run_id == current_run and owner == owner_token()) or not owner_gone(owner):

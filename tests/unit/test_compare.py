@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cell(distro: str, release: str, rest: str, status: Status = Status.PASS, reason: str = "ok",
          **parts: Any) -> CellResult:
-    return CellResult(cell={"id": f"{distro}/{rest}", "distro": distro, "distro_name": "Debian", "release": release},
+    arch, engine, toolchain, scenario = rest.split("/")
+    sid, _, variant = scenario.partition(":")
+    ident = {"id": f"{distro}/{rest}", "distro": distro, "arch": arch, "engine": engine, "toolchain": toolchain,
+             "scenario": sid, "variant": variant or None}
+    return CellResult(cell={**ident, "distro_name": "Debian", "release": release},
                       status=status, reason=reason, observations=parts.get("observations", {}),
                       toolchain=parts.get("toolchain", {}), image=parts.get("image", {}),
                       timings=parts.get("timings", {}))
