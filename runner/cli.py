@@ -547,6 +547,9 @@ def _sigterm_as_interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # A shell starts background jobs (`cmd &` in a script) with SIGINT ignored, and Python then leaves it ignored:
+    # Ctrl-C or `kill -INT` must stop a run the same way however it was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # name the sub-command's own options in the did-you-mean

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cell(cell_id: str):  # type: ignore[no-untyped-def]
     cfg = config.load(ROOT / "matrix.toml")
-    return plan.build_plan(cfg, plan.Choices(select=(cell_id,)), host_arch=Arch.AMD64)[0]
+    return plan.build_plan(cfg, plan.Choices(profile="full", select=(cell_id,)), host_arch=Arch.AMD64)[0]
 
 
 def build(name: str, compiled: int, ok: bool = True, stderr: str = "") -> dict[str, Any]:
