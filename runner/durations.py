@@ -1,11 +1,12 @@
 """Measured cell durations on this host: the run's order (longest first), `plan`'s estimate and the ETA.
 
-    <cache>/durations.json   {"schema_version": 1, "runs": N, "cells": {"<cell id>": seconds}}
+    <cache>/durations.json   {"schema_version": 1, "runs": N, "cells": {"<cell id>": seconds}, "measured": [ids]}
 
 Each finished run folds its cells' wall times in (the mean of the old figure and the new one). Shards
 still split by matrix.toml's costs, so every runner computes the same split; these figures only order
 a runner's own cells and estimate its time. A cell never measured here is estimated from its cost,
-scaled by what measured cells took per unit of cost (or UNIT_SEC before anything was measured).
+scaled by what cells that really ran (pass, fail, known: "measured") took per unit of cost, or UNIT_SEC
+before any did: an `unavailable` cell takes no time and says nothing about what a unit of cost takes.
 A corrupt or foreign file is ignored with a warning, never an error.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.model import Cell
+from runner.model import Cell, Status
 from runner.paths import cache_dir, locked
 from runner.results import CellResult, write_json_atomic
 
@@ -29,12 +30,13 @@ UNIT_SEC = 17.0  # a cost unit before anything is measured: cold-warm:small, nat
 @dataclass
 class Durations:
     cells: dict[str, float] = field(default_factory=dict)
+    measured: set[str] = field(default_factory=set)  # cells whose last run ran the scenario (pass, fail, known)
     runs: int = 0
     warning: str | None = None  # why the file was ignored
 
     def unit_sec(self, planned: Iterable[Cell]) -> float:
         """Seconds per unit of cost, from the planned cells measured here (median), else UNIT_SEC."""
-        ratios = [self.cells[c.id] / c.cost for c in planned if c.id in self.cells and c.cost > 0]
+        ratios = [self.cells[c.id] / c.cost for c in planned if c.id in self.measured and c.cost > 0]
         return statistics.median(ratios) if ratios else UNIT_SEC
 
     def expected(self, cells: Sequence[Cell]) -> dict[str, float]:
@@ -59,15 +61,19 @@ def load(where: Path | None = None) -> Durations:
         return Durations(warning=f"{p}: ignored, not a durations file of schema {SCHEMA_VERSION}; the next run "
                                  "writes it anew")
     cells = {str(k): float(v) for k, v in raw["cells"].items() if isinstance(v, (int, float)) and v >= 0}
+    measured = raw.get("measured")
     runs = raw.get("runs")
-    return Durations(cells=cells, runs=runs if isinstance(runs, int) else 0)
+    return Durations(cells=cells, measured={str(i) for i in measured if i in cells} if isinstance(measured, list)
+                     else set(), runs=runs if isinstance(runs, int) else 0)
 
 
 def record(results: Iterable[CellResult], where: Path | None = None) -> None:
     """Fold a run's measured wall times in; preset cells (n/a by the plan) took no time worth keeping."""
     p = where or path()
+    results = list(results)
     walls = {r.id: float(r.timings["cell_wall_sec"]) for r in results
              if isinstance(r.timings.get("cell_wall_sec"), (int, float)) and not r.cell.get("preset")}
+    ran = {r.id for r in results if r.status in (Status.PASS, Status.FAIL, Status.KNOWN)}
     if not walls:
         return
     with locked("durations"):
@@ -75,7 +81,9 @@ def record(results: Iterable[CellResult], where: Path | None = None) -> None:
         cells = dict(old.cells)
         for cid, sec in walls.items():
             cells[cid] = round((cells[cid] + sec) / 2 if cid in cells else sec, 3)
-        write_json_atomic(p, {"schema_version": SCHEMA_VERSION, "runs": old.runs + 1, "cells": cells})
+        measured = (old.measured - set(walls)) | (ran & set(walls))
+        write_json_atomic(p, {"schema_version": SCHEMA_VERSION, "runs": old.runs + 1, "cells": cells,
+                              "measured": sorted(measured)})
 
 
 def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
@@ -94,12 +102,13 @@ def estimate(cells: Sequence[Cell], durations: Durations, n_workers: int) -> tup
     exp = durations.expected(cells)
     total = sum(exp.values())
     wall = max(total / max(n_workers, 1), max(exp.values(), default=0.0))
-    measured = sum(1 for c in cells if c.id in durations.cells)
+    measured = sum(1 for c in cells if c.id in durations.measured)
     if durations.runs == 0:
         source = f"from matrix.toml costs at {UNIT_SEC:.0f}s a unit; no earlier run on this host"
     else:
-        source = (f"{durations.runs} earlier run{'s' if durations.runs != 1 else ''} on this host: {measured} of "
-                  f"{len(cells)} cells measured, the rest from their costs")
+        known = sum(1 for c in cells if c.id in durations.cells)
+        source = (f"{durations.runs} earlier run{'s' if durations.runs != 1 else ''} on this host: {known} of "
+                  f"{len(cells)} cells timed ({measured} that ran), the rest from their costs")
     return wall, source
 
 

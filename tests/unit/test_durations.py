@@ -41,8 +41,21 @@ def test_measured_cells_reorder_and_scale_the_rest(tmp_path: Path) -> None:
     assert exp[slow_cheap.id] == 4000.0
     assert durations.order(cells, d)[0].id == max(sorted(exp), key=lambda cid: exp[cid])
     assert "2 earlier runs" in durations.estimate(cells, d, 2)[1]
+    assert slow_cheap.id in d.measured
     # Seconds per cost unit come from what was measured: every other cell is scaled the same way.
     assert d.unit_sec(cells) == 4000.0 / slow_cheap.cost
+
+
+def test_cells_that_did_not_run_do_not_scale_the_estimate(tmp_path: Path) -> None:
+    cells = _cells()
+    f = tmp_path / "durations.json"
+    quick = CellResult(cell={"id": cells[0].id}, status=Status.UNAVAILABLE, reason="no registry",
+                       timings={"cell_wall_sec": 0.01})
+    durations.record([quick, _result(cells[1].id, 10 * cells[1].cost)], f)
+    d = durations.load(f)
+    assert d.cells[cells[0].id] == 0.01 and cells[0].id not in d.measured
+    assert d.unit_sec(cells) == 10.0, "only the cell that ran gives seconds per unit of cost"
+    assert d.expected(cells)[cells[0].id] == 0.01, "the unavailable cell is expected to be quick again"
 
 
 def test_a_corrupt_or_foreign_file_is_ignored_with_a_warning(tmp_path: Path) -> None:
