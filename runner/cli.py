@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import docker.errors
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import durations, plan
+from runner import durations, engine_choice, plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
@@ -143,9 +144,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_mod.load(matrix)
     choices = _choices(args, cfg)
     cells = plan.build_plan(cfg, choices, host_arch=Arch.host())  # bad input fails here, before pytest
-    engines = {c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest}
-    for engine in sorted(engines):
-        Driver(engine).check()  # no engine at all: one clear error (exit 4), not N error cells
+    needs = sorted({c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest})
+    # No engine at all: one clear error (exit 4), not N error cells. Docker silent and podman answering (a
+    # podman-only host) and no --engine given: docker's cells run on podman, said at the start and in the report.
+    engines, substitution = engine_choice.choose([c.engine for c in cells], needs, lambda e: Driver(e).check(),
+                                                 user_chose=bool(choices.engines or os.environ.get("GCM_ENGINES")))
+    if substitution is not None:
+        choices = dataclasses.replace(choices, engines=engines, select=substitution.retarget(choices.select),
+                                      skip=substitution.retarget(choices.skip))
     workers = str(args.workers) if args.workers is not None else ("auto" if len(cells) > 1 else "0")
     pytest_args = [
         matrix, "-p", "runner.pytest_plugin", "-p", "no:cacheprovider",
@@ -166,6 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--gcm-profile", choices.profile]
     if args.run_id:
         pytest_args += ["--gcm-run-id", args.run_id]
+    if substitution is not None:
+        pytest_args += ["--gcm-engine-substitution", json.dumps(substitution.to_dict())]
     pytest_args += ["--gcm-progress"] if not args.quiet else ["-q"]
     if args.junitxml:
         pytest_args += ["--junitxml", args.junitxml]

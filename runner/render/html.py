@@ -118,6 +118,11 @@ def _reproduce(cells: Sequence[CellResult]) -> str:
     return _table(["cell", "status", "reproduce with"], rows)
 
 
+def _warnings(meta: dict[str, Any]) -> list[str]:
+    """The run's warnings (EOL, podman standing in for docker, ...), as the Markdown report shows them."""
+    return [f'<p class="warning"><strong>Warning:</strong> {_inline(w)}</p>' for w in meta.get("warnings", [])]
+
+
 def render(run: RunResults) -> str:
     cells = sorted(run.cells, key=lambda c: c.id)
     run_id = html.escape(str(run.meta.get("run_id", run.run_dir.name)))
@@ -133,6 +138,7 @@ def render(run: RunResults) -> str:
         "<h1>go-cache-matrix results</h1>",
         f"<p>{_inline(markdown.run_line(run))}</p>",
         *(f"<p>{_inline(line)}</p>" for line in markdown.host_lines(run.meta)),
+        *_warnings(run.meta),
         f"<p>Cells: {summary or 'no cells'}</p>",
         "<h2>Distro × architecture</h2>",
         f"<p>{html.escape(markdown.LEGEND)}</p>",
