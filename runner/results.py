@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner import schemas
 from runner.model import Status
 
 SCHEMA_VERSION = 1
@@ -121,6 +122,10 @@ def load_run(run_dir: Path) -> RunResults:
         problems.append(f"{run_dir / 'run.json'} is missing (run metadata lost)")
     except ValueError as e:
         problems.append(f"{run_dir / 'run.json'} is not valid JSON: {e}")
+    if meta:  # a run.json of another shape is named here; its other fields are still used
+        found, bad = schemas.check("run", meta, str(run_dir / "run.json"))
+        problems += found
+        meta = {k: v for k, v in meta.items() if k not in bad or k in ("schema_version", "run_id")}
     # A merged run carries the clashes and read problems of its inputs (runner.merge).
     problems += [str(p) for key in ("conflicts", "problems") for p in meta.get(key, [])]
     cells: list[CellResult] = []
@@ -129,7 +134,12 @@ def load_run(run_dir: Path) -> RunResults:
         problems.append(f"{p} is an unfinished write (the writer was killed); ignored")
     for p in sorted(cell_dir.glob("*.json")) if cell_dir.is_dir() else []:
         try:
-            cells.append(CellResult.from_dict(json.loads(p.read_text()), str(p)))
+            data = json.loads(p.read_text())
+            result = CellResult.from_dict(data, str(p))
+            found = schemas.validate("cell", data, str(p))  # readable, yet not of the documented shape: left out
+            problems += found
+            if not found:
+                cells.append(result)
         except ValueError as e:  # JSONDecodeError and ResultFormatError
             problems.append(f"{p}: {e}")
         except ResultFormatError as e:
