@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -23,7 +24,7 @@ import docker.errors
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import durations, plan
+from runner import durations, engine_choice, plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
@@ -46,7 +47,9 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--select", action="append", default=[], metavar="GLOB",
                    help="cell-id glob, e.g. 'debian-12/amd64/*'; repeatable ($GCM_SELECT, comma-separated)")
     p.add_argument("--skip", action="append", default=[], metavar="GLOB", help="cell-id glob to leave out")
-    p.add_argument("--engine", action="append", default=[], choices=[e.value for e in Engine])
+    p.add_argument("--engine", action="append", default=[], choices=[e.value for e in Engine],
+                   help="only this engine's cells; repeatable ($GCM_ENGINES; default: the profile's engines, with "
+                        "podman standing in for docker when only podman answers)")
     p.add_argument("--arch", action="append", default=[], choices=[a.value for a in Arch],
                    help="only this arch; repeatable ($GCM_ARCHES)")
     p.add_argument("--endpoint", action="append", default=[], metavar="ARCH=URL",
@@ -115,7 +118,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     profile = choices.profile or cfg.settings.default_profile
     mirror = choices.registry_mirror or cfg.settings.registry_mirror
     if args.json:
-        out = plan.plan_to_dict(cells, host_arch=Arch.host(), profile=profile)
+        out = {"schema_version": 1, **plan.plan_to_dict(cells, host_arch=Arch.host(), profile=profile)}
         if mirror:
             from runner import images
 
@@ -147,9 +150,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     choices = _choices(args, cfg)
     cells = plan.build_plan(cfg, choices, host_arch=Arch.host())  # bad input fails here, before pytest
     _check_run_dir(args)
-    engines = {c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest}
-    for engine in sorted(engines):
-        Driver(engine).check()  # no engine at all: one clear error (exit 4), not N error cells
+    needs = sorted({c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest})
+    # No engine at all: one clear error (exit 4), not N error cells. Docker silent and podman answering (a
+    # podman-only host) and no --engine given: docker's cells run on podman, said at the start and in the report.
+    engines, substitution = engine_choice.choose([c.engine for c in cells], needs, lambda e: Driver(e).check(),
+                                                 user_chose=bool(choices.engines or os.environ.get("GCM_ENGINES")))
+    if substitution is not None:
+        choices = dataclasses.replace(choices, engines=engines, select=substitution.retarget(choices.select),
+                                      skip=substitution.retarget(choices.skip))
     workers = str(args.workers) if args.workers is not None else ("auto" if len(cells) > 1 else "0")
     pytest_args = [
         matrix, "-p", "runner.pytest_plugin", "-p", "no:cacheprovider",
@@ -172,6 +180,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--gcm-run-id", args.run_id]
     if args.resume:
         pytest_args += ["--gcm-resume"]
+    if substitution is not None:
+        pytest_args += ["--gcm-engine-substitution", json.dumps(substitution.to_dict())]
     pytest_args += ["--gcm-progress"] if not args.quiet else ["-q"]
     if args.junitxml:
         pytest_args += ["--junitxml", args.junitxml]
@@ -413,6 +423,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(_matrix_path(args), args.reports, args.reps, args.skip_qemu, args.skip_row, args.with_default)
 
 
+def _version() -> str:
+    """The installed package's version (its metadata), so it cannot drift from pyproject.toml."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("go-cache-matrix")
+    except metadata.PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
+        return "unknown (not installed)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with this tool's error shape: usage, one `error:` line naming the option, a `fix:` line; exit 2.
     Sub-command parsers are of this class too (add_subparsers uses the parent's class)."""
@@ -437,11 +457,14 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="go-cache-matrix", description=__doc__.splitlines()[0], epilog=EPILOG)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("plan", help="print the expanded matrix (no engine needed)")
     _add_selection(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="print the plan as JSON (schema: runner/schemas/plan.schema.json)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="run the selected cells and render reports/matrix.md")
@@ -453,17 +476,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="with --run-id of an earlier (interrupted) run: run only its missing and errored cells, "
                         "then render one report over all of them")
-    p.add_argument("--junitxml")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--junit", "--junitxml", dest="junitxml", metavar="PATH",
+                   help="also write JUnit XML (one testcase per cell) here")
+    p.add_argument("-q", "--quiet", action="store_true", help="pytest's quiet output instead of a line per cell")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="re-render a run's report from its result files (no engine needed)")
     p.add_argument("run_dir", nargs="?", help="run directory or run id (default: the newest run)")
-    p.add_argument("--reports", default="reports")
-    p.add_argument("-o", "--output")
+    p.add_argument("--reports", default="reports", help="where runs are looked up by id (default: reports)")
+    p.add_argument("-o", "--output", metavar="PATH", help="write the Markdown here (default: RUN/matrix.md)")
     p.add_argument("--print", action="store_true", help="print the Markdown")
     p.add_argument("--html", metavar="PATH", help="also write the self-contained HTML report here")
-    p.add_argument("--junit", metavar="PATH", help="also write JUnit XML (one testcase per cell) here")
+    p.add_argument("--junit", "--junitxml", dest="junit", metavar="PATH",
+                   help="also write JUnit XML (one testcase per cell) here")
     summary = p.add_mutually_exclusive_group()
     summary.add_argument("--github-summary", action="store_true",
                          help="append a compact summary to $GITHUB_STEP_SUMMARY (GitHub Actions' job summary)")
@@ -480,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "same distro in matrix.toml or the results)")
     p.add_argument("--reference", metavar="DIR", help="take the reference row from this run directory or id "
                                                       "(default: the row's own run)")
-    p.add_argument("--reports", default="reports")
+    p.add_argument("--reports", default="reports", help="where runs are looked up by id (default: reports)")
     p.add_argument("--matrix", help="matrix file naming the releases (default: $GCM_MATRIX or ./matrix.toml)")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     p.add_argument("-o", "--output", metavar="PATH", help="also write what is printed to PATH")
@@ -492,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("merge", help="join result directories of several runs (shards, runners) into one run")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="run directories, or directories holding them")
     p.add_argument("--reports", default="reports", help="writes REPORTS/runs/RUN_ID and REPORTS/matrix.md")
-    p.add_argument("--run-id", default="merged")
+    p.add_argument("--run-id", default="merged", help="id of the merged run (default: merged)")
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("clean", help="remove what runs that are gone left behind (containers, volumes, mounts)")
@@ -502,7 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every run's resources, also those of runs still going (without --run or --all: only "
                             "runs whose runner process is gone)")
     p.add_argument("--images", action="store_true", help="also remove cached base and cell images")
-    p.add_argument("--engine", action="append", choices=[e.value for e in Engine])
+    p.add_argument("--engine", action="append", choices=[e.value for e in Engine],
+                   help="clean this engine only; repeatable (default: docker)")
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("bench", help="the runner against a bare `docker run` loop and the host, as ratios")

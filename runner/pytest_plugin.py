@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 import re
 import signal
@@ -80,6 +81,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--gcm-registry-mirror", default=None, help="HOST[:PORT][/PREFIX] to pull docker.io images through")
     g.addoption("--gcm-run-id", default=None)
     g.addoption("--gcm-resume", action="store_true", help="run only the missing and errored cells of --gcm-run-id")
+    g.addoption("--gcm-engine-substitution", default=None,
+                help="JSON {replaced, by, reason}: the CLI ran docker's cells on podman (runner.engine_choice)")
     g.addoption("--gcm-reports", default="reports")
     g.addoption("--gcm-progress", action="store_true",
                 help="one line per finished cell with its time, the count and the time left (instead of pytest's)")
@@ -166,6 +169,11 @@ def pytest_configure(config: pytest.Config) -> None:
                                                 adhoc=[spec.partition("=")[0] for spec in choices.distros]),
     }
     state.meta["left_out_under_qemu"] = plan.left_out_under_qemu(cfg, profile, cells)
+    if substitution := config.getoption("gcm_engine_substitution"):  # podman stood in for docker: say it first
+        sub = json.loads(substitution)
+        state.meta["engine_substitution"] = sub
+        state.meta["warnings"].insert(0, f"{sub['replaced']} does not answer ({sub['reason']}); podman does: this "
+                                         f"run's {sub['replaced']} cells ran on {sub['by']}")
     if measured.warning:  # printed at the start with the other warnings
         state.meta["warnings"].append(measured.warning)
     config.stash[STATE] = state

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner import schemas
 from runner.model import Status
 
 SCHEMA_VERSION = 1
@@ -240,7 +241,11 @@ def _load_meta(run_dir: Path, problems: list[str]) -> dict[str, Any]:
         problems.append(f"{path}: not run metadata (a JSON {_kind(meta)}, not an object); ignored")
         return {}
     problems += _meta_problems(meta, path)
-    return meta
+    # Then the documented schema (runner/schemas/run.schema.json) over the keys that survived: a key of another
+    # shape is named and dropped; the others are still used.
+    found, bad = schemas.check("run", meta, str(path))
+    problems += found
+    return {k: v for k, v in meta.items() if k not in bad or k in ("schema_version", "run_id")}
 
 
 def load_run(run_dir: Path) -> RunResults:
@@ -255,7 +260,12 @@ def load_run(run_dir: Path) -> RunResults:
         problems.append(f"{p} is an unfinished write (the writer was killed); ignored")
     for p in sorted(cell_dir.glob("*.json")) if cell_dir.is_dir() else []:
         try:
-            cells.append(CellResult.from_dict(read_json(p), str(p)))
+            data = read_json(p)
+            result = CellResult.from_dict(data, str(p))
+            found = schemas.validate("cell", data, str(p))  # readable, yet not of the documented shape: left out
+            problems += found
+            if not found:
+                cells.append(result)
         except FileNotFoundError:
             continue  # removed since the listing (a resumed cell being rewritten): not a problem
         except ResultFormatError as e:

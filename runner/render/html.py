@@ -16,8 +16,12 @@ _SEVERITY = (Status.ERROR, Status.FAIL, Status.KNOWN, Status.PASS, Status.UNAVAI
 _NOT_MEASURED = (Status.UNAVAILABLE, Status.NA)
 
 CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: .5em 0 1.5em; }
+body { font: 15px/1.5 system-ui, sans-serif; margin: 2em; color: #222; max-width: 100%; }
+h1 { font-size: 1.9em; } h2 { font-size: 1.5em; margin-top: 1.6em; } h3 { font-size: 1.2em; margin-top: 1.4em; }
+.scroll { overflow-x: auto; max-width: 100%; margin: .5em 0 1.5em; }
+table { border-collapse: collapse; }
+nav.toc ul { columns: 16em; margin: .3em 0 1em; }
+details { margin: .3em 0 1em; } summary { cursor: pointer; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 code { font: 12px ui-monospace, monospace; background: #f5f5f5; padding: 0 .2em; }
@@ -63,7 +67,10 @@ def _table(headers: Sequence[str], rows: Iterable[str], cls: str = "") -> str:
     """rows are finished <tr> markup; headers are escaped here."""
     head = "".join(f"<th>{_inline(h)}</th>" for h in headers)
     body = "\n".join(rows)
-    return f"<table{_classes(cls)}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    # Each table scrolls sideways in its own box: a wide one (env, concurrent) must not push the page, and its
+    # last columns (status) stay reachable.
+    return (f'<div class="scroll"><table{_classes(cls)}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n'
+            "</tbody>\n</table></div>")
 
 
 def _td(value: Any, *classes: str) -> str:
@@ -89,19 +96,42 @@ def _compat(cells: Sequence[CellResult]) -> str:
 def _details(cells: Sequence[CellResult]) -> list[str]:
     out = []
     for d in markdown.details(cells):
-        out.append(f"<h3><code>{html.escape(d.scenario)}</code></h3>")
+        out.append(f'<h3 id="{anchor("scenario", d.scenario)}"><code>{html.escape(d.scenario)}</code></h3>')
         if d.title:
             out.append(f"<p>{_inline(d.title)}.</p>")
         at = d.headers.index("status") if "status" in d.headers else -1
         rows = [_tr((_td(v, status_class(c.status) if i == at else "") for i, v in enumerate(r)),
-                    "emulated" if c.cell.get("emulated") else "") for r, c in zip(d.rows, d.cells, strict=True)]
+                    "emulated" if c.cell.get("emulated") else "").replace("<tr", f'<tr id="{anchor("cell", c.id)}"', 1)
+                for r, c in zip(d.rows, d.cells, strict=True)]
         out.append(_table(d.headers, rows))
+        out.append(_reproduce_details(d.cells))
         findings = [c for c in d.cells if c.status is not Status.PASS]
         if findings:
             out.append("<ul>" + "".join(
                 f'<li><span class="badge {status_class(c.status)}">{c.status.value}</span> '
                 f"<code>{html.escape(c.id)}</code>: {_inline(c.reason)}</li>" for c in findings) + "</ul>")
     return out
+
+
+def anchor(kind: str, name: str) -> str:
+    """A stable fragment id for a scenario section or a cell (ids hold `/` and `:`, kept readable)."""
+    return f"{kind}-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+
+
+def _reproduce_details(cells: Sequence[CellResult]) -> str:
+    """The scenario's reproduce commands, collapsed: one line per cell would make the page endless."""
+    lines = "\n".join(html.escape(c.reproduce) for c in cells if c.reproduce)
+    return (f"<details><summary>Reproduce these {len(cells)} cells</summary><pre><code>{lines}</code></pre></details>"
+            if lines else "")
+
+
+def _toc(cells: Sequence[CellResult]) -> str:
+    """Links to every section and every scenario's table."""
+    scenarios = "".join(f'<li><a href="#{anchor("scenario", d.scenario)}"><code>{html.escape(d.scenario)}</code></a>'
+                        "</li>" for d in markdown.details(cells))
+    return ('<nav class="toc"><h2 id="contents">Contents</h2><ul><li><a href="#compat">Distro × architecture</a></li>'
+            f'<li><a href="#per-scenario">Per scenario</a><ul>{scenarios}</ul></li>'
+            '<li><a href="#not-measured">Not measured</a></li><li><a href="#reproduce">Reproduce</a></li></ul></nav>')
 
 
 def _not_measured(cells: Sequence[CellResult]) -> str:
@@ -116,6 +146,11 @@ def _reproduce(cells: Sequence[CellResult]) -> str:
     rows = [_tr([f"<td><code>{html.escape(c.id)}</code></td>", _td(c.status.value, status_class(c.status)),
                  f"<td><code>{html.escape(c.reproduce)}</code></td>"]) for c in cells]
     return _table(["cell", "status", "reproduce with"], rows)
+
+
+def _warnings(meta: dict[str, Any]) -> list[str]:
+    """The run's warnings (EOL, podman standing in for docker, ...), as the Markdown report shows them."""
+    return [f'<p class="warning"><strong>Warning:</strong> {_inline(w)}</p>' for w in meta.get("warnings", [])]
 
 
 def render(run: RunResults) -> str:
@@ -133,18 +168,22 @@ def render(run: RunResults) -> str:
         "<h1>go-cache-matrix results</h1>",
         f"<p>{_inline(markdown.run_line(run))}</p>",
         *(f"<p>{_inline(line)}</p>" for line in markdown.host_lines(run.meta)),
+        *_warnings(run.meta),
         f"<p>Cells: {summary or 'no cells'}</p>",
-        "<h2>Distro × architecture</h2>",
+        _toc(cells),
+        '<h2 id="compat">Distro × architecture</h2>',
         f"<p>{html.escape(markdown.LEGEND)}</p>",
         f'<p class="legend">{legend} <span class="s s-pass emulated">emulated (QEMU)</span></p>',
         _compat(cells),
-        "<h2>Per scenario</h2>",
+        '<h2 id="per-scenario">Per scenario</h2>',
         *_details(cells),
-        "<h2>Not measured</h2>",
+        '<h2 id="not-measured">Not measured</h2>',
         _not_measured(cells),
     ]
     if run.problems:
         parts += ["<h2>Problems reading this run</h2>",
                   "<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in run.problems) + "</ul>"]
-    parts += ["<h2>Reproduce</h2>", _reproduce(cells), "</body>", "</html>", ""]
+    parts += ['<h2 id="reproduce">Reproduce</h2>',
+              f"<details><summary>Every cell's command ({len(cells)})</summary>{_reproduce(cells)}</details>",
+              "</body>", "</html>", ""]
     return "\n".join(parts)

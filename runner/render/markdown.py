@@ -3,6 +3,7 @@ measured and why, and the command that reproduces each cell."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,19 @@ from runner.results import CellResult, RunResults
 ARCHES = ("amd64", "arm64")
 
 
+def cell_text(value: Any) -> str:
+    """One table cell's Markdown: a `|` would end the cell and a newline the row (a reason quoting a shell pipe or
+    a multi-line error), so `|` is escaped (GitHub's tables honour `\\|` inside code spans too) and line breaks
+    become <br>. An already escaped `\\|` stays as it is."""
+    text = "" if value is None else str(value)
+    text = re.sub(r"(?<!\\)\|", r"\\|", text)
+    return re.sub(r"\r\n|\r|\n", "<br>", text)
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    return str(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    """Every table the tool renders in Markdown goes through here: each cell escaped once (cell_text)."""
+    return str(tabulate([[cell_text(v) for v in r] for r in rows], headers=[cell_text(h) for h in headers],
+                        tablefmt="github", disable_numparse=True))
 
 
 def _label(c: CellResult) -> str:
