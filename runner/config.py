@@ -61,7 +61,6 @@ class Profile:
     toolchains: tuple[str, ...]
     scenarios: tuple[str, ...]  # "cold-warm" or "cold-warm:small"
     engines: tuple[Engine, ...] = ()  # empty: settings.engines
-    skip: tuple[str, ...] = ()  # cell-id globs this profile leaves out (e.g. emulated timing cells of one row)
     emulate_all: bool = False  # run under QEMU also what scenarios.*.emulated / workloads.*.emulated leave out
     # Distros whose emulated timing cells (cold-warm: the QEMU factor) run; None: every distro's.
     emulated_timing: tuple[str, ...] | None = None
@@ -498,7 +497,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     pr = top.sub("profiles")
     for name in pr.table:
         p = pr.sub(name)
-        p.only("distros", "arches", "toolchains", "scenarios", "engines", "skip", "emulate_all", "emulated_timing")
+        p.only("distros", "arches", "toolchains", "scenarios", "engines", "emulate_all", "emulated_timing")
         profile = Profile(
             name=name,
             distros=p.strings("distros", ("*",)),
@@ -506,7 +505,6 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             toolchains=p.strings("toolchains", ("*",)),
             scenarios=p.strings("scenarios", tuple(scenarios)),
             engines=tuple(_enum(p, "engines", e, Engine) for e in p.strings("engines", ())),
-            skip=p.strings("skip", ()),
             emulate_all=p.get("emulate_all", bool, False),
             emulated_timing=p.strings("emulated_timing") if "emulated_timing" in p.table else None,
         )
@@ -514,9 +512,6 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             if item not in distros:
                 raise p.fail("emulated_timing", f"unknown distro {item!r}{did_you_mean(item, distros)}",
                              fix=f"use names of [distros.*]: {', '.join(distros)}")
-        for item in profile.skip:
-            if problem := glob_problem(item):
-                raise p.fail("skip", f"{problem}: {item!r}", fix=GLOB_FIX)
         for a in profile.arches:
             if a != "native":
                 _enum(p, "arches", a, Arch)

@@ -80,8 +80,12 @@ def record(results: Iterable[CellResult], where: Path | None = None) -> None:
         old = load(p)
         cells = dict(old.cells)
         for cid, sec in walls.items():
-            cells[cid] = round((cells[cid] + sec) / 2 if cid in cells else sec, 3)
-        measured = (old.measured - set(walls)) | (ran & set(walls))
+            was, now = cid in old.measured, cid in ran
+            if was and not now:
+                continue  # unavailable this time (a registry outage): the time it took when it ran still holds
+            # A cell that ran for the first time replaces the quick time of its unavailable runs.
+            cells[cid] = round((cells[cid] + sec) / 2 if cid in cells and was == now else sec, 3)
+        measured = old.measured | (ran & set(walls))
         write_json_atomic(p, {"schema_version": SCHEMA_VERSION, "runs": old.runs + 1, "cells": cells,
                               "measured": sorted(measured)})
 
@@ -93,15 +97,27 @@ def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
 
 
 def workers() -> int:
-    """What `-n auto` gives: one worker per CPU."""
-    return max(os.cpu_count() or 1, 1)
+    """What `-n auto` gives: one worker per CPU this process may use (xdist counts the affinity set)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def wall(expected: dict[str, float], timing: set[str], n_workers: int) -> float:
+    """Timing cells run alone (runner.slot), one after another; the rest share n_workers."""
+    alone = sum(sec for cid, sec in expected.items() if cid in timing)
+    rest = [sec for cid, sec in expected.items() if cid not in timing]
+    return alone + max(sum(rest) / max(n_workers, 1), max(rest, default=0.0))
 
 
 def estimate(cells: Sequence[Cell], durations: Durations, n_workers: int) -> tuple[float, str]:
     """(expected wall seconds, where the figure comes from) for the cells on n_workers workers."""
+    from runner.plan import is_timing
+
     exp = durations.expected(cells)
-    total = sum(exp.values())
-    wall = max(total / max(n_workers, 1), max(exp.values(), default=0.0))
+    timing = {c.id for c in cells if c.preset is None and not c.engine.is_guest and is_timing(c.scenario)}
+    total = wall(exp, timing, n_workers)
     measured = sum(1 for c in cells if c.id in durations.measured)
     if durations.runs == 0:
         source = f"from matrix.toml costs at {UNIT_SEC:.0f}s a unit; no earlier run on this host"
@@ -109,7 +125,7 @@ def estimate(cells: Sequence[Cell], durations: Durations, n_workers: int) -> tup
         known = sum(1 for c in cells if c.id in durations.cells)
         source = (f"{durations.runs} earlier run{'s' if durations.runs != 1 else ''} on this host: {known} of "
                   f"{len(cells)} cells timed ({measured} that ran), the rest from their costs")
-    return wall, source
+    return total, source
 
 
 def fmt_minutes(seconds: float) -> str:

@@ -26,6 +26,7 @@ from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import EngineUnavailable
 from runner.model import Arch, Cell, Engine, Status
 from runner.paths import cache_dir, locked, remove_tree, runs_root
+from runner.plan import is_timing
 from runner.resources import LABEL_OWNER, CellResources, CellUnavailable, apply_host_actions, owner_token
 from runner.results import CellResult, now_iso
 from runner.scenarios import (
@@ -238,23 +239,29 @@ def _upstream_for(ctx: RunContext, cell: Cell, scenario: Any, go_version: str) -
     return Upstream(reference, switch, tuple(mounts))
 
 
-def is_timing(cell: Cell) -> bool:
+def _timing(cell: Cell) -> bool:
     """A timing cell's figures are the finding: it measures alone (runner.slot)."""
-    if cell.preset is not None or cell.engine.is_guest:
-        return False
-    return bool(getattr(registry()[cell.scenario], "timing", False))
+    return cell.preset is None and not cell.engine.is_guest and is_timing(cell.scenario)
+
+
+def _other_runs_containers(driver: Driver, run_id: str) -> int:
+    """Containers of other runs of this tool on the engine: what the per-run slot does not hold back."""
+    found = driver.client.containers.list(filters={"label": LABEL_MANAGED})
+    return sum(1 for c in found if (c.labels or {}).get(LABEL_RUN) != run_id)
 
 
 def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
-    """Every other cell holds the run's slot shared for its whole life, so a timing cell that takes it exclusive
-    measures with nothing of this run beside it (runner.slot)."""
-    if cell.preset or is_timing(cell):
-        return _run_cell(cell, ctx)
-    with slot.hold(ctx.run_dir / "work", exclusive=False):
-        return _run_cell(cell, ctx)
+    """Every cell holds the run's slot shared while it provisions and runs; a timing cell lets go of it and takes
+    it exclusive for its containers, so it measures with nothing of this run beside it (runner.slot)."""
+    if cell.preset:
+        return _run_cell(cell, ctx, contextlib.ExitStack())
+    with contextlib.ExitStack() as shared:
+        shared.enter_context(slot.hold(ctx.run_dir / "work", exclusive=False))
+        return _run_cell(cell, ctx, shared)
 
 
-def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
+def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> CellResult:
+    """shared: the cell's shared hold of the slot, which a timing cell closes before it waits for the slot."""
     started, t0 = now_iso(), time.monotonic()
     result = CellResult(cell=cell.to_dict(), status=Status.ERROR, reason="", reproduce=ctx.reproduce(cell),
                         run_id=ctx.run_id, started=started)
@@ -263,7 +270,9 @@ def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     def finish(status: Status, reason: str, observations: dict[str, Any] | None = None) -> CellResult:
         result.status, result.reason = status, reason
         result.observations = observations or {}
-        timings["cell_wall_sec"] = round(time.monotonic() - t0, 3)
+        # A timing cell's wait for the slot is the neighbours' time, not the cell's.
+        waited = float((timings.get("alone") or {}).get("waited_sec", 0.0))
+        timings["cell_wall_sec"] = round(time.monotonic() - t0 - waited, 3)
         if "in_container_sec" in timings:
             timings["overhead_sec"] = round(timings["cell_wall_sec"] - timings["in_container_sec"], 3)
         result.timings, result.finished = timings, now_iso()
@@ -378,8 +387,10 @@ def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         (work / "job").mkdir(parents=True)
         (work / "out").mkdir()
         with contextlib.ExitStack() as stack:
-            if is_timing(cell):  # provisioned already; from here on nothing else of this run runs
+            if _timing(cell):  # provisioned already; from here on nothing else of this run runs
+                shared.close()  # a shared hold of our own would make the exclusive wait wait for itself
                 timings["alone"] = stack.enter_context(slot.hold(ctx.run_dir / "work", exclusive=True))
+                timings["alone"]["other_runs_containers"] = [_other_runs_containers(driver, ctx.run_id)]
             res = CellResources(driver, work / "data", labels, stack)
             containers: list[Any] = []
             for phase in phases:
@@ -391,6 +402,10 @@ def _run_cell(cell: Cell, ctx: RunContext) -> CellResult:
                     return finish(Status.ERROR, *_engine_error(ctx, cell, driver,
                                                                f"phase {phase.name}: {outcome['error']}"))
                 probes.update(outcome["probes"])
+            if "alone" in timings:  # what the per-run slot cannot hold back: other runs on this engine
+                seen = timings["alone"]["other_runs_containers"]
+                seen.append(_other_runs_containers(driver, ctx.run_id))
+                timings["alone"]["alone"] = not any(seen)
             t_teardown = time.monotonic()  # closing the stack removes containers, volumes, mounts
     except CellUnavailable as e:
         return finish(Status.UNAVAILABLE, str(e))

@@ -8,7 +8,10 @@ once as they are and once with GCM_WORKLOAD=small (`nox -s parity` does both), t
 
 Per cell: both statuses and each scenario's decisive observations (its `parity(obs)`: exit codes, Go's
 words, hit or miss, what survived), which must be equal; the cells' wall times show what the cheap
-workload saves. Exit 0 when every cell agrees, 1 when one differs, 2 on bad input.
+workload saves. A cell agrees only when both runs decided it (pass, fail or known) with the workloads
+they were meant to build (the scenario's declared one, and `small`); one missing from either run, or
+undecided in both (unavailable, n/a, error), is listed and never counted as agreement. Exit 0 when
+every decided cell agrees and none is missing, 1 otherwise, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ from typing import Any
 
 from tabulate import tabulate
 
+from runner.errors import UsageError
+from runner.model import Status
 from runner.results import CellResult, RunResults, load_run
 from runner.scenarios import registry
+
+DECIDED = (Status.PASS, Status.FAIL, Status.KNOWN)
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,11 @@ class Row:
     statuses: tuple[str, str]
     differences: dict[str, tuple[Any, Any]]  # decisive observation -> (cheap, full), only where they differ
     walls: tuple[float | None, float | None]
+    problem: str = ""  # why the row cannot count as agreement: missing, undecided, the wrong workload
 
     @property
     def equal(self) -> bool:
-        return self.statuses[0] == self.statuses[1] and not self.differences
+        return not self.problem and self.statuses[0] == self.statuses[1] and not self.differences
 
 
 def decisive(c: CellResult) -> dict[str, Any] | None:
@@ -46,28 +54,46 @@ def decisive(c: CellResult) -> dict[str, Any] | None:
     return dict(fn(c.observations)) if fn is not None else None
 
 
+def _problem(a: CellResult | None, b: CellResult | None) -> str:
+    if a is None or b is None:
+        return f"only in the {'full' if a is None else 'cheap'} run"
+    if a.status not in DECIDED and b.status not in DECIDED:
+        return f"undecided in both ({a.status.value} / {b.status.value})"
+    declared = getattr(registry().get(str(a.cell.get("scenario"))), "workload", None)
+    got = (a.observations.get("workload"), b.observations.get("workload"))
+    if (a.status in DECIDED and got[0] != declared) or (b.status in DECIDED and got[1] != "small"):
+        return f"built {got[0]} / {got[1]}, not {declared} / small"
+    return ""
+
+
 def compare(cheap: RunResults, full: RunResults) -> list[Row]:
-    """One row per cell id present in both runs whose scenario declares parity()."""
-    by_id = {c.id: c for c in full.cells}
+    """One row per cell id, of either run, whose scenario declares parity()."""
+    a_by, b_by = {c.id: c for c in cheap.cells}, {c.id: c for c in full.cells}
     rows = []
-    for a in sorted(cheap.cells, key=lambda c: c.id):
-        b = by_id.get(a.id)
-        da = decisive(a)
-        if b is None or da is None:
+    for cid in sorted(set(a_by) | set(b_by)):
+        a, b = a_by.get(cid), b_by.get(cid)
+        one = a or b
+        assert one is not None
+        if decisive(one) is None:
             continue
-        db = decisive(b) or {}
-        diffs = {k: (da.get(k), db.get(k)) for k in sorted(set(da) | set(db)) if da.get(k) != db.get(k)}
-        rows.append(Row(cell=a.id,
-                        workloads=(str(a.observations.get("workload", "?")), str(b.observations.get("workload", "?"))),
-                        statuses=(a.status.value, b.status.value), differences=diffs,
-                        walls=(a.timings.get("cell_wall_sec"), b.timings.get("cell_wall_sec"))))
+        da, db = (decisive(a) or {}) if a else {}, (decisive(b) or {}) if b else {}
+        diffs = {k: (da.get(k), db.get(k)) for k in sorted(set(da) | set(db)) if a and b and da.get(k) != db.get(k)}
+        def workload(c: CellResult | None) -> str:
+            return str(c.observations.get("workload", "?")) if c else "-"
+
+        def wall(c: CellResult | None) -> float | None:
+            return c.timings.get("cell_wall_sec") if c else None
+
+        rows.append(Row(cell=cid, workloads=(workload(a), workload(b)),
+                        statuses=(a.status.value if a else "-", b.status.value if b else "-"),
+                        differences=diffs, problem=_problem(a, b), walls=(wall(a), wall(b))))
     return rows
 
 
 def markdown(rows: Sequence[Row]) -> str:
     table = [[r.cell, f"{r.workloads[0]} / {r.workloads[1]}", f"{r.statuses[0]} / {r.statuses[1]}",
-              "same" if r.equal else "; ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in r.differences.items())
-              or "status differs",
+              "same" if r.equal else r.problem or "; ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in
+                                                            r.differences.items()) or "status differs",
               f"{r.walls[0]} / {r.walls[1]}"] for r in rows]
     head = ["cell", "workload (cheap / full)", "status", "decisive observations", "cell wall s"]
     same = sum(r.equal for r in rows)
@@ -78,15 +104,6 @@ def markdown(rows: Sequence[Row]) -> str:
             f"{cheap:.1f}s cheap vs {full:.1f}s full ({ratio})\n")
 
 
-def _run_dir(arg: str, reports: Path) -> Path:
-    p = Path(arg)
-    for cand in (p, reports / "runs" / arg):
-        if (cand / "cells").is_dir():
-            return cand
-    raise SystemExit(f"parity: error: {arg} is not a run directory (no cells/ inside)\n"
-                     f"  fix: pass reports/runs/<run-id> or a run id under {reports}/runs")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runner.parity", description=__doc__.splitlines()[0])
     ap.add_argument("cheap", help="the run as it is (each scenario's own workload)")
@@ -94,11 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--reports", default="reports")
     ap.add_argument("-o", "--output", help="also write the table here (Markdown)")
     args = ap.parse_args(argv)
+    from runner.cli import _run_dir  # the CLI's own rule for "a run directory or a run id", and its message
+
     try:
-        rows = compare(load_run(_run_dir(args.cheap, Path(args.reports))),
-                       load_run(_run_dir(args.full, Path(args.reports))))
-    except SystemExit as e:
-        print(e, file=sys.stderr)
+        rows = compare(load_run(_run_dir(args.cheap, args.reports)), load_run(_run_dir(args.full, args.reports)))
+    except UsageError as e:
+        print(f"parity: error: {e}", file=sys.stderr)
         return 2
     if not rows:
         print("parity: error: the two runs share no cell of a scenario with a cheap workload\n"

@@ -53,12 +53,14 @@ def cache_dir() -> Path:
 
 
 @contextlib.contextmanager
-def locked(name: str) -> Iterator[None]:
-    """An exclusive cross-process lock, so two workers never provision the same artefact."""
-    lock_dir = cache_dir() / "locks"
+def locked(name: str, *, shared: bool = False, lock_dir: Path | None = None) -> Iterator[None]:
+    """A cross-process flock(2) in <cache>/locks (or lock_dir): exclusive, so two workers never provision the same
+    artefact, or shared (runner.slot). Each call opens its own file: one process holding it shared and asking for
+    it exclusive waits for itself."""
+    lock_dir = lock_dir or cache_dir() / "locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{name}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with open(lock_dir / f"{name}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:

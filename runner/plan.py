@@ -99,8 +99,7 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
     # A profile may name "cold-warm" and "cold-warm:small": keep one of each id, first wins.
     seen: dict[str, Cell] = {}
     for c in cells:
-        if not any(fnmatch.fnmatchcase(c.id, p) for p in profile.skip):
-            seen.setdefault(c.id, c)
+        seen.setdefault(c.id, c)
     return list(seen.values())
 
 

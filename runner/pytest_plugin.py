@@ -60,8 +60,10 @@ class MatrixState:
         self.ctx, self.cells, self.controller, self.reports = ctx, cells, controller, reports
         self.planned = planned if planned is not None else cells
         self.meta: dict[str, Any] = {}
-        # Progress (controller): expected seconds per cell (runner.durations), finished ids, the start.
+        # Progress (controller): expected seconds per cell (runner.durations), the timing cells (they run alone),
+        # finished ids, the start.
         self.expected: dict[str, float] = {}
+        self.timing: set[str] = set()
         self.done: set[str] = set()
         self.t0 = time.monotonic()
         self.resumed_from: dict[str, Any] | None = None  # the run.json of the run being resumed
@@ -154,6 +156,8 @@ def pytest_configure(config: pytest.Config) -> None:
                         planned=cells)
     state.resumed_from = resumed
     state.expected = measured.expected(state.cells)
+    state.timing = {c.id for c in state.cells if c.preset is None and not c.engine.is_guest
+                    and plan.is_timing(c.scenario)}
     if worker is None and config.getoption("gcm_progress"):
         config.pluginmanager.register(Progress(config, state), "gcm-progress")
     state.meta = {
@@ -161,7 +165,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "choices": {"select": choices.select, "skip": choices.skip, "arches": [a.value for a in choices.arches],
                     "endpoints": {a.value: u for a, u in choices.endpoints.items()},
                     "shard": "/".join(map(str, choices.shard)) if choices.shard else None,
-                    "distros": list(choices.distros), "registry_mirror": choices.registry_mirror},
+                    "distros": list(choices.distros), "registry_mirror": choices.registry_mirror,
+                    "workload": ctx.workload},
         "plan": plan.plan_to_dict(cells, host_arch=host_arch, profile=profile,
                                   plan_hash=plan.plan_hash(cfg, choices, host_arch=host_arch)),
         "warnings": config_mod.release_warnings({c.distro.id: c.distro for c in cells}.values(),
@@ -269,6 +274,7 @@ class CellItem(pytest.Item):
                                             f"{e.strerror}: {e.filename}") from None
         self.user_properties.append(("gcm_status", result.status.value))
         self.user_properties.append(("gcm_reason", result.reason))
+        self.user_properties.append(("gcm_wall", result.timings.get("cell_wall_sec")))
         if result.status is Status.PASS:
             return
         if result.status in (Status.UNAVAILABLE, Status.NA):
@@ -315,11 +321,15 @@ class Progress:
         props = dict(report.user_properties)
         status = str(props.get("gcm_status", "error" if report.failed else "?"))
         elapsed = time.monotonic() - state.t0
-        left = sum(sec for cid, sec in state.expected.items() if cid not in state.done) / _workers(self.config)
+        left = durations.wall({cid: sec for cid, sec in state.expected.items() if cid not in state.done},
+                              state.timing, _workers(self.config))
         why = f" — {str(props.get('gcm_reason', ''))[:100]}" if status in ("unavailable", "n/a") else ""
+        # The cell's own time (runner.execute: without its wait for the slot); pytest's includes the wait.
+        took = props.get("gcm_wall")
+        took_s = float(took) if isinstance(took, (int, float)) else report.duration
         self.config.get_terminal_writer().line(
             f"[{len(state.done)}/{len(state.cells)}] {int(elapsed // 60)}:{int(elapsed % 60):02d} elapsed, "
-            f"≈ {durations.fmt_minutes(left)} left · {cell_id} {status} {report.duration:.1f}s{why}")
+            f"≈ {durations.fmt_minutes(left)} left · {cell_id} {status} {took_s:.1f}s{why}")
 
 
 def _workers(config: pytest.Config) -> int:
@@ -389,8 +399,9 @@ def _finish(state: MatrixState, interrupted: bool, exitstatus: int) -> Path:
     write_json_atomic(run_dir / "run.json", meta)
     run.meta = meta
     publish.publish(run, state.reports)
-    with contextlib.suppress(OSError):  # the estimate is a convenience: a read-only cache dir loses nothing
-        durations.record(run.cells)
+    if not state.ctx.workload:  # a parity run (GCM_WORKLOAD) builds other workloads: its times are not the cells'
+        with contextlib.suppress(OSError):  # the estimate is a convenience: a read-only cache dir loses nothing
+            durations.record(run.cells)
     remove_tree(run_dir / "work", runs_root(run_dir))
     return run_dir
 

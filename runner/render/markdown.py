@@ -598,7 +598,9 @@ def run_line(run: RunResults) -> str:
     meta = run.meta
     return (f"Run `{meta.get('run_id', run.run_dir.name)}` · profile `{meta.get('profile', '?')}` · "
             f"started {meta.get('started', '?')} · finished {meta.get('finished') or 'not finished'}"
-            + (" · **interrupted: partial results**" if meta.get("interrupted") else ""))
+            + (" · **interrupted: partial results**" if meta.get("interrupted") else "")
+            + (f" · workload override `GCM_WORKLOAD={w}` (a parity run)"
+               if isinstance(meta.get("choices"), dict) and (w := meta["choices"].get("workload")) else ""))
 
 
 def _engine_text(engine: dict[str, Any]) -> str:

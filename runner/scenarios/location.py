@@ -36,7 +36,7 @@ from runner.scenarios import (
     Verdict,
     build_argv,
     exec_step,
-    first_line,
+    go_words,
     step,
 )
 
@@ -136,7 +136,7 @@ class Location:
         obs: dict[str, Any] = {
             "case": CASES[cell.variant].what,
             "exit_code": build["exit_code"],
-            "stderr_first_line": first_line(build.get("stderr")) if not build.get("ok") else "",
+            "stderr_first_line": go_words(build) if not build.get("ok") else "",
             "go_env_gocache": (env_step or {}).get("stdout", "").strip(),
             "go_env_exit_code": (env_step or {}).get("exit_code"),
             "compiled": len(build.get("compiled") or []) if build.get("ok") else 0,

@@ -26,7 +26,7 @@ from runner.scenarios import (
     Verdict,
     build_obs,
     describe_failure,
-    first_line,
+    go_words,
     step,
 )
 from runner.scenarios.storage import CACHE_ROOT, GOCACHE, SRC, build_step, prepare_steps
@@ -85,7 +85,7 @@ class ReadOnly:
         compiled = build.get("compiled") or []
         obs["readonly"] = {"exit_code": build["exit_code"], "sec": round(float(build.get("wall_sec", 0)), 3),
                            "compiled": len(compiled), "stderr": (build.get("stderr") or "").strip()[:2000],
-                           "stderr_first_line": first_line(build.get("stderr"))}
+                           "stderr_first_line": go_words(build)}
         outcome = f"exit {build['exit_code']}" + (f": {obs['readonly']['stderr_first_line']}"
                                                   if obs["readonly"]["stderr_first_line"] else ", no stderr")
         if compiled:

@@ -79,7 +79,6 @@ BAD = [
     ("scenarios|cold-wram", {}, ["scenarios.cold-wram", "did you mean 'cold-warm'"]),
     ("profiles|default|emulated_timing", ["debain-12"],
      ["profiles.default.emulated_timing", "did you mean 'debian-12'"]),
-    ("profiles|default|skip", ["debian-12/[amd64"], ["profiles.default.skip", "debian-12/[amd64"]),
     ("profiles|full|emulate_all", "yes", ["profiles.full.emulate_all", "expected bool"]),
     ("schema_version", 7, ["schema_version", "unsupported"]),
     ("exclude", {"cells": "*"}, ["exclude", "[[exclude]]"]),

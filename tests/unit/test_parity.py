@@ -58,3 +58,19 @@ def test_lib_is_built_without_an_output_file() -> None:
 def test_parity_cli_rejects_a_non_run_dir(tmp_path: Path, capsys: Any) -> None:
     assert parity.main([str(tmp_path), str(tmp_path)]) == 2
     assert "fix:" in capsys.readouterr().err
+
+
+def test_missing_undecided_or_wrong_workload_never_count_as_agreement() -> None:
+    lib, small = {**LOC, "workload": "lib"}, {**LOC, "workload": "small"}
+    rows = {r.cell: r for r in parity.compare(
+        _run(_cell("only-cheap", "location", Status.PASS, lib, 1.0),
+             _cell("both-na", "location", Status.NA, {}, 0.1),
+             _cell("wrong", "location", Status.PASS, small, 1.0)),
+        _run(_cell("only-full", "location", Status.PASS, small, 9.0),
+             _cell("both-na", "location", Status.NA, {}, 0.1),
+             _cell("wrong", "location", Status.PASS, small, 9.0)))}
+    assert rows["only-cheap"].problem == "only in the cheap run" and rows["only-full"].problem == "only in the full run"
+    assert rows["both-na"].problem.startswith("undecided in both")
+    assert rows["wrong"].problem == "built small / small, not lib / small"
+    assert not any(r.equal for r in rows.values())
+    assert "0 of 4 cells agree" in parity.markdown(list(rows.values()))
