@@ -1,6 +1,6 @@
 """Write every rendering of a run next to its results, and the newest copies under reports/.
 
-    <run dir>/results.json  matrix.md  matrix.html  junit.xml
+    <run dir>/results.json  findings.json  matrix.md  matrix.html  junit.xml
     <reports>/matrix.md  matrix.html  junit.xml        (copies: what a user or CI job opens)
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from runner import findings
 from runner.render import html, junit, markdown
 from runner.results import RunResults, write_json_atomic
 
@@ -18,6 +19,7 @@ OUTPUTS = {"matrix.md": markdown.render, "matrix.html": html.render, "junit.xml"
 def publish(run: RunResults, reports: Path) -> None:
     write_json_atomic(run.run_dir / "results.json", {"schema_version": 1, "run": run.meta,
                                                      "cells": [c.to_dict() for c in run.cells]})
+    findings.write(run)
     reports.mkdir(parents=True, exist_ok=True)
     for name, render in OUTPUTS.items():
         (run.run_dir / name).write_text(render(run))

@@ -182,7 +182,8 @@ def _result(c: CellResult) -> str | None:
 def answer_no_home(cells: Sequence[CellResult]) -> Answer:
     """Q02: HOME and XDG_CACHE_HOME unset (as in a systemd unit): a fallback directory, or a refusal."""
     basis = pick(cells, "location", "home-unset")
-    return by_value(basis, _result, prefix="no temporary fallback measured unless it says builds: ",
+    return by_value(basis, lambda c: None if (r := _result(c)) is None else
+                    ("falls back: " if r.startswith("builds") else "no fallback: ") + r,
                     limits="a bare container's environment; a systemd unit itself is Q06") or Answer(
         "value", "", tuple(basis))
 
