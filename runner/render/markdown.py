@@ -184,12 +184,13 @@ def _readonly_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[An
 
 
 def _ratio(r: Any) -> str:
-    return f"{r['median']:.2f}× ({r['min']:.2f}–{r['max']:.2f})" if isinstance(r, dict) else ""
+    """A median ratio of times in words, with the min-max of its per-rep ratios: '1.29x slower (0.88-1.80x)'."""
+    return f"{stats.direction(r['median'])} ({r['min']:.2f}–{r['max']:.2f}×)" if isinstance(r, dict) else ""
 
 
 def _tmpfs_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
     headers = ["distro", "arch", "engine", "toolchain", "reps", "all on disk: median s (min–max)",
-               "GOROOT on tmpfs", "GOCACHE on tmpfs", "both on tmpfs", "status"]
+               "GOROOT on tmpfs", "GOCACHE on tmpfs", "both on tmpfs", "all on disk again (A/A)", "status"]
     rows = []
     for c in cells:
         o = c.observations
@@ -199,7 +200,8 @@ def _tmpfs_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]
                                  f"{base['median']:.2f} ({base['min']:.2f}–{base['max']:.2f})" if base else "",
                                  _ratio(ratios.get("goroot-tmpfs/gocache-disk")),
                                  _ratio(ratios.get("goroot-disk/gocache-tmpfs")),
-                                 _ratio(ratios.get("goroot-tmpfs/gocache-tmpfs")), c.status.value])
+                                 _ratio(ratios.get("goroot-tmpfs/gocache-tmpfs")), _ratio(o.get("aa_ratio")),
+                                 c.status.value])
     return headers, rows
 
 
@@ -412,8 +414,9 @@ DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], l
     "filesystem": ("Both caches on a loop-mounted filesystem: flock, warm hits, 3 cold builds at once on one cache",
                    _filesystem_rows),
     "readonly": ("A populated cache mounted read-only, by the state of trim.txt", _readonly_rows),
-    "tmpfs-goroot": ("Cold build time with GOROOT and GOCACHE on tmpfs, as a ratio to both on disk: median "
-                     "(min–max) of per-repetition ratios, placements interleaved", _tmpfs_rows),
+    "tmpfs-goroot": ("Cold build time with GOROOT and GOCACHE on tmpfs, as a ratio to both on disk (above 1×: "
+                     "slower): median (min–max) of per-repetition ratios, placements interleaved; all on disk again "
+                     "is the A/A pair, the noise a difference must exceed (Findings, Q15)", _tmpfs_rows),
     "portability": ("A cache made in one distro's container, copied into another's (same toolchain and arch): "
                     "packages each rebuild compiled; and the sha256 of a `CGO_ENABLED=0 -trimpath -buildvcs=false` "
                     "build per cell, compared across distros", _portability_rows),
