@@ -50,12 +50,17 @@ def questions() -> tuple[Question, ...]:
                  sorted(data.items()))
 
 
-def answer_functions() -> dict[str, tuple[str, AnswerFn]]:
-    """qid -> (the scenario that answers it, its function); a question answered twice is a bug."""
+@cache
+def _scenarios() -> dict[str, Any]:
     from runner.scenarios import registry
 
+    return dict(registry())
+
+
+def answer_functions() -> dict[str, tuple[str, AnswerFn]]:
+    """qid -> (the scenario that answers it, its function); a question answered twice is a bug."""
     out: dict[str, tuple[str, AnswerFn]] = {}
-    for sid, impl in sorted(registry().items()):
+    for sid, impl in sorted(_scenarios().items()):
         fns: Mapping[str, AnswerFn] = getattr(impl, "answers", dict)()
         for qid, fn in fns.items():
             if qid in out:
@@ -66,11 +71,9 @@ def answer_functions() -> dict[str, tuple[str, AnswerFn]]:
 
 def outcome_of(c: CellResult) -> Outcome | None:
     """What happened in a cell, for people; None when nothing ran (unavailable, n/a, error)."""
-    from runner.scenarios import registry
-
     if c.status not in (Status.PASS, Status.FAIL, Status.KNOWN):
         return None
-    fn = getattr(registry().get(str(c.cell.get("scenario"))), "outcome", None)
+    fn = getattr(_scenarios().get(str(c.cell.get("scenario"))), "outcome", None)
     return fn(c) if fn is not None else default_outcome(c)
 
 
