@@ -195,11 +195,14 @@ def _finding(q: Question, scenario: str, a: Answer) -> Finding:
     basis = sorted(a.basis, key=lambda c: c.id)
     cov = coverage(basis)
     text = a.text
-    if a.verdict == NOT_MEASURED or not judged(basis):
-        why = cov.why or f"no {scenario} cell was selected in this run"
+    if a.verdict == NOT_MEASURED or not judged(basis) or not a.text:
+        # Judged cells but no answer: they ran, yet none holds what decides the question (e.g. older results).
+        why = (cov.why or f"no {scenario} cell was selected in this run") if not judged(basis) else \
+            "the cells that ran do not record what decides it"
         text = f"not measured here: {why}"
     scenarios = sorted({str(c.cell["scenario"]) for c in basis} or {scenario})
-    return Finding(q, a.verdict if judged(basis) else NOT_MEASURED, text, a.figure, a.limits, cov,
+    verdict = a.verdict if judged(basis) and a.text else NOT_MEASURED
+    return Finding(q, verdict, text, a.figure, a.limits, cov,
                    [c.id for c in basis], scenarios, reproduce(basis, scenario))
 
 

@@ -336,6 +336,10 @@ def answer_concurrent(cells: Sequence[CellResult]) -> Answer:
                figure=figure + (f"; corruption: {corrupt[0]}" if corrupt else ""),
                limits="4 builds at once (2+2 across two containers), not many writers; corruption is looked for in "
                       "Go's messages and a warm rebuild, not by verifying entries")
+    if a is None and clean.n:  # only `go clean -cache` during builds ran: its count is the answer
+        return Answer("value", f"only `go clean -cache` during builds was measured: {clean.k} of {clean.n} builds "
+                               f"failed on {', '.join(clean.rows)}", tuple(basis), figure=figure,
+                      limits="no cell of concurrent builds without a clean ran")
     if a is None:
         return Answer("value", "", tuple(basis), figure=figure)
     return Answer(a.verdict, a.text, tuple(basis), a.figure, a.limits)

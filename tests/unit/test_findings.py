@@ -147,6 +147,17 @@ def test_disagreeing_rows_are_depends_naming_them() -> None:
     assert h.verdict == DEPENDS and D13 in h.answer
 
 
+def test_go_clean_during_builds_alone_is_still_an_answer() -> None:
+    f = answer("Q19", [c(D12, "concurrent:clean-during", **concurrent(2, 3, variant_clean=True))])
+    assert f.verdict == VALUE and "2 of 3 builds failed" in f.answer
+    assert "2 of 3 builds failed while `go clean -cache` ran: at most" in f.figure
+
+
+def test_judged_cells_without_the_deciding_observations_are_not_measured() -> None:
+    f = answer("Q22", [c(D12, "modcache:download")])
+    assert f.verdict == NOT_MEASURED and "do not record" in f.answer
+
+
 def test_rates_are_counts_with_an_upper_bound() -> None:
     f = answer("Q19", [c(D12, "concurrent:same", **concurrent(0)), c(D13, "concurrent:mixed", **concurrent(0))])
     assert f.verdict == NO
