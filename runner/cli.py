@@ -24,7 +24,7 @@ import docker.errors
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import durations, engine_choice, plan
+from runner import durations, engine_choice, findings, plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
@@ -265,7 +265,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         changed = len(changes)
         changes_md = baseline.markdown_section(changes, f"`{old.meta.get('run_id', old_dir.name)}`")
     text = markdown.render(run, changes_section=changes_md)
-    written = [_write_output(Path(args.output) if args.output else run_dir / "matrix.md", text)]
+    out = Path(args.output) if args.output else run_dir / "matrix.md"
+    written = [_write_output(out, text)]
+    # Findings as data, beside the Markdown (a run dir elsewhere may be read-only: -o puts both where it points).
+    written.append(_write_output(out.with_name("findings.json"), json.dumps(findings.to_json(run), indent=2) + "\n"))
     for path, render in ((args.html, html.render), (args.junit, junit.render)):
         if path:
             written.append(_write_output(Path(path), render(run)))

@@ -8,8 +8,10 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from runner import findings
+from runner.answer import NOT_MEASURED
 from runner.model import Status
-from runner.render import markdown, rollup
+from runner.render import markdown
 from runner.results import CellResult, RunResults
 
 _SEVERITY = (Status.ERROR, Status.FAIL, Status.KNOWN, Status.PASS, Status.UNAVAILABLE, Status.NA)
@@ -36,6 +38,10 @@ code { font: 12px ui-monospace, monospace; background: #f5f5f5; padding: 0 .2em;
 .s.emulated { background-image: repeating-linear-gradient(45deg, rgba(255,255,255,.3) 0 4px, transparent 4px 10px); }
 tr.emulated { background: repeating-linear-gradient(45deg, #f2f2f2 0 4px, #fff 4px 10px); }
 .s-pass code, .s-fail code, .s-error code, .s-unavailable code { background: transparent; color: inherit; }
+.w-works { background: #e8f5e9; }
+.w-degraded { background: #fff3cd; }
+.w-breaks { background: #fde0dc; }
+.findings td { max-width: 40em; }
 .badge { display: inline-block; padding: 0 .5em; border-radius: .8em; margin-right: .3em; }
 .legend span { display: inline-block; padding: 0 .5em; margin-right: .3em; }
 """
@@ -88,9 +94,17 @@ def _compat(cells: Sequence[CellResult]) -> str:
         row = [f"<th>{_inline(label)}</th>", _td(eol)]
         for g in groups:
             emulated = any(c.cell.get("emulated") for c in g if c.status not in _NOT_MEASURED)
-            row.append(_td(rollup(g), "s", status_class(worst(g)), "emulated" if emulated else "") if g else _td("—"))
+            row.append(_td(markdown.compat_entry(g), "s", status_class(worst(g)), "emulated" if emulated else "")
+                       if g else _td("—"))
         rows.append(_tr(row))
     return _table(["distro", "EOL", *arches], rows, "compat")
+
+
+def _cell_class(i: int, v: Any, c: CellResult, status_at: int, happened_at: int) -> str:
+    """The status column is coloured by status, the what-happened column by its first word."""
+    if i == status_at:
+        return status_class(c.status)
+    return f"w-{str(v).split(':')[0]}" if i == happened_at and v else ""
 
 
 def _details(cells: Sequence[CellResult]) -> list[str]:
@@ -100,7 +114,8 @@ def _details(cells: Sequence[CellResult]) -> list[str]:
         if d.title:
             out.append(f"<p>{_inline(d.title)}.</p>")
         at = d.headers.index("status") if "status" in d.headers else -1
-        rows = [_tr((_td(v, status_class(c.status) if i == at else "") for i, v in enumerate(r)),
+        said = d.headers.index("what happened") if "what happened" in d.headers else -1
+        rows = [_tr((_td(v, _cell_class(i, v, c, at, said)) for i, v in enumerate(r)),
                     "emulated" if c.cell.get("emulated") else "").replace("<tr", f'<tr id="{anchor("cell", c.id)}"', 1)
                 for r, c in zip(d.rows, d.cells, strict=True)]
         out.append(_table(d.headers, rows))
@@ -129,9 +144,26 @@ def _toc(cells: Sequence[CellResult]) -> str:
     """Links to every section and every scenario's table."""
     scenarios = "".join(f'<li><a href="#{anchor("scenario", d.scenario)}"><code>{html.escape(d.scenario)}</code></a>'
                         "</li>" for d in markdown.details(cells))
-    return ('<nav class="toc"><h2 id="contents">Contents</h2><ul><li><a href="#compat">Distro × architecture</a></li>'
+    return ('<nav class="toc"><h2 id="contents">Contents</h2><ul><li><a href="#findings">Findings</a></li>'
+            '<li><a href="#compat">Distro × architecture</a></li>'
             f'<li><a href="#per-scenario">Per scenario</a><ul>{scenarios}</ul></li>'
             '<li><a href="#not-measured">Not measured</a></li><li><a href="#reproduce">Reproduce</a></li></ul></nav>')
+
+
+def _findings(cells: Sequence[CellResult]) -> list[str]:
+    found = findings.compute(cells)
+    answered = sum(1 for f in found if f.verdict != NOT_MEASURED)
+    rows = []
+    for f in found:
+        links = ", ".join(f'<a href="#{anchor("scenario", s)}"><code>{html.escape(s)}</code></a>' for s in f.scenarios)
+        rows.append(_tr([f'<td id="{f.question.id}">{f.question.id}</td>', _td(f.question.title), _td(f.answer),
+                         _td(f.figure), _td(markdown.coverage_text(f)),
+                         f"<td>{links}{f' ({len(f.cells)} cells)' if f.cells else ''}</td>",
+                         f"<td><code>{html.escape(f.reproduce)}</code></td>"],
+                        "" if f.verdict != NOT_MEASURED else "not-measured"))
+    return ['<h2 id="findings">Findings</h2>',
+            f"<p>{answered} of {len(found)} questions answered from this run. {_inline(markdown.FINDINGS_NOTE)}</p>",
+            _table(markdown.FINDINGS_HEADERS, rows, "findings")]
 
 
 def _not_measured(cells: Sequence[CellResult]) -> str:
@@ -171,6 +203,7 @@ def render(run: RunResults) -> str:
         *_warnings(run.meta),
         f"<p>Cells: {summary or 'no cells'}</p>",
         _toc(cells),
+        *_findings(cells),
         '<h2 id="compat">Distro × architecture</h2>',
         f"<p>{html.escape(markdown.LEGEND)}</p>",
         f'<p class="legend">{legend} <span class="s s-pass emulated">emulated (QEMU)</span></p>',

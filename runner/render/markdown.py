@@ -11,6 +11,9 @@ from typing import Any
 
 from tabulate import tabulate
 
+from runner import findings as findings_mod
+from runner import stats
+from runner.answer import BREAKS, DEGRADED, NOT_MEASURED, WORKS, brief
 from runner.model import Status
 from runner.render import distro_order, rollup
 from runner.results import CellResult, RunResults
@@ -62,10 +65,36 @@ def compat_grid(cells: Sequence[CellResult]) -> tuple[list[str], list[tuple[str,
     return arches, rows
 
 
+def happened_rollup(cells: Sequence[CellResult]) -> str:
+    """What happened in a group of cells, for people: 'works 5 · degraded 1 · breaks 2' (cells that ran)."""
+    words = [o.word for c in cells if (o := findings_mod.outcome_of(c)) is not None]
+    return " · ".join(f"{w} {words.count(w)}" for w in (WORKS, DEGRADED, BREAKS) if words.count(w))
+
+
+def compat_entry(cells: Sequence[CellResult]) -> str:
+    """What happened first, then whether Go behaved as documented (the status roll-up)."""
+    if not cells:
+        return "—"
+    happened = happened_rollup(cells)
+    return f"{happened} — {rollup(cells)}" if happened else rollup(cells)
+
+
 def compat_table(cells: Sequence[CellResult]) -> str:
     arches, grid = compat_grid(cells)
-    rows = [[label, eol] + [rollup(group) or "—" for group in groups] for label, eol, groups in grid]
+    rows = [[label, eol] + [compat_entry(group) for group in groups] for label, eol, groups in grid]
     return table(rows, ["distro", "EOL", *arches])
+
+
+def md_cell(text: Any) -> str:
+    """Text safe inside a Markdown table cell: no newline, no unescaped `|`."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def happened_text(c: CellResult) -> str:
+    o = findings_mod.outcome_of(c)
+    if o is None:
+        return ""
+    return f"{o.word}: {brief(o.message, 100)}" if o.message else o.word
 
 
 def _mb(n: Any) -> str:
@@ -167,12 +196,13 @@ def _readonly_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[An
 
 
 def _ratio(r: Any) -> str:
-    return f"{r['median']:.2f}× ({r['min']:.2f}–{r['max']:.2f})" if isinstance(r, dict) else ""
+    """A median ratio of times in words, with the min-max of its per-rep ratios: '1.29x slower (0.88-1.80x)'."""
+    return f"{stats.direction(r['median'])} ({r['min']:.2f}–{r['max']:.2f}×)" if isinstance(r, dict) else ""
 
 
 def _tmpfs_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
     headers = ["distro", "arch", "engine", "toolchain", "reps", "all on disk: median s (min–max)",
-               "GOROOT on tmpfs", "GOCACHE on tmpfs", "both on tmpfs", "status"]
+               "GOROOT on tmpfs", "GOCACHE on tmpfs", "both on tmpfs", "all on disk again (A/A)", "status"]
     rows = []
     for c in cells:
         o = c.observations
@@ -182,7 +212,8 @@ def _tmpfs_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]
                                  f"{base['median']:.2f} ({base['min']:.2f}–{base['max']:.2f})" if base else "",
                                  _ratio(ratios.get("goroot-tmpfs/gocache-disk")),
                                  _ratio(ratios.get("goroot-disk/gocache-tmpfs")),
-                                 _ratio(ratios.get("goroot-tmpfs/gocache-tmpfs")), c.status.value])
+                                 _ratio(ratios.get("goroot-tmpfs/gocache-tmpfs")), _ratio(o.get("aa_ratio")),
+                                 c.status.value])
     return headers, rows
 
 
@@ -395,8 +426,9 @@ DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], l
     "filesystem": ("Both caches on a loop-mounted filesystem: flock, warm hits, 3 cold builds at once on one cache",
                    _filesystem_rows),
     "readonly": ("A populated cache mounted read-only, by the state of trim.txt", _readonly_rows),
-    "tmpfs-goroot": ("Cold build time with GOROOT and GOCACHE on tmpfs, as a ratio to both on disk: median "
-                     "(min–max) of per-repetition ratios, placements interleaved", _tmpfs_rows),
+    "tmpfs-goroot": ("Cold build time with GOROOT and GOCACHE on tmpfs, as a ratio to both on disk (above 1×: "
+                     "slower): median (min–max) of per-repetition ratios, placements interleaved; all on disk again "
+                     "is the A/A pair, the noise a difference must exceed (Findings, Q15)", _tmpfs_rows),
     "portability": ("A cache made in one distro's container, copied into another's (same toolchain and arch): "
                     "packages each rebuild compiled; and the sha256 of a `CGO_ENABLED=0 -trimpath -buildvcs=false` "
                     "build per cell, compared across distros", _portability_rows),
@@ -493,6 +525,9 @@ def details(cells: Sequence[CellResult]) -> list[Detail]:
             headers, rows = ["cell", "status", "reason"], [[c.id, c.status.value, c.reason] for c in group]
         else:
             headers, rows = fn(group)
+        at = headers.index("toolchain") + 1 if "toolchain" in headers else 1
+        headers = [*headers[:at], "what happened", *headers[at:]]
+        rows = [[*r[:at], happened_text(c), *r[at:]] for r, c in zip(rows, group, strict=True)]
         slow = _slowdowns(group, cells)
         if any(slow):
             headers, rows = [*headers, "QEMU slowdown"], [[*r, s] for r, s in zip(rows, slow, strict=True)]
@@ -590,8 +625,10 @@ def summary_line(cells: Sequence[CellResult]) -> str:
     return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no cells"
 
 
-LEGEND = ("✓ all measured cells pass · ✗ some fail or error · ≈ known issue · [+n unavailable/n/a] not measured "
-          "here · (emulated) ran under QEMU user-mode emulation")
+LEGEND = ("What happened, for people: works (built, the cache did what the setup promises) · degraded (built, but "
+          "the cache did not help: lost, missed, recompiled, or a warning) · breaks (a build or cache operation "
+          "failed). Then whether Go behaved as documented: ✓ all measured cells pass · ✗ some fail or error · ≈ known "
+          "issue · [+n unavailable/n/a] not measured here · (emulated) ran under QEMU user-mode emulation")
 
 
 def run_line(run: RunResults) -> str:
@@ -660,6 +697,35 @@ def image_sources(cells: Sequence[CellResult]) -> str:
     return table(rows, ["distro", "arch", "source", "from"]) + "\n" if rows else ""
 
 
+FINDINGS_HEADERS = ["id", "question", "answer", "figure (spread, n)", "coverage", "cells", "reproduce"]
+FINDINGS_NOTE = ("Each answer is computed from this run's cells; nothing here is written in advance. Timings: the "
+                 f"median of per-rep ratios with a {stats.MEDIAN_METHOD} (its confidence level printed; with few "
+                 "reps it is wide), and a difference only when the whole interval lies outside the A/A noise floor. "
+                 f"Rates: k of n with a {stats.RATE_METHOD} upper bound at 95 %. Figures measured under QEMU are "
+                 "QEMU's, not Go's on that arch.")
+
+
+def findings_rows(found: Sequence[findings_mod.Finding]) -> list[list[str]]:
+    rows = []
+    for f in found:
+        links = ", ".join(f"[`{s}`](#{s})" for s in f.scenarios) + (f" ({len(f.cells)} cells)" if f.cells else "")
+        rows.append([f.question.id, md_cell(f.question.title), md_cell(f.answer), md_cell(f.figure),
+                     md_cell(coverage_text(f)), links, f"`{md_cell(f.reproduce)}`" if f.reproduce else ""])
+    return rows
+
+
+def coverage_text(f: findings_mod.Finding) -> str:
+    parts = [f.coverage.text() if f.coverage else "", f"not covered: {f.limits}" if f.limits else ""]
+    return "; ".join(p for p in parts if p)
+
+
+def findings_section(cells: Sequence[CellResult], level: str = "##") -> list[str]:
+    found = findings_mod.compute(cells)
+    answered = sum(1 for f in found if f.verdict != NOT_MEASURED)
+    return [f"{level} Findings", "", f"{answered} of {len(found)} questions answered from this run. {FINDINGS_NOTE}",
+            "", table(findings_rows(found), FINDINGS_HEADERS), ""]
+
+
 def render(run: RunResults, changes_section: str | None = None) -> str:
     cells = sorted(run.cells, key=lambda c: c.id)
     lines = [
@@ -672,6 +738,7 @@ def render(run: RunResults, changes_section: str | None = None) -> str:
         "",
         *[f"**Warning:** {w}  " for w in run.meta.get("warnings", [])],
         *([""] if run.meta.get("warnings") else []),
+        *findings_section(cells),
         "## Distro × architecture",
         "",
         LEGEND,
@@ -713,6 +780,9 @@ def github_summary(run: RunResults) -> str:
         run_line(run),
         "",
         f"Cells: {summary_line(cells)}.",
+        "",
+        *findings_section(cells, "###"),
+        "### Distro × architecture",
         "",
         LEGEND,
         "",

@@ -1,6 +1,6 @@
 """Write every rendering of a run next to its results, and the newest copies under reports/.
 
-    <run dir>/results.json  matrix.md  matrix.html  junit.xml
+    <run dir>/results.json  findings.json  matrix.md  matrix.html  junit.xml
     <reports>/matrix.md  matrix.html  junit.xml        (copies: what a user or CI job opens)
 
 Every file is written atomically (runner.results.write_text_atomic).
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runner import findings
 from runner.render import html, junit, markdown
 from runner.results import RunResults, write_json_atomic, write_text_atomic
 
@@ -19,6 +20,7 @@ OUTPUTS = {"matrix.md": markdown.render, "matrix.html": html.render, "junit.xml"
 def publish(run: RunResults, reports: Path) -> None:
     write_json_atomic(run.run_dir / "results.json", {"schema_version": 1, "run": run.meta,
                                                      "cells": [c.to_dict() for c in run.cells]})
+    findings.write(run)
     reports.mkdir(parents=True, exist_ok=True)
     for name, render in OUTPUTS.items():
         # Temp file + rename for both copies: two runs finishing at once each leave a whole file, never a mix.

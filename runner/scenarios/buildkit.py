@@ -24,11 +24,13 @@ buildah where its cache directory lives on the host.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runner.answer import BREAKS, DEGRADED, WORKS, Answer, AnswerFn, Outcome, per_case, pick
 from runner.model import Arch, Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     OFFLINE_GO,
     JobContext,
@@ -158,6 +160,22 @@ class Buildkit:
     workload = "lib"
 
     @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q25": answer_cache_mounts}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        """A go build that failed in any of the variant's image builds breaks (nonroot without uid= too)."""
+        builds = c.observations.get("builds") or {}
+        failed = [n for n, b in builds.items() if b.get("go_build_ok") is False]
+        if failed:
+            first = builds[failed[0]]
+            return Outcome(BREAKS, f"{failed[0]}: {first.get('go_stderr') or first.get('error') or 'go build failed'}")
+        if c.status is not Status.PASS:
+            return Outcome(DEGRADED if builds else BREAKS, c.reason)
+        return Outcome(WORKS, "")
+
+    @staticmethod
     def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
         """What decides a buildkit variant, whatever the workload (runner.parity compares it)."""
         builds = {n: (o.get("go_build_ok"), o.get("mount_empty"), bool(o.get("compiled")))
@@ -255,3 +273,29 @@ class Buildkit:
             return Verdict(Status.PASS, f"--no-cache: the mount {'kept' if obs['survived_no_cache'] else 'lost'} "
                                         f"the cache; compiled {second['compiled']} pkgs", obs)
         return Verdict(Status.ERROR, describe_failure(None, str(v)), obs)
+
+
+def _mount_result(c: CellResult) -> str | None:
+    """What decides a variant, without its timings (they differ on every row)."""
+    o, v = c.observations, c.cell.get("variant")
+    second = list((o.get("builds") or {}).values())[1:2]
+    if v == "rebuild" and second:
+        return f"rebuild: a one-line change compiled {second[0].get('compiled')} packages"
+    if v in ("shared", "locked", "private") and "mounts_started_empty" in o:
+        return f"sharing={v}: {o['mounts_started_empty']} of 2 mounts started empty"
+    if v == "cross-arch" and "second_mount_empty" in o:
+        return f"cross-arch: the other arch's mount was {'empty' if o['second_mount_empty'] else 'shared'}"
+    if v == "prune" and "survived_prune" in o:
+        return f"prune: the cache {'survived' if o['survived_prune'] else 'was removed'}"
+    if v == "no-cache" and "survived_no_cache" in o:
+        return f"--no-cache: the cache mount {'was kept' if o['survived_no_cache'] else 'was not used'}"
+    if v == "nonroot" and "without_uid" in o:
+        return f"nonroot: without uid= {o['without_uid']}; with uid=: ok"
+    return None
+
+
+def answer_cache_mounts(cells: Sequence[CellResult]) -> Answer:
+    """Q25: RUN --mount=type=cache per variant, per builder (docker: BuildKit, podman: buildah)."""
+    return per_case(pick(cells, "buildkit"), _mount_result,
+                    limits="whether the target must equal `go env GOCACHE` is not measured (the mounts are at "
+                           "GOCACHE)")

@@ -11,11 +11,29 @@ Packages compiled are the lines `go build -v` prints: it names only packages it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runner.answer import (
+    BREAKS,
+    DEGRADED,
+    NO,
+    NO_DIFFERENCE,
+    VALUE,
+    WORKS,
+    Answer,
+    AnswerFn,
+    Outcome,
+    judged,
+    obs_of,
+    per_case,
+    pick,
+    where,
+    yes_no,
+)
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     BASE_PATH,
     GOROOT,
@@ -30,6 +48,7 @@ from runner.scenarios import (
     exec_step,
     step,
 )
+from runner.stats import SAME, compare
 
 GOCACHE_DEFAULT = "/root/.cache/go-build"  # HOME=/root, XDG_CACHE_HOME unset
 BUILDS = ("cold", "warm", "touch", "edit")
@@ -93,6 +112,23 @@ class ColdWarm:
     id = "cold-warm"
     # Its build times are the figures people read (and the QEMU factor): measured alone (runner.slot).
     timing = True
+
+    @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q08": answer_touch, "Q09": answer_edit, "Q26": answer_qemu}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        """A build that did not finish breaks; a warm or touch rebuild that compiled degrades."""
+        o = c.observations
+        if any(name not in o for name in BUILDS) or o.get("binary_runs") is False:
+            return Outcome(BREAKS, c.reason)
+        missed = [f"{n} compiled {o[n]['compiled']}" for n in ("warm", "touch") if o[n].get("compiled")]
+        if missed:
+            return Outcome(DEGRADED, ", ".join(missed))
+        if c.status is not Status.PASS:
+            return Outcome(DEGRADED, c.reason)
+        return Outcome(WORKS, f"warm {o['warm']['sec']:.2f}s vs cold {o['cold']['sec']:.2f}s, 0 compiled")
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         return [Phase("main", self.steps(cell, ctx))]
@@ -185,3 +221,71 @@ class ColdWarm:
             f"touch {obs['touch']['sec']:.2f}s/0, edit {obs['edit']['sec']:.2f}s/{len(edited)}",
             obs,
         )
+
+
+def answer_touch(cells: Sequence[CellResult]) -> Answer:
+    """Q08 (part): does `touch` of every source alone make the next build compile anything?"""
+    basis = pick(cells, "cold-warm")
+    def touched(c: CellResult) -> bool | None:
+        n = obs_of(c, "touch", "compiled")
+        return None if n is None else bool(n)
+
+    return yes_no(basis, touched,
+                  "touch alone recompiles", "touch alone recompiles nothing: the key is not the mtime",
+                  limits="touch only: chmod, a copy to a new inode and hard links are not measured") or Answer(
+        NO, "", tuple(basis))
+
+
+def _edit(c: CellResult) -> str | None:
+    edited, deps = obs_of(c, "edited_package"), obs_of(c, "dependents_of_edited")
+    pkgs = obs_of(c, "edit", "packages")
+    if not isinstance(pkgs, list) or not isinstance(deps, list):
+        return None
+    again = [p for p in deps if p in pkgs]
+    if pkgs == [edited]:
+        return f"{c.cell.get('variant')}: only the changed package ({len(deps)} dependents not recompiled)"
+    return f"{c.cell.get('variant')}: the changed package and {len(again)} of its {len(deps)} dependents"
+
+
+def answer_edit(cells: Sequence[CellResult]) -> Answer:
+    """Q09: a one-byte change in one package: which packages does the next build compile?"""
+    return per_case(pick(cells, "cold-warm"), _edit,
+                    limits="a trailing newline in one file: the export data stays the same, so dependents may be "
+                           "skipped; a change of an exported API is not measured")
+
+
+def _twins(cells: Sequence[CellResult]) -> list[tuple[CellResult, CellResult]]:
+    """(emulated, native) cold-warm cells of one distro, engine, toolchain and workload on different arches."""
+    native = {(c.id.split("/", 2)[0], *c.id.split("/")[2:]): c for c in judged(cells) if not c.cell.get("emulated")}
+    out = []
+    for c in judged(cells):
+        if c.cell.get("emulated"):
+            twin = native.get((c.id.split("/", 2)[0], *c.id.split("/")[2:]))
+            if twin is not None:
+                out.append((c, twin))
+    return out
+
+
+def answer_qemu(cells: Sequence[CellResult]) -> Answer:
+    """Q26: what emulation costs a cold build: each emulated cold-warm cell against its native twin (other arch,
+    same distro, engine, toolchain, workload), plus a merged run's native cells that carry an emulated twin."""
+    basis = pick(cells, "cold-warm")
+    ratios, rows = [], []
+    for emu, nat in _twins(basis):
+        e, n = obs_of(emu, "cold", "sec"), obs_of(nat, "cold", "sec")
+        if isinstance(e, (int, float)) and isinstance(n, (int, float)) and n > 0:
+            ratios.append(e / n)
+            rows.append(f"{where(emu)} vs {nat.cell['arch']}")
+    for c in judged(basis):
+        twin, own = c.timings.get("emulated_twin") or {}, c.timings.get("in_container_sec")
+        if isinstance(twin.get("in_container_sec"), (int, float)) and isinstance(own, (int, float)) and own > 0:
+            ratios.append(float(twin["in_container_sec"]) / own)
+            rows.append(f"{where(c)} run natively and under QEMU (whole cell)")
+    cmp = compare(ratios)
+    if cmp is None:
+        return Answer(NO_DIFFERENCE, "", tuple(b for b in basis if b.cell.get("emulated")),
+                      limits="no emulated cold-warm cell with a native twin in this run")
+    verdict = NO_DIFFERENCE if cmp.verdict == SAME else VALUE
+    return Answer(verdict, f"QEMU's cost, not Go's on that arch: a cold build under QEMU against native: {cmp.short()}",
+                  tuple(basis), figure=f"{len(ratios)} pairs: {'; '.join(rows)}",
+                  limits="user-mode QEMU on this host's CPU; one workload per pair; pairs are rows, not reps")

@@ -28,7 +28,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from runner.answer import BREAKS, DEGRADED, WORKS, Answer, AnswerFn, Outcome, Tally, judged, pick, yes_no
+from runner.answer import where as row_of
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     OFFLINE_GO,
     SCRATCH,
@@ -42,6 +45,7 @@ from runner.scenarios import (
     exec_step,
     step,
 )
+from runner.stats import rate_text
 
 VARIANTS = ("same", "mixed", "containers", "clean-during")
 N = 4
@@ -162,6 +166,28 @@ def _window(probe: Mapping[str, Any]) -> tuple[float, float] | None:
 
 class Concurrent:
     id = "concurrent"
+
+    @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q19": answer_concurrent}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        """Any failed build breaks, also where Go documents the failure (clean-during passes with failed builds)."""
+        o = c.observations
+        builds = o.get("builds") or []
+        failed = [b for b in builds if not b.get("ok")]
+        after_failed = [n for n, a in (o.get("after") or {}).items() if a.get("ran") and not a.get("ok")]
+        if failed or after_failed or o.get("corruption"):
+            first = failed[0].get("go_error", "") if failed else ""
+            return Outcome(BREAKS, f"{len(failed)} of {len(builds)} builds failed" + (f": {first}" if first else "")
+                           + (f"; after: {', '.join(after_failed)} failed" if after_failed else "")
+                           + ("; corruption reported" if o.get("corruption") else ""))
+        if o.get("warm_compiled"):
+            return Outcome(DEGRADED, f"the warm build after compiled {o['warm_compiled']} packages")
+        if c.status is not Status.PASS:
+            return Outcome(BREAKS, c.reason)
+        return Outcome(WORKS, f"{len(builds)} concurrent builds ok, warm build 0 compiled")
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None
@@ -289,3 +315,31 @@ class Concurrent:
             else ""
         return (f"{len(builds)} concurrent builds all succeeded in {obs['parallel_sec']:.1f}s "
                 f"(compiled {'/'.join(str(b['compiled']) for b in builds)}){extra}; {warm}")
+
+
+def answer_concurrent(cells: Sequence[CellResult]) -> Answer:
+    """Q19: concurrent `go build`s on one GOCACHE (one container and two): failures and corruption messages as
+    counts with an upper bound; `go clean -cache` during builds apart (its failures are Go's documented risk)."""
+    basis = pick(cells, "concurrent")
+    racing = [c for c in judged(basis) if c.cell.get("variant") != "clean-during"]
+    builds, clean = Tally(), Tally()
+    for c in judged(basis):
+        bs = c.observations.get("builds") or []
+        (clean if c.cell.get("variant") == "clean-during" else builds).add(
+            sum(1 for b in bs if not b.get("ok")), len(bs), row_of(c))
+    corrupt = sorted({ln for c in judged(basis) for ln in c.observations.get("corruption") or []})
+    figure = rate_text(builds.k, builds.n, "concurrent builds failed") if builds.n else ""
+    if clean.n:
+        figure += ("; " if figure else "") + rate_text(clean.k, clean.n, "builds failed while `go clean -cache` ran")
+    a = yes_no(racing, lambda c: bool(c.observations.get("failures") or c.observations.get("corruption")),
+               "concurrent builds failed or reported corruption", "no concurrent build failed, no corruption message",
+               figure=figure + (f"; corruption: {corrupt[0]}" if corrupt else ""),
+               limits="4 builds at once (2+2 across two containers), not many writers; corruption is looked for in "
+                      "Go's messages and a warm rebuild, not by verifying entries")
+    if a is None and clean.n:  # only `go clean -cache` during builds ran: its count is the answer
+        return Answer("value", f"only `go clean -cache` during builds was measured: {clean.k} of {clean.n} builds "
+                               f"failed on {', '.join(clean.rows)}", tuple(basis), figure=figure,
+                      limits="no cell of concurrent builds without a clean ran")
+    if a is None:
+        return Answer("value", "", tuple(basis), figure=figure)
+    return Answer(a.verdict, a.text, tuple(basis), a.figure, a.limits)

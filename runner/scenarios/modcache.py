@@ -27,10 +27,26 @@ the modes are recorded as they are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runner.answer import (
+    BREAKS,
+    WORKS,
+    Answer,
+    AnswerFn,
+    Outcome,
+    Tally,
+    by_value,
+    default_outcome,
+    judged,
+    obs_of,
+    pick,
+    yes_no,
+)
+from runner.answer import where as row_of
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     OFFLINE_GO,
     SCRATCH,
@@ -45,6 +61,7 @@ from runner.scenarios import (
     first_line,
     step,
 )
+from runner.stats import rate_text
 
 VARIANTS = ("download", "concurrent")
 MOUNT_ROOT = "/modcache"  # the mount; each GOMODCACHE is a directory below it (a mount point cannot be removed)
@@ -248,6 +265,22 @@ def overlap(runs: list[dict[str, Any]], *, across: bool = False) -> float | None
 class ModCache:
     id = "modcache"
 
+    @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q20": answer_downloads, "Q22": answer_modes}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome | None:
+        """A failed download or verify breaks; a plain `rm -rf` refused is how Go protects the cache, not a break."""
+        o = c.observations
+        if o.get("failures"):
+            return Outcome(BREAKS, c.reason)
+        if c.status is Status.PASS and c.cell.get("variant") == "download":
+            rm = o.get("rm_plain") or {}
+            plain = "fails" if rm.get("ok") is False else "works"
+            return Outcome(WORKS, f"verified; plain rm -rf of the cache {plain}")
+        return default_outcome(c)
+
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None
         if cell.variant == "download":
@@ -405,3 +438,38 @@ class ModCache:
         return Verdict(Status.PASS, f"{N} downloads in one container, {PER_REPLICA} in each of {REPLICAS} containers"
                                     f"{'' if ac['barrier_met'] else ' (barrier not met)'}: 0 failures, both caches "
                                     f"verified (longest overlap of two downloads: {ov or 'not measured'})", obs)
+
+
+def answer_downloads(cells: Sequence[CellResult]) -> Answer:
+    """Q20: concurrent `go mod download`s into one GOMODCACHE (one container; two containers on a volume)."""
+    basis = pick(cells, "modcache", "concurrent")
+    t = Tally()
+    for c in judged(basis):
+        for part in ("in_container", "across_containers"):
+            runs = obs_of(c, part, "runs")
+            if isinstance(runs, list):
+                t.add(sum(1 for r in runs if not r.get("ok")), len(runs), row_of(c))
+    verified = [c for c in judged(basis) if obs_of(c, "in_container", "verify", "verified") is False
+                or obs_of(c, "across_containers", "verify", "verified") is False]
+    a = yes_no(basis, lambda c: not c.observations.get("failures") and c not in verified,
+               "no download failed and `go mod verify` passed", "downloads failed or verify did not pass",
+               figure=rate_text(t.k, t.n, "concurrent downloads failed") if t.n else "",
+               limits="4 downloads at once of a two-module workload, on a bind mount and a named volume; other "
+                      "filesystems (ext4, xfs, btrfs loop) are not measured; overlap of the downloads is recorded, "
+                      "not forced")
+    return a or Answer("value", "", tuple(basis))
+
+
+def _modes(c: CellResult) -> str | None:
+    d, w = obs_of(c, "default", "modes"), obs_of(c, "modcacherw", "modes")
+    if not isinstance(d, dict) or not isinstance(w, dict):
+        return None
+    rm = "fails" if obs_of(c, "rm_plain", "ok") is False else "works"
+    return (f"module dir {d.get('module_dir')}, .go files {d.get('go_file')} (plain `rm -rf` by the owner {rm}); "
+            f"with -modcacherw: dir {w.get('module_dir')}, .go {w.get('go_file')}")
+
+
+def answer_modes(cells: Sequence[CellResult]) -> Answer:
+    """Q22: the modes of an extracted module, with and without -modcacherw, and what removing it takes."""
+    basis = pick(cells, "modcache", "download")
+    return by_value(basis, _modes) or Answer("value", "", tuple(basis))

@@ -38,10 +38,12 @@ cache is only recorded (Go makes extracted module trees read-only, 2555/0444 her
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runner.answer import BREAKS, DEGRADED, WORKS, Answer, AnswerFn, Outcome, brief, per_case, pick
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     OFFLINE_GO,
     SCRATCH,
@@ -134,6 +136,22 @@ class MultiUser:
     # on how much is compiled: the three-package `lib` has a checkout outside GOROOT and an edited package like
     # the program (runner.parity checks that it decides alike).
     workload = "lib"
+
+    @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q21": answer_shared}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        """A build that fails for one of the users breaks sharing, also where Go's source predicts it."""
+        builds = c.observations.get("builds") or {}
+        failed = [n for n, b in builds.items() if not b.get("ok")]
+        if failed or (c.status is not Status.PASS and not builds):
+            return Outcome(BREAKS, f"{', '.join(failed)} failed: {c.observations.get('first_error', '')}" if failed
+                           else c.reason)
+        if c.status is not Status.PASS:
+            return Outcome(DEGRADED, c.reason)
+        return Outcome(WORKS, "both uids build and reuse each other's entries")
 
     @staticmethod
     def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,3 +272,16 @@ def _fmt(b: dict[str, Any]) -> str:
     if not b.get("ran", True):
         return "not run"
     return f"exit {b.get('exit_code')} ({b.get('compiled')})"
+
+
+def answer_shared(cells: Sequence[CellResult]) -> Answer:
+    """Q21: two uids of one group on one GOCACHE/GOMODCACHE with setgid dirs, per umask: who can build?"""
+    from runner.findings import outcome_of
+
+    def key(c: CellResult) -> str | None:
+        o = outcome_of(c)
+        return None if o is None else f"umask {c.cell.get('variant', '').removeprefix('umask-')}: {o.word}" + (
+            f" ({brief(o.message)})" if o.word != WORKS else "")
+
+    return per_case(pick(cells, "multiuser"), key,
+                    limits="two uids, setgid group dirs, umask 002 and 022; ACLs and a shared uid are not measured")

@@ -21,9 +21,12 @@ portability:binary  `CGO_ENABLED=0 go build -trimpath -buildvcs=false` of the sm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from runner.answer import BREAKS, DEGRADED, DEPENDS, WORKS, Answer, AnswerFn, Outcome, judged, obs_of, per_case, pick
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     OFFLINE_GO,
     SCRATCH,
@@ -65,6 +68,25 @@ def _copy_src(dest: str) -> dict[str, Any]:
 
 class Portability:
     id = "portability"
+
+    @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q12": answer_portability}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        o = c.observations
+        failed = [n for n in ("same-path", "other-path", "other-path-trimpath", "build")
+                  if (o.get(n) or {}).get("ok") is False]
+        if failed or (c.status is not Status.PASS and not any(k in o for k in ("same-path", "sha256"))):
+            return Outcome(BREAKS, c.reason)
+        missed = [n for n in ("same-path", "other-path-trimpath") if (o.get(n) or {}).get("compiled")]
+        if missed:
+            return Outcome(DEGRADED, "the copied cache missed: " + ", ".join(f"{n} {o[n]['compiled']} compiled"
+                                                                             for n in missed))
+        if c.status is not Status.PASS:
+            return Outcome(DEGRADED, c.reason)
+        return Outcome(WORKS, "")
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None
@@ -150,3 +172,35 @@ def _pretty(s: dict[str, Any] | None) -> str:
         if line.startswith("PRETTY_NAME="):
             return line.split("=", 1)[1].strip('"')
     return ""
+
+
+def _reuse(c: CellResult) -> str | None:
+    if c.cell.get("variant") == "binary" or obs_of(c, "same-path", "compiled") is None:
+        return None
+    same, other, trim = (obs_of(c, n, "compiled") for n in ("same-path", "other-path", "other-path-trimpath"))
+    src = str(c.cell.get("variant", "")).removeprefix("from-")
+    return (f"cache from {'its own distro' if src == c.cell.get('distro') else 'another distro'}: same path {same} "
+            f"compiled, another checkout path {other}, there with -trimpath {trim}")
+
+
+def answer_portability(cells: Sequence[CellResult]) -> Answer:
+    """Q12: a cache populated in one distro's container, copied into another's: hits at the same path, at another
+    path, with -trimpath; and whether the -trimpath binaries of one Go version and arch are identical."""
+    basis = pick(cells, "portability")
+    a = per_case([c for c in basis if c.cell.get("variant") != "binary"], _reuse)
+    sums: dict[str, dict[str, list[str]]] = {}
+    for c in judged(basis):
+        if sha := c.observations.get("sha256"):
+            sums.setdefault(f"{c.cell['toolchain']}/{c.cell['arch']}", {}).setdefault(sha, []).append(
+                str(c.cell["distro"]))
+    binaries = "; ".join(
+        f"{k}: identical on {', '.join(v[next(iter(v))])}" if len(v) == 1 else
+        f"{k}: {len(v)} different binaries ({'; '.join(', '.join(d) for d in v.values())})"
+        for k, v in sorted(sums.items()))
+    verdict = DEPENDS if a.verdict == DEPENDS or any(len(v) > 1 for v in sums.values()) else a.verdict
+    if not a.text and not binaries:
+        return Answer(a.verdict, "", tuple(basis))
+    text = "; ".join(t for t in (a.text.removeprefix("depends: "), f"-trimpath binaries: {binaries}" if binaries
+                                 else "") if t)
+    return Answer(verdict if a.text else "value", ("depends: " if verdict == DEPENDS else "") + text, tuple(basis),
+                  limits="the `small` workload, caches copied (not shared live); CGO_ENABLED=0 binaries only")

@@ -13,10 +13,12 @@ trim error are recorded exactly — a finding either way.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runner.answer import BREAKS, DEGRADED, WORKS, Answer, AnswerFn, Outcome, by_value, judged, obs_of, pick
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     WORKLOADS,
     JobContext,
@@ -64,6 +66,23 @@ class ReadOnly:
         ]
 
     @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q04": answer_not_writable, "Q18": answer_readonly}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        """A non-zero exit breaks the build even when every package came from the cache."""
+        ro = c.observations.get("readonly") or {}
+        if ro.get("exit_code") not in (0, None):
+            said = ro.get("stderr_first_line", "")
+            return Outcome(BREAKS, f"exit {ro.get('exit_code')} after using the hits: {said}")
+        if ro.get("compiled"):
+            return Outcome(DEGRADED, f"compiled {ro.get('compiled')} packages instead of using the cache")
+        if c.status is not Status.PASS:
+            return Outcome(BREAKS, c.reason)
+        return Outcome(WORKS, "hits used, exit 0")
+
+    @staticmethod
     def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
         """What decides a read-only case, whatever the workload (runner.parity compares it)."""
         ro = obs.get("readonly") or {}
@@ -92,3 +111,53 @@ class ReadOnly:
             return Verdict(Status.FAIL, f"the read-only build compiled {len(compiled)} packages instead of using "
                                         f"the cache ({outcome})", obs)
         return Verdict(Status.PASS, f"hits used (0 compiled); {outcome}", obs)
+
+
+def _readonly_result(c: CellResult) -> str | None:
+    code, compiled = obs_of(c, "readonly", "exit_code"), obs_of(c, "readonly", "compiled")
+    if code is None:
+        return None
+    said = obs_of(c, "readonly", "stderr_first_line")
+    return (f"trim.txt {c.cell.get('variant')}: {'hits used' if not compiled else f'{compiled} compiled'}, exit {code}"
+            + (f" (`{said}`)" if said else ""))
+
+
+def answer_readonly(cells: Sequence[CellResult]) -> Answer:
+    """Q18: a populated cache mounted read-only, per state of trim.txt: hits used? exit status?"""
+    basis = pick(cells, "readonly")
+    a = by_value(basis, _readonly_result)
+    if a is None:
+        return Answer("value", "", tuple(basis))
+    # Cases differ by construction; the answer depends only when what happened (hits, exit) differs.
+    happened = {(bool(obs_of(c, "readonly", "compiled")), obs_of(c, "readonly", "exit_code")) for c in judged(basis)}
+    verdict = "depends" if len(happened) > 1 else "value"
+    return Answer(verdict, ("depends: " if verdict == "depends" else "") + a.text.removeprefix("depends: "),
+                  tuple(basis))
+
+
+def answer_not_writable(cells: Sequence[CellResult]) -> Answer:
+    """Q04: GOCACHE that cannot be written: a read-only mount (readonly cells) and a location the uid cannot create
+    (location:uid-home-root): does Go keep building or fail?"""
+    basis = pick(cells, "readonly") + pick(cells, "location", "uid-home-root")
+
+    def key(c: CellResult) -> str | None:
+        if c.cell.get("scenario") == "location":
+            code = obs_of(c, "exit_code")
+            return None if code is None else ("fails" if code else "keeps building")
+        code = obs_of(c, "readonly", "exit_code")
+        return None if code is None else ("fails" if code else "keeps building")
+
+    a = by_value(basis, lambda c: None if (k := key(c)) is None else f"{k} ({_case(c)})")
+    if a is None:
+        return Answer("value", "", tuple(basis))
+    outcomes = {key(c) for c in basis} - {None}
+    verdict = "depends" if len(outcomes) > 1 else "value"
+    return Answer(verdict, a.text if verdict == "depends" else f"{outcomes.pop()}: {a.text}", tuple(basis),
+                  limits="no in-memory fallback was looked for beyond the exit status; GOCACHE on a read-only fs "
+                         "without a populated cache is not measured")
+
+
+def _case(c: CellResult) -> str:
+    if c.cell.get("scenario") == "location":
+        return "empty GOCACHE the uid cannot create"
+    return f"read-only populated cache, trim.txt {c.cell.get('variant')}"

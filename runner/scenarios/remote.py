@@ -18,11 +18,13 @@ GOEXPERIMENT=cacheprog): the cell records `go version` and `go env GOCACHEPROG` 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runner.answer import BREAKS, DEGRADED, WORKS, Answer, AnswerFn, Outcome, judged, obs_of, pick, yes_no
 from runner.cacheprog import TARGET as CACHEPROG
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     OFFLINE_GO,
     SCRATCH,
@@ -115,6 +117,21 @@ class Remote:
     workload = "lib"
 
     @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q24": answer_remote}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        second = c.observations.get("second") or {}
+        if c.status is not Status.PASS and (second.get("ok") is False or (c.observations.get("first") or {}).get(
+                "ok") is False or not second):
+            return Outcome(BREAKS, c.reason)
+        if second.get("compiled"):
+            return Outcome(DEGRADED, f"the second container compiled {second['compiled']} packages")
+        return Outcome(WORKS, f"the second container compiled 0, {(second.get('stats') or {}).get('hits_shared')} "
+                              "hits from the shared dir")
+
+    @staticmethod
     def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
         """What decides remote, whatever the workload (runner.parity compares it)."""
         out: dict[str, Any] = {"gocacheprog": bool(obs.get("goenv_gocacheprog"))}
@@ -183,3 +200,21 @@ class Remote:
         return Verdict(Status.PASS, f"second container: 0 compiled, {s['stats']['hits_shared']} hits from the "
                                     f"shared dir ({(f['shared_bytes_after'] or 0) / 1e6:.1f} MB after the first "
                                     f"build, {f['compiled']} packages compiled there)", obs)
+
+
+def answer_remote(cells: Sequence[CellResult]) -> Answer:
+    """Q24: through GOCACHEPROG and a shared directory, is a second container served (0 compiled, shared hits)?"""
+    basis = pick(cells, "remote")
+
+    def served(c: CellResult) -> bool | None:
+        compiled, hits = obs_of(c, "second", "compiled"), obs_of(c, "second", "stats", "hits_shared")
+        return None if compiled is None else (compiled == 0 and bool(hits))
+
+    figs = [f"{c.id.split('/')[3]}: first {obs_of(c, 'first', 'sec')} s ({obs_of(c, 'first', 'compiled')} compiled), "
+            f"second {obs_of(c, 'second', 'sec')} s, {obs_of(c, 'second', 'stats', 'hits_shared')} of "
+            f"{obs_of(c, 'second', 'stats', 'gets')} gets from the shared dir" for c in judged(basis)]
+    a = yes_no(basis, served, "the second container compiled 0, served from the shared directory",
+               "the second container was not served from the shared directory", figure="; ".join(figs),
+               limits="two containers on one host sharing a directory through this project's cache program; a "
+                      "network store and its latency are not measured; Go < 1.24 is n/a")
+    return a or Answer("value", "", tuple(basis))

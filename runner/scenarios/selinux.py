@@ -32,7 +32,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from runner import host
+from runner.answer import BREAKS, WORKS, Answer, AnswerFn, Outcome, brief, per_case, pick
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     OFFLINE_GO,
     SCRATCH,
@@ -107,6 +109,24 @@ def relabel(variant: str | None) -> str:
 
 class Selinux:
     id = "selinux"
+
+    @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q27": answer_selinux}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        """A denied write or a failed build breaks, also where SELinux documents the denial."""
+        o = c.observations
+        if not str(o.get("write", "ok")).startswith("ok"):
+            return Outcome(BREAKS, f"write {o.get('write')}")
+        for name in ("first", "second"):
+            b = o.get(name) or {}
+            if b.get("ran") and not b.get("ok"):
+                return Outcome(BREAKS, f"{name} build: {b.get('stderr', '')}")
+        if c.status is not Status.PASS:
+            return Outcome(BREAKS, c.reason)
+        return Outcome(WORKS, "")
 
     def precondition(self, cell: Cell) -> tuple[Status, str] | None:
         """Host engines only: the guest engine (runner.guest) is enforcing by construction."""
@@ -404,3 +424,18 @@ def guest_note(guests: Sequence[Mapping[str, Any] | None]) -> str:
     if not seen:
         return ""
     return f". The `podman-selinux` rows ran in {'; and in '.join(seen)}. {CAVEAT}"
+
+
+def answer_selinux(cells: Sequence[CellResult]) -> Answer:
+    """Q27: per mount and relabel case, what works and what SELinux denies (with the container's Go build)."""
+    from runner.findings import outcome_of
+
+    def key(c: CellResult) -> str | None:
+        o = outcome_of(c)
+        said = f" ({brief(o.message)})" if o is not None and o.message else ""
+        return None if o is None else f"{c.cell.get('variant')}: {o.word}{said}"
+
+    basis = pick(cells, "selinux")
+    guest = any(c.cell.get("engine") == "podman-selinux" for c in basis)
+    return per_case(basis, key, limits="measured in a Debian guest with the reference policy, not Fedora/RHEL "
+                                       "container-selinux" if guest else "")

@@ -22,10 +22,25 @@ cache and module locks use flock), and runs 3 cold builds at once on the shared 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runner.answer import (
+    BREAKS,
+    DEGRADED,
+    WORKS,
+    Answer,
+    AnswerFn,
+    Outcome,
+    judged,
+    obs_of,
+    per_case,
+    pick,
+    where,
+    yes_no,
+)
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     OFFLINE_GO,
     SCRATCH,
@@ -41,6 +56,7 @@ from runner.scenarios import (
     exec_step,
     step,
 )
+from runner.stats import rate_text
 
 SRC = f"{SCRATCH}/src"
 CACHE_ROOT = "/gocache"  # GOCACHE and GOMODCACHE live under here, whatever the backend
@@ -124,6 +140,23 @@ class Storage:
         ]
 
     @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q07": answer_aged, "Q14": answer_backends}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        """A failed build breaks; a cache that is gone after a restart or re-create (documented or not) degrades."""
+        o = c.observations
+        for name in ("cold", "warm", "restart", "recreate"):
+            if (o.get(name) or {}).get("ok") is False:
+                return Outcome(BREAKS, f"{name} build exit {o[name].get('exit_code')}: {o[name].get('stderr', '')}")
+        lost = [name for name in ("restart", "recreate") if (o.get(name) or {}).get("survived") is False]
+        if lost or (o.get("warm") or {}).get("compiled"):
+            return Outcome(DEGRADED, "cache lost after " + " and ".join(lost) if lost else "warm build missed")
+        return Outcome(WORKS, "kept across restart and re-create") if c.status is Status.PASS else Outcome(
+            BREAKS, c.reason)
+
+    @staticmethod
     def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
         """What decides a storage case, whatever the workload (runner.parity compares it): hits and survival."""
         return {"fs_type": obs.get("fs_type"), "cold_ok": (obs.get("cold") or {}).get("ok"),
@@ -181,6 +214,22 @@ class Storage:
 class Filesystem:
     id = "filesystem"
 
+    @staticmethod
+    def answers() -> dict[str, AnswerFn]:
+        return {"Q16": answer_flock}
+
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        o = c.observations
+        failed = [n for n in ("cold", "warm", "after-concurrent") if (o.get(n) or {}).get("ok") is False]
+        conc = o.get("concurrent") or {}
+        if failed or conc.get("failed") or o.get("flock_second_blocked") is False:
+            return Outcome(BREAKS, c.reason)
+        if (o.get("warm") or {}).get("compiled") or (o.get("after-concurrent") or {}).get("compiled"):
+            return Outcome(DEGRADED, "a warm build recompiled")
+        return Outcome(WORKS, f"{conc.get('builds', 0)} concurrent cold builds clean") if c.status is Status.PASS \
+            else Outcome(BREAKS, c.reason)
+
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None
         steps = [
@@ -228,3 +277,52 @@ class Filesystem:
             return Verdict(Status.FAIL, "; ".join(problems), obs)
         return Verdict(Status.PASS, f"{obs['fs_type']}: cold {obs['cold']['sec']:.2f}s, warm 0 compiled, flock "
                                     f"excludes, 3 concurrent cold builds clean ({obs['concurrent']['sec']:.1f}s)", obs)
+
+
+def _kept(c: CellResult) -> str | None:
+    r, rc = obs_of(c, "restart", "survived"), obs_of(c, "recreate", "survived")
+    if r is None and rc is None:
+        return None
+    word = {True: "kept", False: "lost", None: "?"}
+    return f"{c.cell.get('variant')}: restart {word[r]}, re-create {word[rc]}"  # type: ignore[index]
+
+
+def answer_backends(cells: Sequence[CellResult]) -> Answer:
+    """Q14: per backend, does the cache survive a restart and a re-create (a warm build compiling 0)?"""
+    basis = [c for c in pick(cells, "storage") if c.cell.get("variant") != "full"]
+    native = [c for c in judged(basis) if not c.cell.get("emulated")]  # QEMU's seconds are not Go's
+    warm = [float(w) for c in native if isinstance(w := obs_of(c, "warm", "sec"), (int, float))]
+    cold = [float(w) for c in native if isinstance(w := obs_of(c, "cold", "sec"), (int, float))]
+    figure = (f"cold {min(cold):.2f}–{max(cold):.2f} s, warm {min(warm):.2f}–{max(warm):.2f} s over {len(warm)} "
+              "native cells (the three-package `lib`, not run alone: not a timing comparison of backends)"
+              ) if warm and cold else ""
+    return per_case(basis, _kept, figure=figure,
+                    limits="costs per backend need timing cells run alone (cold-warm, tmpfs-goroot); not measured "
+                           "per backend")
+
+
+def answer_aged(cells: Sequence[CellResult]) -> Answer:
+    """Q07 (part): a cache with entries 6 days old, in an image layer: hits? what does trimming remove?"""
+    basis = pick(cells, "storage", "baked-aged")
+    trims = [f"{where(c)}: {obs_of(c, 'baked_files_before')} → {obs_of(c, 'baked_files_after')} files"
+             for c in judged(basis) if obs_of(c, "baked_files_before") is not None]
+    a = yes_no(basis, lambda c: None if obs_of(c, "warm", "compiled") is None else obs_of(c, "warm", "compiled") == 0,
+               "the aged entries hit (warm build compiled 0)", "the aged entries missed",
+               figure=("cache files before → after the first build: " + "; ".join(trims)) if trims else "",
+               limits="entries aged 6 days in an image layer stand in for a restored archive; a tar restore and "
+                      "HOME at a workspace's parent are not measured")
+    return a or Answer("value", "", tuple(basis))
+
+
+def answer_flock(cells: Sequence[CellResult]) -> Answer:
+    """Q16 (part): does flock exclude a second process per filesystem; how many of the concurrent cold builds failed."""
+    basis = pick(cells, "filesystem")
+    failed = sum(int(obs_of(c, "concurrent", "failed") or 0) for c in judged(basis))  # type: ignore[call-overload]
+    builds = sum(int(obs_of(c, "concurrent", "builds") or 0) for c in judged(basis))  # type: ignore[call-overload]
+    fs = sorted({str(c.cell.get("variant")) for c in judged(basis)})
+    a = yes_no(basis, lambda c: obs_of(c, "flock_second_blocked"),  # type: ignore[arg-type, return-value]
+               f"flock excludes a second process on {', '.join(fs)}", "flock does not exclude",
+               figure=rate_text(failed, builds, "concurrent cold builds failed") if builds else "",
+               limits="3 concurrent builds per filesystem, not many writers; tmpfs and overlay flock and lock waits "
+                      "(p50/p95) are not measured")
+    return a or Answer("value", "", tuple(basis))

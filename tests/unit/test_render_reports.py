@@ -93,10 +93,11 @@ def test_html_colours_escapes_and_reproduces() -> None:
     page = html_report.render(run_of(cs))
     for c in cs:
         assert f"<code>{html.escape(c.reproduce)}</code>" in page
-    # compat cells: worst measured status decides the colour; emulated cells are marked
-    assert '<td class="s s-fail">✗ 1/2 (1 fail)</td>' in page
-    assert '<td class="s s-error emulated">✗ 1/2 (1 error) (emulated)</td>' in page
-    assert '<td class="s s-known">≈ 0/1 (1 known)</td>' in page
+    # compat cells: what happened first, then the status roll-up; worst measured status decides the colour;
+    # emulated cells are marked; a cell that did not run (error) has no what-happened word
+    assert '<td class="s s-fail">works 1 · breaks 1 — ✗ 1/2 (1 fail)</td>' in page
+    assert '<td class="s s-error emulated">works 1 — ✗ 1/2 (1 error) (emulated)</td>' in page
+    assert '<td class="s s-known">breaks 1 — ≈ 0/1 (1 known)</td>' in page
     assert '<td class="s s-unavailable">unavailable</td>' in page
     assert '<td class="s s-na">n/a</td>' in page
     assert "GOCACHE is &lt;unset&gt; &amp; &quot;off&quot;" in page and "<unset>" not in page
