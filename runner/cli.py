@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import math
 import os
 import re
 import signal
@@ -111,14 +112,46 @@ def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Cho
     )
 
 
+def _fit_shards(cfg: config_mod.MatrixConfig, choices: plan.Choices, host_arch: Arch, minutes: float,
+                workers: int) -> tuple[int, float]:
+    """The fewest shards whose every estimate (matrix.toml costs and this host's measured durations) is within
+    `minutes` on `workers` workers, and the longest shard's estimate; (0, longest) when no count up to
+    plan.MAX_SHARDS does it (one timing cell, or one cell, alone longer than that)."""
+    measured = durations.load()
+    whole = plan.build_plan(cfg, dataclasses.replace(choices, shard=None), host_arch=host_arch)
+    limit = minutes * 60
+    one = max(durations.estimate([c], measured, workers)[0] for c in whole)
+    if one > limit:  # a shard holds at least one cell
+        return 0, one
+    # No fewer shards than the whole estimate over the limit; count up from there (usually a step or two).
+    start = max(1, math.ceil(durations.estimate(whole, measured, workers)[0] / limit))
+    longest = one
+    for n in range(start, min(plan.MAX_SHARDS, len(whole)) + 1):
+        longest = max(durations.estimate(plan.shard(whole, i, n), measured, workers)[0] for i in range(1, n + 1))
+        if longest <= limit:
+            return n, longest
+    return 0, longest
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     cfg = config_mod.load(_matrix_path(args))
     choices = _choices(args, cfg)
-    cells = plan.build_plan(cfg, choices, host_arch=Arch.host())
+    host_arch = Arch(args.host_arch) if args.host_arch else Arch.host()
+    cells = plan.build_plan(cfg, choices, host_arch=host_arch)
     profile = choices.profile or cfg.settings.default_profile
     mirror = choices.registry_mirror or cfg.settings.registry_mirror
+    workers = args.workers or durations.workers()
+    if args.fit_minutes is not None:
+        n, longest = _fit_shards(cfg, choices, host_arch, args.fit_minutes, workers)
+        print(f"# the longest of {n or 'any'} shards: ≈ {durations.fmt_minutes(longest)} with {workers} workers"
+              + ("" if n else f"; no shard count fits {args.fit_minutes:g} min"), file=sys.stderr)
+        if not n:
+            raise UsageError(f"--fit-minutes {args.fit_minutes:g}: no shard count up to {plan.MAX_SHARDS} fits",
+                             fix="allow more minutes, more --workers, or select fewer cells")
+        print(n)
+        return 0
     if args.json:
-        out = {"schema_version": 1, **plan.plan_to_dict(cells, host_arch=Arch.host(), profile=profile)}
+        out = {"schema_version": 1, **plan.plan_to_dict(cells, host_arch=host_arch, profile=profile)}
         if mirror:
             from runner import images
 
@@ -130,10 +163,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         note = f"  [{c.preset[0].value}: {c.preset[1]}]" if c.preset else ("  (emulated)" if c.emulated else "")
         print(f"{c.id}{note}" + (f"  (on {c.endpoint})" if c.endpoint else ""))
     shard = f", shard {choices.shard[0]}/{choices.shard[1]}" if choices.shard else ""
-    print(f"# {len(cells)} cells, profile {profile}{shard}, host arch {Arch.host().value}", file=sys.stderr)
+    print(f"# {len(cells)} cells, profile {profile}{shard}, host arch {host_arch.value}", file=sys.stderr)
     measured = durations.load()
-    wall, source = durations.estimate(cells, measured, durations.workers())
-    print(f"# ≈ {durations.fmt_minutes(wall)} on this host with {durations.workers()} workers ({source})",
+    wall, source = durations.estimate(cells, measured, workers)
+    print(f"# ≈ {durations.fmt_minutes(wall)} on this host with {workers} workers ({source})",
           file=sys.stderr)
     if measured.warning:
         print(f"# warning: {measured.warning}", file=sys.stderr)
@@ -436,6 +469,22 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _positive_minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes above 0")
+    return value
+
+
+def _positive_workers(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 1024")
+    return int(text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with this tool's error shape: usage, one `error:` line naming the option, a `fix:` line; exit 2.
     Sub-command parsers are of this class too (add_subparsers uses the parent's class)."""
@@ -468,6 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(p)
     p.add_argument("--json", action="store_true",
                    help="print the plan as JSON (schema: runner/schemas/plan.schema.json)")
+    p.add_argument("--workers", type=_positive_workers, metavar="N",
+                   help="estimate the wall for N workers (e.g. a CI runner's cores; default: this host's CPUs)")
+    p.add_argument("--host-arch", choices=[a.value for a in Arch],
+                   help="plan as if on a host of this arch (which arch is emulated; a CI runner of another arch)")
+    p.add_argument("--fit-minutes", type=_positive_minutes, metavar="M",
+                   help="print only the fewest --shard count whose every shard is estimated within M minutes")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="run the selected cells and render reports/matrix.md")

@@ -66,3 +66,21 @@ def test_a_corrupt_or_foreign_file_is_ignored_with_a_warning(tmp_path: Path) -> 
         assert d.cells == {} and d.warning and str(f) in d.warning
         durations.record([_result("x/y", 1.0)], f)  # written anew
         assert durations.load(f).cells == {"x/y": 1.0}
+
+
+def test_plan_fits_shards_to_minutes_for_a_runner(tmp_path: Path, capsys: object, monkeypatch: object) -> None:
+    from runner import cli
+
+    monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path))  # type: ignore[attr-defined]
+    base = ["plan", "--matrix", str(ROOT / "matrix.toml"), "--profile", "full", "--workers", "4"]
+    assert cli.main([*base, "--arch", "amd64", "--host-arch", "amd64", "--fit-minutes", "60"]) == 0
+    native = int(capsys.readouterr().out.strip())  # type: ignore[attr-defined]
+    assert cli.main([*base, "--arch", "arm64", "--host-arch", "amd64", "--fit-minutes", "60"]) == 0
+    emulated = int(capsys.readouterr().out.strip())  # type: ignore[attr-defined]
+    assert 1 < native < emulated, "emulated cells cost the QEMU factor more: more shards"
+    cfg = config.load(ROOT / "matrix.toml")
+    whole = plan.build_plan(cfg, plan.Choices(profile="full", arches=(Arch.AMD64,)), host_arch=Arch.AMD64)
+    d = durations.load(tmp_path / "durations.json")
+    assert all(durations.estimate(plan.shard(whole, i, native), d, 4)[0] <= 3600 for i in range(1, native + 1))
+    assert max(durations.estimate(plan.shard(whole, i, native - 1), d, 4)[0] for i in range(1, native)) > 3600
+    assert cli.main([*base, "--fit-minutes", "0.01"]) == 2, "no shard count fits: one error, exit 2"
