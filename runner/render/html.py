@@ -154,8 +154,10 @@ def _findings(cells: Sequence[CellResult]) -> list[str]:
     found = findings.compute(cells)
     answered = sum(1 for f in found if f.verdict != NOT_MEASURED)
     rows = []
+    tables = {d.scenario for d in markdown.details(cells)}  # a link only where the page has that scenario's table
     for f in found:
-        links = ", ".join(f'<a href="#{anchor("scenario", s)}"><code>{html.escape(s)}</code></a>' for s in f.scenarios)
+        links = ", ".join(f'<a href="#{anchor("scenario", s)}"><code>{html.escape(s)}</code></a>' if s in tables
+                          else f"<code>{html.escape(s)}</code>" for s in f.scenarios)
         rows.append(_tr([f'<td id="{f.question.id}">{f.question.id}</td>', _td(f.question.title), _td(f.answer),
                          _td(f.figure), _td(markdown.coverage_text(f)),
                          f"<td>{links}{f' ({len(f.cells)} cells)' if f.cells else ''}</td>",

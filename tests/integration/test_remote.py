@@ -37,7 +37,8 @@ def test_second_container_is_served_from_the_shared_dir(remote: Any) -> None:
     assert o["go_version"].startswith("go version go1.27")
     assert o["goenv_gocacheprog"] == "/opt/gcm/cacheprog"
     first, second = o["first"], o["second"]
-    assert first["compiled"] > 10 and first["stats"]["puts"] > 0 and first["stats"]["processes"] == 1
+    # remote builds the three-package lib workload (runner/workloads/lib)
+    assert first["compiled"] == 3 and first["stats"]["puts"] > 0 and first["stats"]["processes"] == 1
     assert first["shared_bytes_before"] == 0 and first["shared_bytes_after"] > 1_000_000
     assert second["compiled"] == 0
     assert second["stats"]["hits_shared"] > 0 and second["stats"]["hits_local"] == 0
