@@ -39,7 +39,7 @@ def test_second_container_is_served_from_the_shared_dir(remote: Any) -> None:
     first, second = o["first"], o["second"]
     # remote builds the three-package lib workload (runner/workloads/lib)
     assert first["compiled"] == 3 and first["stats"]["puts"] > 0 and first["stats"]["processes"] == 1
-    assert first["shared_bytes_before"] == 0 and first["shared_bytes_after"] > 1_000_000
+    assert first["shared_bytes_before"] == 0 and first["shared_bytes_after"] > 0
     assert second["compiled"] == 0
     assert second["stats"]["hits_shared"] > 0 and second["stats"]["hits_local"] == 0
     assert second["stats"]["errors"] == 0 == first["stats"]["errors"]
