@@ -145,7 +145,9 @@ def answer_tmpfs(cells: Sequence[CellResult]) -> Answer:
         verdict = {FASTER: YES, SLOWER: NO, SAME: NO_DIFFERENCE}.get(next(iter(goroot)), VALUE)
     text = "; ".join(f"{label}: " + ", ".join(f"{v} on {listing(rows)}" for v, rows in sorted(found.items()))
                      for label, found in by_label.items())
-    prefix = {YES: "yes, faster: ", NO: "no, slower: ", NO_DIFFERENCE: "no measurable difference: ",
-              DEPENDS: "depends: ", VALUE: ""}[verdict]
+    # The verdict is GOROOT's (the claim); say so, since GOCACHE's may differ in the text that follows.
+    prefix = {YES: "yes, faster", NO: "no, slower", NO_DIFFERENCE: "no measurable difference",
+              DEPENDS: "depends", VALUE: ""}[verdict]
+    prefix = f"{prefix} (the verdict is GOROOT on tmpfs's): " if prefix else ""
     return Answer(verdict, prefix + text, tuple(basis), figure="; ".join(figures),
                   limits="the `small` workload's cold build; emulated cells left out (QEMU's times)")
