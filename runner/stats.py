@@ -21,13 +21,21 @@ SLOWER, FASTER, SAME = "slower", "faster", "no measurable difference"
 SINGLE = "a single value"  # n = 1: no interval, no claim either way
 
 
+def binom_pmf(i: int, n: int, p: float) -> float:
+    """P(X = i) for X ~ Binomial(n, p), in log space: comb(n, i) * p**i overflows a float from n of about 1000."""
+    if p <= 0.0 or p >= 1.0:
+        return 1.0 if i == (0 if p <= 0.0 else n) else 0.0
+    return math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                    + i * math.log(p) + (n - i) * math.log1p(-p))
+
+
 def binom_cdf(k: int, n: int, p: float) -> float:
     """P(X <= k) for X ~ Binomial(n, p)."""
     if k < 0:
         return 0.0
     if k >= n:
         return 1.0
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+    return min(1.0, sum(binom_pmf(i, n, p) for i in range(k + 1)))
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,12 @@ def median_interval(values: Sequence[float], confidence: float = 0.95) -> Median
     if n == 0:
         return None
     mid = (xs[(n - 1) // 2] + xs[n // 2]) / 2
-    k = 1
-    while k + 1 <= (n + 1) // 2 and 1 - 2 * binom_cdf(k, n, 0.5) >= confidence:
+    # P(B <= k-1) and P(B <= k), grown one term at a time: one pass, also for thousands of values.
+    k, below, upto = 1, binom_pmf(0, n, 0.5), binom_cdf(1, n, 0.5)
+    while k + 1 <= (n + 1) // 2 and 1 - 2 * upto >= confidence:
         k += 1
-    achieved = 1 - 2 * binom_cdf(k - 1, n, 0.5) if n > 1 else 0.0
+        below, upto = upto, upto + binom_pmf(k, n, 0.5)
+    achieved = 1 - 2 * below if n > 1 else 0.0
     return MedianInterval(median=mid, low=xs[k - 1], high=xs[n - k], n=n, confidence=max(achieved, 0.0))
 
 

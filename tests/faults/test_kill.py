@@ -15,14 +15,32 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import Fault
-from tests.faults.util import COLD_WARM, ENV, LOCATION, Run, cli, count, engine, labelled, run_id, valid_json, wait_for
+from tests.faults.util import (
+    COLD_WARM,
+    ENV,
+    LOCATION,
+    PREFIX,
+    VOLUME,
+    Run,
+    cli,
+    count,
+    engine,
+    labelled,
+    run_id,
+    valid_json,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
 
 def test_sigint_with_cells_in_flight(tmp_path: Path, fault: Fault) -> None:
     rid = run_id("sigint")
-    run = Run(tmp_path / "reports", rid, [COLD_WARM, ENV, LOCATION], workers="2")  # xdist: cells in 2 workers
+    # xdist: cells in 2 workers. A worker runs to the end every cell xdist has handed it (only cells still with
+    # the controller are left), so there must be more cells than the first hand-out (2 a worker) for some to be
+    # in flight or missing at the SIGINT.
+    more = [f"{PREFIX}/{s}" for s in ("storage:bind", "readonly:stale", "multiuser:umask-002")]
+    run = Run(tmp_path / "reports", rid, [COLD_WARM, ENV, LOCATION, VOLUME, *more], workers="2")
     try:
         with engine() as client:
             wait_for("a finished cell and a container of the run",
