@@ -16,11 +16,7 @@ import pytest
 
 from tests.faults.conftest import Fault
 from tests.faults.util import (
-    COLD_WARM,
-    ENV,
-    LOCATION,
-    PREFIX,
-    VOLUME,
+    MORE_THAN_A_HAND_OUT,
     Run,
     cli,
     count,
@@ -36,11 +32,7 @@ pytestmark = pytest.mark.integration
 
 def test_sigint_with_cells_in_flight(tmp_path: Path, fault: Fault) -> None:
     rid = run_id("sigint")
-    # xdist: cells in 2 workers. A worker runs to the end every cell xdist has handed it (only cells still with
-    # the controller are left), so there must be more cells than the first hand-out (2 a worker) for some to be
-    # in flight or missing at the SIGINT.
-    more = [f"{PREFIX}/{s}" for s in ("storage:bind", "readonly:stale", "multiuser:umask-002")]
-    run = Run(tmp_path / "reports", rid, [COLD_WARM, ENV, LOCATION, VOLUME, *more], workers="2")
+    run = Run(tmp_path / "reports", rid, MORE_THAN_A_HAND_OUT, workers="2")  # xdist: cells in 2 workers
     try:
         with engine() as client:
             wait_for("a finished cell and a container of the run",

@@ -28,6 +28,11 @@ LOCATION = f"{PREFIX}/location:home-unset"
 COLD_WARM = f"{PREFIX}/cold-warm:small"
 VOLUME = f"{PREFIX}/storage:volume"
 FULL = f"{PREFIX}/storage:full"
+# For interrupt tests with xdist workers: a worker runs to the end every cell the controller has handed it (2 a
+# worker at first), and cheap cells end in seconds, so only more cells than the first hand-out leave some missing
+# at the signal.
+MORE_THAN_A_HAND_OUT = [COLD_WARM, ENV, LOCATION, VOLUME,
+                        *(f"{PREFIX}/{s}" for s in ("storage:bind", "readonly:stale", "multiuser:umask-002"))]
 
 T = TypeVar("T")
 
