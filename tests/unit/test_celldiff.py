@@ -1,0 +1,83 @@
+"""scripts/celldiff.py's comparison: what it ignores, and that it still sees a change of behaviour."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("celldiff", ROOT / "scripts" / "celldiff.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["celldiff"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+celldiff = _load()
+
+
+def cell(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "debian-12/amd64/docker/go1.22/storage:volume",
+        "status": "pass",
+        "reason": "warm 0 compiled in 0.017s",
+        "observations": {"cold": {"compiled": 3, "sec": 0.078}, "ratio": 4.5,
+                         "steps": [{"name": "cold", "wall_sec": 0.1, "stderr": "a\nb\n"}]},
+        "timings": {"cell_wall_sec": 1.3},
+        "image": {"id": "sha256:1", "tag": "t1", "source": "rootfs"},
+        "run_id": "r1", "started": "2026-12-06T07:00:00+00:00",
+    }
+    for k, v in over.items():
+        base[k] = v
+    return base
+
+
+def test_noise_is_ignored() -> None:
+    a = cell()
+    b = cell(reason="warm 0 compiled in 0.021s", run_id="r2", started="2026-12-06T08:00:00+00:00",
+             timings={"cell_wall_sec": 9.9}, image={"id": "sha256:2", "tag": "t2", "source": "rootfs"},
+             observations={"cold": {"compiled": 3, "sec": 0.5}, "ratio": 3.9,
+                           "steps": [{"name": "cold", "wall_sec": 0.3, "stderr": "b\na"}]})
+    assert celldiff.compare({a["id"]: a}, {b["id"]: b}) == []
+
+
+@pytest.mark.parametrize("change", [
+    {"status": "fail"},
+    {"reason": "warm 3 compiled in 0.017s, the cache was lost"},
+    {"observations": {"cold": {"compiled": 4, "sec": 0.078}, "ratio": 4.5,
+                      "steps": [{"name": "cold", "wall_sec": 0.1, "stderr": "a\nb\n"}]}},
+    {"observations": {"cold": {"compiled": 3, "sec": 0.078}, "ratio": None,
+                      "steps": [{"name": "cold", "wall_sec": 0.1, "stderr": "a\nb\n"}]}},
+    {"image": {"id": "sha256:1", "tag": "t1", "source": "registry"}},
+])
+def test_a_change_of_behaviour_is_seen(change: dict[str, Any]) -> None:
+    a, b = cell(), cell(**change)
+    diffs = celldiff.compare({a["id"]: a}, {b["id"]: b})
+    assert diffs and all(d[0] == a["id"] for d in diffs)
+
+
+def test_a_cell_missing_on_one_side_is_a_difference() -> None:
+    a = cell()
+    assert celldiff.compare({a["id"]: a}, {}) == [(a["id"], "(cell)", "present", "missing")]
+
+
+def test_compare_reads_run_dirs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, c in (("before", cell()), ("after", cell(status="fail"))):
+        d = tmp_path / name / "cells"
+        d.mkdir(parents=True)
+        (d / "x.json").write_text(json.dumps(c))
+    assert celldiff.main(["compare", str(tmp_path / "before"), str(tmp_path / "before")]) == 0
+    assert celldiff.main(["compare", str(tmp_path / "before"), str(tmp_path / "after")]) == 1
+    assert "status" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        celldiff.main(["compare", str(tmp_path / "nowhere"), str(tmp_path / "after")])
