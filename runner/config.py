@@ -33,7 +33,7 @@ from runner.model import (
     Toolchain,
     Workload,
 )
-from runner.scenarios import WORKLOAD_CHOICES, known_variants, portability
+from runner.scenarios import WORKLOAD_CHOICES, catalogue
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,11 +41,10 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 SCHEMA_VERSION = 1
-KNOWN_SCENARIOS = ("env", "cold-warm", "location", "storage", "filesystem", "readonly", "tmpfs-goroot", "portability",
-                   "remote", "multiuser", "concurrent", "modcache", "buildkit",
-                   "selinux", "toolchain")
-# Scenarios that can run with toolchain = "distro" (the release's own Go package, not a mounted tree).
-DISTRO_GO_SCENARIOS = ("env", "cold-warm", "toolchain")
+# The scenario ids matrix.toml may name, and those that can run with toolchain = "distro" (the release's own Go
+# package, not a mounted tree): both from the registry's catalogue, which imports no implementation.
+KNOWN_SCENARIOS = catalogue.matrix_ids()
+DISTRO_GO_SCENARIOS = catalogue.distro_go_ids()
 MIN_GO = (1, 22)  # the oldest Go this matrix measures: older toolchains (or distro packages) are n/a
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
@@ -459,14 +458,14 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         sc = sr.sub(sid)
         sc.only("variants", "cost", "emulated", "native_because")
         variants = sc.strings("variants")
-        implemented = known_variants(sid)
-        for v in variants if sid != "portability" else ():  # its variants name distros: checked below
-            if implemented is None and v not in workloads:
+        entry = catalogue.entry(sid)
+        for v in variants if entry.variants_from != "distros" else ():  # they name distros: checked below
+            if entry.variants_from == "workloads" and v not in workloads:
                 raise sc.fail("variants", f"unknown workload {v!r}{did_you_mean(v, workloads)}",
                               fix=f"define [workloads.{v}] or use one of: {', '.join(workloads)}")
-            if implemented is not None and v not in implemented:
-                raise sc.fail("variants", f"{sid} has no variant {v!r}{did_you_mean(v, implemented)}",
-                              fix=f"variants of {sid}: {', '.join(implemented) or '(none)'}")
+            if not entry.variants_from and v not in entry.variants:
+                raise sc.fail("variants", f"{sid} has no variant {v!r}{did_you_mean(v, entry.variants)}",
+                              fix=f"variants of {sid}: {', '.join(entry.variants) or '(none)'}")
         scenarios[sid] = Scenario(id=sid, variants=variants, cost=sc.number("cost", 1.0, positive=False),
                                   emulated=sc.get("emulated", bool, True),
                                   native_because=sc.get("native_because", str, ""))
@@ -487,11 +486,12 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         distros[did] = _distro(dr.sub(did), did)
     if not distros:
         raise top.fail("distros", "no distro defined", fix="add at least one [distros.<id>] table")
-    for v in scenarios["portability"].variants if "portability" in scenarios else ():
-        if not portability.valid_variant(v, set(distros)):
-            raise sr.sub("portability").fail("variants", f"portability has no variant {v!r}",
-                                             fix=f"use \"binary\" or \"from-<distro id>\" with a distro of "
-                                                 f"this file: {', '.join(distros)}")
+    for sid, declared in scenarios.items():
+        for v in declared.variants if catalogue.entry(sid).variants_from == "distros" else ():
+            if not catalogue.entry(sid).knows_variant(v, workloads, distros):
+                raise sr.sub(sid).fail("variants", f"{sid} has no variant {v!r}",
+                                       fix=f"use \"binary\" or \"from-<distro id>\" with a distro of "
+                                           f"this file: {', '.join(distros)}")
 
     profiles: dict[str, Profile] = {}
     pr = top.sub("profiles")

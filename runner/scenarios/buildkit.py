@@ -38,13 +38,15 @@ from runner.scenarios import (
     Probes,
     Verdict,
     build_argv,
+    catalogue,
     describe_failure,
     exec_step,
     first_line,
     step,
 )
+from runner.scenarios.base import Scenario
 
-VARIANTS = ("rebuild", "shared", "locked", "private", "nonroot", "cross-arch", "prune", "no-cache")
+VARIANTS = catalogue.variants("buildkit")  # the registry line lists them
 SRC = "/src"  # the workload in the image (COPY), where go runs
 GOCACHE = "/cache/go-build"
 GOMODCACHE = "/cache/mod"
@@ -151,9 +153,8 @@ def dependents(probe: dict[str, Any] | None, workload: str = "small") -> list[st
     return sorted(w[0] for w in (ln.split() for ln in lines.splitlines()) if w and edit_package(workload) in w[1:])
 
 
-class Buildkit:
+class Buildkit(Scenario):
     id = "buildkit"
-    host_driven = True  # runner/buildrun.py runs `builds`, not container phases
     # Whether a cache mount starts empty, is shared, kept or lost, and what a one-line edit recompiles, does not
     # depend on the runtime being compiled: the three-package `lib` (a leaf package to edit, a dependent, a
     # module) decides it as the program does (runner.parity checks that it does).
@@ -182,6 +183,9 @@ class Buildkit:
                   for n, o in sorted((obs.get("builds") or {}).items())}
         keys = ("mounts_started_empty", "second_mount_empty", "survived_prune", "survived_no_cache", "without_uid")
         return {"builds": builds, **{k: obs.get(k) for k in keys if k in obs}}
+
+    def host_driven(self, cell: Cell) -> bool:
+        return True  # runner/buildrun.py runs `builds`, not container phases
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         return []

@@ -48,6 +48,7 @@ from runner.scenarios import (
     exec_step,
     step,
 )
+from runner.scenarios.base import Scenario
 from runner.stats import SAME, compare
 
 GOCACHE_DEFAULT = "/root/.cache/go-build"  # HOME=/root, XDG_CACHE_HOME unset
@@ -108,7 +109,7 @@ def setup_problem(probe: Mapping[str, Any], setup: list[str]) -> str | None:
     return None
 
 
-class ColdWarm:
+class ColdWarm(Scenario):
     id = "cold-warm"
     # Its build times are the figures people read (and the QEMU factor): measured alone (runner.slot).
     timing = True

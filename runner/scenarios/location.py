@@ -41,6 +41,7 @@ from runner.scenarios import (
     go_words,
     step,
 )
+from runner.scenarios.base import Scenario
 
 SRC = f"{SCRATCH}/src"
 MODCACHE = f"{SCRATCH}/modcache"
@@ -97,7 +98,7 @@ def expected(case: str, goroot_src: Path | None) -> dict[str, Any]:
     raise ValueError(f"location has no case {case!r}")
 
 
-class Location:
+class Location(Scenario):
     id = "location"
     # Where GOCACHE is, or Go's refusal, is decided when the cache is opened, before anything compiles: the
     # three-package `lib` meets the same code path as a program (runner.parity checks that it does).

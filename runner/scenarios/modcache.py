@@ -56,14 +56,16 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    catalogue,
     describe_failure,
     exec_step,
     first_line,
     step,
 )
+from runner.scenarios.base import Scenario
 from runner.stats import rate_text
 
-VARIANTS = ("download", "concurrent")
+VARIANTS = catalogue.variants("modcache")  # the registry line lists them
 MOUNT_ROOT = "/modcache"  # the mount; each GOMODCACHE is a directory below it (a mount point cannot be removed)
 GOMODCACHE = f"{MOUNT_ROOT}/mod"
 ROOT_RM_CACHE = f"{MOUNT_ROOT}/mod-root"  # populated by uid 1000, removed by root
@@ -262,7 +264,7 @@ def overlap(runs: list[dict[str, Any]], *, across: bool = False) -> float | None
     return None if best is None else round(best, 4)
 
 
-class ModCache:
+class ModCache(Scenario):
     id = "modcache"
 
     @staticmethod

@@ -54,13 +54,15 @@ from runner.scenarios import (
     Verdict,
     build_argv,
     build_obs,
+    catalogue,
     describe_failure,
     exec_step,
     first_line,
     step,
 )
+from runner.scenarios.base import Scenario
 
-VARIANTS = ("umask-002", "umask-022")
+VARIANTS = catalogue.variants("multiuser")  # the registry line lists them
 SHARED = "/shared"
 GOCACHE = f"{SHARED}/cache"
 GOMODCACHE = f"{SHARED}/mod"
@@ -130,7 +132,7 @@ def _group_writable(mode: str) -> bool:
     return bool(int(mode.split(":")[0], 8) & 0o020)
 
 
-class MultiUser:
+class MultiUser(Scenario):
     id = "multiuser"
     # Who may write which entry (A's dirs' modes, B's module-index and edited-package entries) does not depend
     # on how much is compiled: the three-package `lib` has a checkout outside GOROOT and an edited package like

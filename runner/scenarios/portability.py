@@ -42,6 +42,7 @@ from runner.scenarios import (
     first_line,
     step,
 )
+from runner.scenarios.base import Scenario
 
 MODULE = "gcm.example/small"
 SHARED = "/populated"  # bind mount: the caches the populate phase made
@@ -50,10 +51,6 @@ OTHER_SRC = f"{SCRATCH}/elsewhere/checkout"
 CACHE = f"{SCRATCH}/cache"  # where each phase's caches live inside its container
 ENV = {**OFFLINE_GO, "GOCACHE": f"{CACHE}/build", "GOMODCACHE": f"{CACHE}/mod", "CGO_ENABLED": "0"}
 BINARY_FLAGS = ["-trimpath", "-buildvcs=false"]
-
-
-def valid_variant(variant: str, distros: set[str]) -> bool:
-    return variant == "binary" or (variant.startswith("from-") and variant[5:] in distros)
 
 
 def _build(name: str, ctx: JobContext, src: str, *flags: str) -> dict[str, Any]:
@@ -66,7 +63,7 @@ def _copy_src(dest: str) -> dict[str, Any]:
             "dest": dest, "stop_on_error": True}
 
 
-class Portability:
+class Portability(Scenario):
     id = "portability"
 
     @staticmethod

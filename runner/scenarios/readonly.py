@@ -27,13 +27,15 @@ from runner.scenarios import (
     Probes,
     Verdict,
     build_obs,
+    catalogue,
     describe_failure,
     go_words,
     step,
 )
+from runner.scenarios.base import Scenario
 from runner.scenarios.storage import CACHE_ROOT, GOCACHE, SRC, build_step, prepare_steps
 
-VARIANTS = ("fresh", "stale", "missing")
+VARIANTS = catalogue.variants("readonly")  # the registry line lists them
 TRIM_FILE = "cache/build/trim.txt"  # in the cell's data dir: the bind mount's source
 
 
@@ -45,7 +47,7 @@ def _host_actions(variant: str) -> tuple[dict[str, str], ...]:
     return ()
 
 
-class ReadOnly:
+class ReadOnly(Scenario):
     id = "readonly"
     # Hits used or not, and what trimming does to a read-only cache, do not depend on how much is compiled:
     # the three-package `lib` decides them like a program does (runner.parity checks that it does).

@@ -41,6 +41,7 @@ from runner.scenarios import (
     first_line,
     step,
 )
+from runner.scenarios.base import Scenario
 
 SRC = f"{SCRATCH}/src"
 SHARED = "/remote"
@@ -110,7 +111,7 @@ def parse_stats(s: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-class Remote:
+class Remote(Scenario):
     id = "remote"
     # Whether a second container is served from the shared program is hit or miss per entry: the three-package
     # `lib` decides it as a program does (runner.parity checks that it does).

@@ -50,6 +50,7 @@ from runner.scenarios import (
     step,
 )
 from runner.scenarios import buildkit as bk
+from runner.scenarios.base import Scenario
 from runner.selinux import avcs_since
 
 MOUNT = "/gocache"
@@ -107,7 +108,7 @@ def relabel(variant: str | None) -> str:
     return runs[0].relabel if runs else ""
 
 
-class Selinux:
+class Selinux(Scenario):
     id = "selinux"
 
     @staticmethod

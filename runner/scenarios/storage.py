@@ -56,6 +56,7 @@ from runner.scenarios import (
     exec_step,
     step,
 )
+from runner.scenarios.base import Scenario
 from runner.stats import rate_text
 
 SRC = f"{SCRATCH}/src"
@@ -104,7 +105,7 @@ def warm_only_steps(ctx: JobContext) -> list[dict[str, Any]]:
             build_step("warm", ctx)]
 
 
-class Storage:
+class Storage(Scenario):
     id = "storage"
     # Whether the cache survives a restart or a re-create is hit (0 compiled) or miss, whatever is compiled:
     # the three-package `lib` decides it like a program does (runner.parity checks that it does).
@@ -211,7 +212,7 @@ class Storage:
                                     f"{'kept' if keep_recreate else 'lost'} the cache, as documented", obs)
 
 
-class Filesystem:
+class Filesystem(Scenario):
     id = "filesystem"
 
     @staticmethod

@@ -31,6 +31,7 @@ from runner.scenarios import (
     describe_failure,
     exec_step,
 )
+from runner.scenarios.base import Scenario
 from runner.stats import FASTER, SAME, SLOWER, compare, direction
 
 RAM = "/mnt/ram"
@@ -58,7 +59,7 @@ def per_rep_ratios(obs: Mapping[str, Any], key: str) -> list[float]:
     return [t / b for t, b in zip(runs, base, strict=False) if b > 0]  # old results: base only
 
 
-class TmpfsGoroot:
+class TmpfsGoroot(Scenario):
     id = "tmpfs-goroot"
     # The ratios are the finding; beside another build they measure the neighbour (runner.slot).
     timing = True

@@ -39,14 +39,16 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    catalogue,
     describe_failure,
     exec_step,
     first_line,
     step,
 )
+from runner.scenarios.base import Scenario
 from runner.workloads.proxy import TOOLCHAIN_MODULE, toolchain_version
 
-VARIANTS = ("default", "local", "auto", "auto-unserved", "path", "path-found")
+VARIANTS = catalogue.variants("toolchain")  # the registry line lists them
 MODULE_DIR = f"{SCRATCH}/needs-newer"
 BINARY = f"{SCRATCH}/needs-newer.bin"
 # runtime only (println writes to stderr): a cold build with the switched toolchain stays small.
@@ -81,7 +83,7 @@ def mode_of(setting: str) -> str:
     return "pinned"  # goX.Y.Z alone: always that toolchain
 
 
-class Toolchain:
+class Toolchain(Scenario):
     @staticmethod
     def outcome(c: CellResult) -> Outcome:
         """A go that stops instead of running the toolchain go.mod asks for breaks that build, documented or not."""
