@@ -23,6 +23,9 @@ its non-root owner's plain `rm -rf` fails with "Permission denied", `go clean -m
 removes the cache, and the -modcacherw cache's module dir is writable and plain `rm -rf` removes it.
 Pass (concurrent): no download fails and both caches verify. Exit codes, Go's first stderr lines and
 the modes are recorded as they are.
+
+(Over 500 lines: the two variants' steps, their judgement, the answers to Q20 and Q22 and the detail table all read
+the same per-removal records, which stay in one place.)
 """
 
 from __future__ import annotations
