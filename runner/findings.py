@@ -19,11 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.answer import NOT_MEASURED, VERDICTS, Answer, AnswerFn, Outcome, default_outcome, judged
 from runner.model import Status
 from runner.results import CellResult, RunResults, now_iso, write_json_atomic
+
+if TYPE_CHECKING:
+    from runner.scenarios.base import Scenario
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,7 +54,7 @@ def questions() -> tuple[Question, ...]:
 
 
 @cache
-def _scenarios() -> dict[str, Any]:
+def _scenarios() -> dict[str, Scenario]:
     from runner.scenarios import registry
 
     return dict(registry())
@@ -61,7 +64,7 @@ def answer_functions() -> dict[str, tuple[str, AnswerFn]]:
     """qid -> (the scenario that answers it, its function); a question answered twice is a bug."""
     out: dict[str, tuple[str, AnswerFn]] = {}
     for sid, impl in sorted(_scenarios().items()):
-        fns: Mapping[str, AnswerFn] = getattr(impl, "answers", dict)()
+        fns: Mapping[str, AnswerFn] = impl.answers()
         for qid, fn in fns.items():
             if qid in out:
                 raise ValueError(f"{qid} is answered by both {out[qid][0]} and {sid}")
@@ -73,8 +76,9 @@ def outcome_of(c: CellResult) -> Outcome | None:
     """What happened in a cell, for people; None when nothing ran (unavailable, n/a, error)."""
     if c.status not in (Status.PASS, Status.FAIL, Status.KNOWN):
         return None
-    fn = getattr(_scenarios().get(str(c.cell.get("scenario"))), "outcome", None)
-    return fn(c) if fn is not None else default_outcome(c)
+    impl = _scenarios().get(str(c.cell.get("scenario")))
+    found = impl.outcome(c) if impl is not None else None
+    return found if found is not None else default_outcome(c)
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ class Row:
 def decisive(c: CellResult) -> dict[str, Any] | None:
     """The scenario's decisive observations of this cell; None when the scenario has no cheap workload."""
     impl = registry().get(str(c.cell.get("scenario")))
-    fn = getattr(impl, "parity", None)
-    return dict(fn(c.observations)) if fn is not None else None
+    found = impl.parity(c.observations) if impl is not None else None
+    return dict(found) if found is not None else None
 
 
 def _problem(a: CellResult | None, b: CellResult | None) -> str:
@@ -59,7 +59,8 @@ def _problem(a: CellResult | None, b: CellResult | None) -> str:
         return f"only in the {'full' if a is None else 'cheap'} run"
     if a.status not in DECIDED and b.status not in DECIDED:
         return f"undecided in both ({a.status.value} / {b.status.value})"
-    declared = getattr(registry().get(str(a.cell.get("scenario"))), "workload", None)
+    impl = registry().get(str(a.cell.get("scenario")))
+    declared = impl.workload if impl is not None else None
     got = (a.observations.get("workload"), b.observations.get("workload"))
     if (a.status in DECIDED and got[0] != declared) or (b.status in DECIDED and got[1] != "small"):
         return f"built {got[0]} / {got[1]}, not {declared} / small"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 
 from runner.config import MatrixConfig, Profile, adhoc_distro
 from runner.errors import NothingSelected, UsageError, did_you_mean
-from runner.model import GUEST_ARCHES, GUEST_DISTROS, GUEST_SCENARIOS, Arch, Cell, Engine, Status
-from runner.scenarios import registry
+from runner.model import GUEST_ARCHES, GUEST_DISTROS, Arch, Cell, Engine, Status
+from runner.scenarios import catalogue, registry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +51,7 @@ def _profile_arches(profile: Profile, host_arch: Arch) -> list[Arch]:
 def is_timing(scenario_id: str) -> bool:
     """Timing scenarios (runner.slot) measure alone; under QEMU a profile may keep them to a few rows."""
     impl = registry().get(scenario_id)
-    return bool(getattr(impl, "timing", False))
+    return impl is not None and impl.timing
 
 
 def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Sequence[Engine],
@@ -73,9 +73,9 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
                         scenario = cfg.scenarios[sid]
                         if cfg.toolchains[tc_id].scenarios and sid not in cfg.toolchains[tc_id].scenarios:
                             continue  # not run with this toolchain (toolchains.*.scenarios in matrix.toml)
-                        if engine.is_guest and not (sid in GUEST_SCENARIOS and distro_id in GUEST_DISTROS
+                        if engine.is_guest and not (catalogue.runs_in_guest(sid) and distro_id in GUEST_DISTROS
                                                     and arch in GUEST_ARCHES):
-                            continue  # the SELinux guest VM runs only what needs it (model.GUEST_*)
+                            continue  # the SELinux guest VM runs only what needs it (guest_modes, model.GUEST_*)
                         if emulated and not scenario.emulated and not profile.emulate_all:
                             continue  # too slow or meaningless under QEMU by default (scenarios.*.emulated)
                         if emulated and profile.emulated_timing is not None and distro_id not in \

@@ -1,11 +1,15 @@
 """reports/matrix.md: the distro x arch table, one detail table per scenario, what was not
-measured and why, and the command that reproduces each cell."""
+measured and why, and the command that reproduces each cell.
+
+A scenario's detail table is the scenario's own: its title and rows come from its implementation
+(runner.scenarios.base.Scenario.detail_title / detail_rows); this module adds the "what happened" and
+QEMU slowdown columns and lays the tables out."""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +21,9 @@ from runner.answer import BREAKS, DEGRADED, NOT_MEASURED, WORKS, brief
 from runner.model import Status
 from runner.render import distro_order, rollup
 from runner.results import CellResult, RunResults
+from runner.scenarios import registry
+from runner.scenarios.base import generic_rows
+from runner.scenarios.rows import label as _label
 
 ARCHES = ("amd64", "arm64")
 
@@ -36,13 +43,6 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
                         tablefmt="github", disable_numparse=True))
 
 
-def _label(c: CellResult) -> str:
-    return f"{c.cell.get('distro_name', '')} {c.cell.get('release', '')}".strip()
-
-
-def _where(c: CellResult) -> list[str]:
-    arch = c.cell["arch"] + (" (emulated)" if c.cell.get("emulated") else "")
-    return [_label(c), arch, c.cell["engine"], c.cell["toolchain"]]
 
 
 def compat_grid(cells: Sequence[CellResult]) -> tuple[list[str], list[tuple[str, str, list[list[CellResult]]]]]:
@@ -97,375 +97,53 @@ def happened_text(c: CellResult) -> str:
     return f"{o.word}: {brief(o.message, 100)}" if o.message else o.word
 
 
-def _mb(n: Any) -> str:
-    return f"{n / 1e6:.1f}" if isinstance(n, (int, float)) else ""
 
 
-def _env_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "go version", "GOCACHE (root)", "GOCACHE (uid 1234, HOME=/)",
-               "GOMODCACHE", "GOTOOLCHAIN", "GOPROXY", "GOFLAGS", "CGO_ENABLED", "status"]
-    rows = []
-    for c in cells:
-        o = c.observations
-        root, user = o.get("env_root", {}), o.get("env_user", {})
-        rows.append(_where(c) + [
-            o.get("go_version_root", ""), root.get("GOCACHE", ""), user.get("GOCACHE", ""), root.get("GOMODCACHE", ""),
-            root.get("GOTOOLCHAIN", ""), root.get("GOPROXY", ""), root.get("GOFLAGS", ""),
-            root.get("CGO_ENABLED", ""), c.status.value,
-        ])
-    return headers, rows
 
 
-def _coldwarm_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "workload", "cold s (pkgs)", "warm s (pkgs)",
-               "touch s (pkgs)", "1-byte edit s (pkgs)", "cache MB", "status"]
-    rows = []
-    for c in cells:
-        o = c.observations
-
-        def b(name: str, o: dict[str, Any] = o) -> str:
-            s = o.get(name)
-            return f"{s['sec']:.2f} ({s['compiled']})" if isinstance(s, dict) and "sec" in s else ""
-
-        cache = o.get("edit", {}).get("cache_bytes_after") if isinstance(o.get("edit"), dict) else None
-        rows.append(_where(c) + [c.cell.get("variant", ""), b("cold"), b("warm"), b("touch"), b("edit"), _mb(cache),
-                                 c.status.value])
-    return headers, rows
 
 
-def _sp(o: Any) -> str:
-    """'1.23 (0)': seconds and packages compiled of a build record, or its failure."""
-    if not isinstance(o, dict) or not o.get("ran", True):
-        return ""
-    if o.get("ok") is False:
-        return f"exit {o.get('exit_code')}"
-    return f"{o['sec']:.2f} ({o['compiled']})" if "sec" in o else ""
 
 
-def _location_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "case", "exit", "`go env GOCACHE`", "first line of stderr",
-               "status"]
-    rows = [_where(c) + [c.observations.get("case", c.cell.get("variant")), c.observations.get("exit_code", ""),
-                         c.observations.get("go_env_gocache", ""), c.observations.get("stderr_first_line", ""),
-                         c.status.value] for c in cells]
-    return headers, rows
 
 
-def _kept(o: Any) -> str:
-    if not isinstance(o, dict) or "survived" not in o:
-        return _sp(o)
-    return f"{'kept' if o['survived'] else 'lost'} · {_sp(o)}"
 
 
-def _storage_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "backend", "fs seen", "cold s (pkgs)", "warm s (pkgs)",
-               "after restart", "after re-create", "baked cache files: before → after 1st build", "status"]
-    rows = []
-    for c in cells:
-        o = c.observations
-        baked = f"{o['baked_files_before']} → {o['baked_files_after']}" if "baked_files_before" in o else ""
-        rows.append(_where(c) + [c.cell.get("variant"), o.get("fs_type", ""), _sp(o.get("cold")), _sp(o.get("warm")),
-                                 _kept(o.get("restart")), _kept(o.get("recreate")), baked, c.status.value])
-    return headers, rows
 
 
-def _filesystem_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "fs", "fs seen", "flock excludes 2nd process", "cold s (pkgs)",
-               "warm s (pkgs)", "3 concurrent cold s (failed)", "after s (pkgs)", "status"]
-    rows = []
-    for c in cells:
-        o = c.observations
-        conc = o.get("concurrent") or {}
-        flock = o.get("flock_second_blocked")
-        rows.append(_where(c) + [c.cell.get("variant"), o.get("fs_type", ""),
-                                 "" if flock is None else ("yes" if flock else "NO"), _sp(o.get("cold")),
-                                 _sp(o.get("warm")), f"{conc.get('sec', 0):.2f} ({conc.get('failed', '?')})" if conc
-                                 else "", _sp(o.get("after-concurrent")), c.status.value])
-    return headers, rows
 
 
-def _readonly_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "trim.txt", "build exit", "compiled", "first line of stderr",
-               "status"]
-    rows = []
-    for c in cells:
-        ro = c.observations.get("readonly") or {}
-        rows.append(_where(c) + [c.cell.get("variant"), ro.get("exit_code", ""), ro.get("compiled", ""),
-                                 ro.get("stderr_first_line", ""), c.status.value])
-    return headers, rows
 
 
-def _ratio(r: Any) -> str:
-    """A median ratio of times in words, with the min-max of its per-rep ratios: '1.29x slower (0.88-1.80x)'."""
-    return f"{stats.direction(r['median'])} ({r['min']:.2f}–{r['max']:.2f}×)" if isinstance(r, dict) else ""
 
 
-def _tmpfs_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "reps", "all on disk: median s (min–max)",
-               "GOROOT on tmpfs", "GOCACHE on tmpfs", "both on tmpfs", "all on disk again (A/A)", "status"]
-    rows = []
-    for c in cells:
-        o = c.observations
-        base = (o.get("placements") or {}).get("goroot-disk/gocache-disk")
-        ratios = o.get("ratio_vs_disk") or {}
-        rows.append(_where(c) + [o.get("reps", ""),
-                                 f"{base['median']:.2f} ({base['min']:.2f}–{base['max']:.2f})" if base else "",
-                                 _ratio(ratios.get("goroot-tmpfs/gocache-disk")),
-                                 _ratio(ratios.get("goroot-disk/gocache-tmpfs")),
-                                 _ratio(ratios.get("goroot-tmpfs/gocache-tmpfs")), _ratio(o.get("aa_ratio")),
-                                 c.status.value])
-    return headers, rows
 
 
-def _portability_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "case", "same path", "other path", "other path, -trimpath",
-               "binary sha256", "same binary in", "status"]
-    # Binaries of one Go version and arch, by digest: which distros built identical bytes.
-    by_digest: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for c in cells:
-        if sha := c.observations.get("sha256"):
-            by_digest[(c.cell["toolchain"], c.cell["arch"])][sha].append(c.cell["distro"])
-
-    def pk(o: Any) -> str:
-        if not isinstance(o, dict) or not o.get("ran", True):
-            return ""
-        if o.get("ok") is False:
-            return f"exit {o.get('exit_code')}"
-        return f"{o.get('compiled')} compiled" + (f" ({', '.join(o['packages'])})" if o.get("packages") else "")
-
-    rows = []
-    for c in cells:
-        o = c.observations
-        sha = o.get("sha256")
-        same = ""
-        if sha:
-            groups = by_digest[(c.cell["toolchain"], c.cell["arch"])]
-            total = sum(len(v) for v in groups.values())
-            same = f"all {total} distros" if len(groups) == 1 else f"{len(groups[sha])} of {total}: " + \
-                ", ".join(groups[sha])
-        case = c.cell.get("variant") or ""
-        if o.get("source"):
-            case = f"{o['source']} → {o.get('target', '')}"
-        rows.append(_where(c) + [case, pk(o.get("same-path")), pk(o.get("other-path")),
-                                 pk(o.get("other-path-trimpath")), f"`{sha[:16]}…`" if sha else "", same,
-                                 c.status.value])
-    return headers, rows
 
 
-def _remote_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "go version", "go env GOCACHEPROG", "first: compiled",
-               "first: puts / misses", "shared dir MB", "second: compiled", "second: hits shared / local / misses",
-               "status"]
-
-    def built(o: Any) -> str:
-        if not isinstance(o, dict):
-            return ""
-        return f"exit {o.get('exit_code')}" if o.get("ok") is False else str(o.get("compiled", ""))
-
-    rows = []
-    for c in cells:
-        o = c.observations
-        f, s = o.get("first") or {}, o.get("second") or {}
-        fs, ss = f.get("stats") or {}, s.get("stats") or {}
-        rows.append(_where(c) + [o.get("go_version", ""), o.get("goenv_gocacheprog", ""), built(f or None),
-                                 f"{fs['puts']} / {fs['misses']}" if fs else "", _mb(f.get("shared_bytes_after")),
-                                 built(s or None),
-                                 f"{ss['hits_shared']} / {ss['hits_local']} / {ss['misses']}" if ss else "",
-                                 c.status.value])
-    return headers, rows
 
 
-def _multiuser_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    from runner.scenarios.multiuser import BUILDS, modes_summary
-
-    headers = ["distro", "arch", "engine", "toolchain", "umask", "A cold", "B warm", "B edit", "B again",
-               "B goindex=0", "A again", "GOCACHE modes by uid", "GOMODCACHE modes by uid", "first error line",
-               "status"]
-    rows = []
-    for c in cells:
-        o = c.observations
-        builds = o.get("builds") or {}
-        end = o.get("modes_end") or {}
-        cols = [f"{b.get('exit_code')} ({b.get('compiled')})" if (b := builds.get(n)) else "" for n in BUILDS]
-        rows.append(_where(c) + [o.get("umask", c.cell.get("variant")), *cols, modes_summary(end.get("cache")),
-                                 modes_summary(end.get("mod")), o.get("first_error", ""), c.status.value])
-    return headers, rows
 
 
-def _concurrent_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "variant", "N", "failures", "corruption messages",
-               "parallel step s", "warm compiled after", "status"]
-    rows = []
-    for c in cells:
-        o = c.observations
-        fails = o.get("failures", "")
-        firsts = sorted({b.get("go_error", "") for b in o.get("builds") or [] if not b.get("ok")} - {""})
-        if fails and firsts:
-            fails = f"{fails}: {firsts[0]}"
-        corrupt = o.get("corruption") or []
-        rows.append(_where(c) + [c.cell.get("variant"), o.get("n", ""), fails,
-                                 "; ".join(corrupt) if corrupt else ("none" if "corruption" in o else ""),
-                                 f"{o['parallel_sec']:.2f}" if isinstance(o.get("parallel_sec"), (int, float)) else "",
-                                 o.get("warm_compiled", ""), c.status.value])
-    return headers, rows
 
 
-def _modcache_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "variant", "modes (module dir / .go)",
-               "plain rm -rf (uid 1000)", "rm -rf as root", "go clean -modcache", "rm -rf of -modcacherw cache",
-               "concurrent failures in container", "across containers", "go mod verify", "status"]
-
-    def run(r: Any) -> str:
-        if not isinstance(r, dict) or not r.get("ran"):
-            return ""
-        removed = r.get("removed")
-        gone = ", removed" if removed is True else ", still there" if removed is False else ""
-        line = r.get("stderr_first_line") or ""
-        return f"exit {r.get('exit_code')}{gone}" + (f": {line}" if line else "")
-
-    def verified(*vs: Any) -> str:
-        return " / ".join("ok" if v.get("verified") else f"exit {v.get('exit_code')}: "
-                          f"{v.get('stderr_first_line') or v.get('stdout_first_line') or '?'}"
-                          for v in vs if isinstance(v, dict) and v.get("ran"))
-
-    def fails(o: Any) -> str:
-        if not isinstance(o, dict) or "runs" not in o:
-            return ""
-        bad = sorted({r.get("stderr_first_line", "") for r in o["runs"] if not r.get("ok")} - {""})
-        ov = o.get("overlap_sec")
-        return f"{o.get('failures')} of {len(o['runs'])}" + (f" (overlap {ov * 1000:.0f} ms)" if isinstance(
-            ov, (int, float)) else "") + (f": {bad[0]}" if bad else "")
-
-    rows = []
-    for c in cells:
-        o = c.observations
-        modes = "; ".join(f"{label}: {m.get('module_dir', '?')} / {m.get('go_file', '?')}"
-                          for label, key in (("default", "default"), ("-modcacherw", "modcacherw"))
-                          if (m := (o.get(key) or {}).get("modes")))
-        rows.append(_where(c) + [c.cell.get("variant"), modes, run(o.get("rm_plain")), run(o.get("rm_root")),
-                                 run(o.get("clean_modcache")), run(o.get("rm_rw")), fails(o.get("in_container")),
-                                 fails(o.get("across_containers")),
-                                 verified(*((o.get(k) or {}).get("verify") for k in ("default", "modcacherw",
-                                                                                     "in_container",
-                                                                                     "across_containers"))),
-                                 c.status.value])
-    return headers, rows
 
 
-def _toolchain_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "engine", "toolchain", "variant", "installed", "GOTOOLCHAIN", "proxy serves it",
-               "outcome: the switch, or Go's words", "built binary", "landed in GOMODCACHE", "modes there",
-               "status"]
-    rows = []
-    for c in cells:
-        o = c.observations
-        landed = o.get("landed") or {}
-        where = ""
-        if landed.get("dir"):
-            where = (f"`{landed['dir']}`: {_mb(landed.get('bytes'))} MB, {landed.get('files')} files"
-                     + (f" (zip {_mb(landed['zip_bytes'])} MB)" if landed.get("zip_bytes") else ""))
-        elif o.get("switch", {}).get("ok") and o.get("switch", {}).get("goroot"):
-            where = f"nothing (ran `{o['switch']['goroot']}`)"
-        elif "landed" in o:
-            where = "nothing"
-        modes = landed.get("modes") or {}
-        mode_text = ", ".join(f"{p if p != '.' else 'dir'} {m}" for p, m in modes.items()
-                              if p in (".", "/bin/go", "/src/go.mod"))
-        if landed.get("mode_counts"):
-            mode_text += "; " + ", ".join(f"{k} ×{n}" for k, n in landed["mode_counts"].items())
-        rows.append(_where(c) + [o.get("variant", c.cell.get("variant")), o.get("installed", ""),
-                                 f"{o.get('gotoolchain', '')}" + (" (go.env)" if o.get("variant") == "default" else ""),
-                                 "yes" if o.get("proxy_serves_toolchain") else "no" if o else "",
-                                 o.get("outcome", ""), o.get("binary_go_version", ""), where, mode_text,
-                                 c.status.value])
-    return headers, rows
 
 
-def _selinux_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    from runner.scenarios.selinux import selinux_row
-
-    headers = ["distro", "arch", "engine", "toolchain", "case", "process label", "cache dir label: before → after",
-               "write", "go build (cold)", "warm rebuild, new container", "AVC (container_t)", "for users", "status"]
-    return headers, [_where(c) + selinux_row(c.cell.get("variant"), c.observations) + [c.status.value] for c in cells]
 
 
-BUILDERS = {"docker": "docker (BuildKit)", "podman": "podman (buildah)"}
 
 
-def _build_cell(name: str, o: dict[str, Any]) -> str:
-    """One build of the buildkit scenario: 'name: go s (pkgs) · mount empty|N files', or why it failed."""
-    if not o.get("go_build_ok"):
-        why = str(o.get("go_stderr") or o.get("error") or "no probe result in the build output")
-        return f"{name}: ✗ {why if len(why) <= 100 else '…' + why[-100:]}"  # a builder's own words come last
-    mount = "empty" if o.get("mount_empty") else f"{o.get('cache_files_before')} files"
-    return f"{name}: {o.get('go_sec', 0):.1f}s ({o.get('compiled')}) · mount {mount}"
 
 
-def _buildkit_rows(cells: Sequence[CellResult]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["distro", "arch", "builder", "toolchain", "variant", "build 1", "build 2", "finding", "cache on host",
-               "status"]
-    rows = []
-    for c in cells:
-        o = c.observations
-        where = _where(c)
-        where[2] = BUILDERS.get(where[2], where[2])
-        built = [_build_cell(n, b) for n, b in (o.get("builds") or {}).items()]
-        rows.append(where + [o.get("variant", c.cell.get("variant")), *(built + ["", ""])[:2], c.reason,
-                             o.get("cache_dir", ""), c.status.value])
-    return headers, rows
 
 
-DETAIL: dict[str, tuple[str, Callable[[Sequence[CellResult]], tuple[list[str], list[list[Any]]]]]] = {
-    "env": ("What Go reports about itself (`go env`), as root and as an arbitrary uid", _env_rows),
-    "cold-warm": ("Cold build, then rebuilds: unchanged, after `touch` of every source, after a one-byte edit. "
-                  "Times measured inside the container; (pkgs) = packages compiled", _coldwarm_rows),
-    "location": ("Where GOCACHE goes, or why the build stops, per environment: the exit code and Go's own words",
-                 _location_rows),
-    "storage": ("GOCACHE+GOMODCACHE on each storage backend: warm hit, and whether the cache survives a container "
-                "restart and a re-create (kept/lost · s (pkgs) of that rebuild)", _storage_rows),
-    "filesystem": ("Both caches on a loop-mounted filesystem: flock, warm hits, 3 cold builds at once on one cache",
-                   _filesystem_rows),
-    "readonly": ("A populated cache mounted read-only, by the state of trim.txt", _readonly_rows),
-    "tmpfs-goroot": ("Cold build time with GOROOT and GOCACHE on tmpfs, as a ratio to both on disk (above 1×: "
-                     "slower): median (min–max) of per-repetition ratios, placements interleaved; all on disk again "
-                     "is the A/A pair, the noise a difference must exceed (Findings, Q15)", _tmpfs_rows),
-    "portability": ("A cache made in one distro's container, copied into another's (same toolchain and arch): "
-                    "packages each rebuild compiled; and the sha256 of a `CGO_ENABLED=0 -trimpath -buildvcs=false` "
-                    "build per cell, compared across distros", _portability_rows),
-    "multiuser": ("Two uids (1001, 1002) of group 4242 sharing GOCACHE and GOMODCACHE through setgid dirs, per "
-                  "umask: each build as 'exit (packages compiled)'; modes as 'type mode (count)' per owner uid",
-                  _multiuser_rows),
-    "remote": ("GOCACHEPROG (Go 1.24+) backed by a directory two containers share: a cold build in the first, "
-               "the same build in a second with an empty local cache; the cache program's own counters",
-               _remote_rows),
-    "concurrent": ("N `go build`s at once on one GOCACHE+GOMODCACHE bind mount (same workload, mixed workloads, "
-                   "two containers, `go clean -cache` during the builds), then warm rebuilds", _concurrent_rows),
-    "modcache": ("GOMODCACHE as Go documents it: octal modes of an extracted module, removal by plain `rm -rf`, "
-                 "`go clean -modcache` and of a `-modcacherw` cache (exit, whether it is gone, first stderr line); "
-                 "`go mod download` at once: 4 in one container, 2 in each of 2 containers on one volume (failures, "
-                 "longest overlap of two downloads); `go mod verify` after each", _modcache_rows),
-    "toolchain": ("A module whose go.mod asks for a newer Go than the cell's, per GOTOOLCHAIN, with the offline "
-                  "proxy serving a golang.org/toolchain module or not; where a downloaded toolchain landed, its size "
-                  "and modes (type mode ×count)", _toolchain_rows),
-    "buildkit": ("Image builds with `RUN --mount=type=cache` for GOCACHE and GOMODCACHE, per builder: each build "
-                 "as 'go build s (packages compiled) · files in the cache mount when the build started'",
-                 _buildkit_rows),
-    "selinux": ("GOCACHE under SELinux enforcing, per case: the container's process label, the cache directory's "
-                "label before → after the runs, the write, Go's build (pkgs compiled, or exit: Go's first line) and "
-                "the warm rebuild in a new container, and the container_t denial the audit log holds. `:z` labels "
-                "the directory `container_file_t` for every container (a shared cache); `:Z` with one container's "
-                "MCS categories (private: another container is denied, often without an AVC)", _selinux_rows),
-}
 
 
-def _selinux_note(cells: Sequence[CellResult]) -> str:
-    from runner.scenarios.selinux import guest_note
-
-    return guest_note([c.observations.get("guest") for c in cells])
 
 
 # Per-scenario additions to the title, from the cells themselves (where and how they were measured).
-TITLE_NOTES: dict[str, Callable[[Sequence[CellResult]], str]] = {"selinux": _selinux_note}
 
 
 @dataclass(frozen=True)
@@ -516,15 +194,12 @@ def details(cells: Sequence[CellResult]) -> list[Detail]:
         if c.status not in (Status.UNAVAILABLE, Status.NA):
             by_scenario[c.cell["scenario"]].append(c)
     out = []
+    impls = registry()
     for scenario in sorted(by_scenario):
         group = sorted(by_scenario[scenario], key=lambda c: c.id)
-        title, fn = DETAIL.get(scenario, ("", None))
-        if scenario in TITLE_NOTES:
-            title += TITLE_NOTES[scenario](group)
-        if fn is None:
-            headers, rows = ["cell", "status", "reason"], [[c.id, c.status.value, c.reason] for c in group]
-        else:
-            headers, rows = fn(group)
+        impl = impls.get(scenario)  # None: a scenario this version does not know (an older run's)
+        title = impl.detail_title(group) if impl is not None else ""
+        headers, rows = impl.detail_rows(group) if impl is not None else generic_rows(group)
         at = headers.index("toolchain") + 1 if "toolchain" in headers else 1
         headers = [*headers[:at], "what happened", *headers[at:]]
         rows = [[*r[:at], happened_text(c), *r[at:]] for r, c in zip(rows, group, strict=True)]

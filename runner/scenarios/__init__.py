@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from runner.model import Cell, Status
+from runner.model import Status
+from runner.scenarios import catalogue
+
+if TYPE_CHECKING:
+    from runner.scenarios.base import Scenario
 
 # Fixed paths inside every cell container.
 GOROOT = "/usr/local/go"
@@ -106,14 +110,6 @@ class Verdict:
 Probes = Mapping[str, Mapping[str, Any]]  # phase name -> probe result
 
 
-class ScenarioImpl(Protocol):
-    id: str
-
-    def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]: ...
-
-    def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict: ...
-
-
 # Workloads a behavioural scenario may build: `lib` (three packages, no runtime) decides what `small` decides.
 WORKLOAD_CHOICES = ("lib", "small")
 
@@ -173,41 +169,6 @@ def build_obs(s: Mapping[str, Any] | None, measure: str | None = None) -> dict[s
     return out
 
 
-def known_variants(scenario: str) -> tuple[str, ...] | None:
-    """The variants a scenario implements; None where matrix.toml defines them (cold-warm: workloads)."""
-    from runner.scenarios.buildkit import VARIANTS as BUILDKIT
-    from runner.scenarios.concurrent import VARIANTS as CONCURRENT
-    from runner.scenarios.location import CASES
-    from runner.scenarios.modcache import VARIANTS as MODCACHE
-    from runner.scenarios.multiuser import VARIANTS as MULTIUSER
-    from runner.scenarios.readonly import VARIANTS as READONLY
-    from runner.scenarios.selinux import VARIANTS as SELINUX
-    from runner.scenarios.storage import BACKENDS, FILESYSTEMS
-    from runner.scenarios.toolchain import VARIANTS as TOOLCHAIN
-
-    return {"toolchain": TOOLCHAIN, "env": (), "tmpfs-goroot": (), "location": tuple(CASES), "storage": tuple(BACKENDS),
-            "filesystem": FILESYSTEMS, "readonly": READONLY, "remote": (), "concurrent": CONCURRENT,
-            "multiuser": MULTIUSER, "modcache": MODCACHE, "buildkit": BUILDKIT, "selinux": SELINUX}.get(scenario)
-
-
-def registry() -> dict[str, ScenarioImpl]:
-    from runner.scenarios.bench import BenchSteps
-    from runner.scenarios.buildkit import Buildkit
-    from runner.scenarios.coldwarm import ColdWarm
-    from runner.scenarios.concurrent import Concurrent
-    from runner.scenarios.env import Env
-    from runner.scenarios.location import Location
-    from runner.scenarios.modcache import ModCache
-    from runner.scenarios.multiuser import MultiUser
-    from runner.scenarios.portability import Portability
-    from runner.scenarios.readonly import ReadOnly
-    from runner.scenarios.remote import Remote
-    from runner.scenarios.selinux import Selinux
-    from runner.scenarios.storage import Filesystem, Storage
-    from runner.scenarios.tmpfs import TmpfsGoroot
-    from runner.scenarios.toolchain import Toolchain
-
-    impls: list[ScenarioImpl] = [Env(), ColdWarm(), Location(), Storage(), Filesystem(), ReadOnly(), TmpfsGoroot(),
-                                 Portability(), Remote(), MultiUser(), Concurrent(), ModCache(), Buildkit(), Selinux(),
-                                 BenchSteps(), Toolchain()]
-    return {s.id: s for s in impls}
+def registry() -> dict[str, Scenario]:
+    """Every scenario's implementation, by id, in the catalogue's order (runner/scenarios/catalogue.py)."""
+    return {e.id: e.load() for e in catalogue.ENTRIES}

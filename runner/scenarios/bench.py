@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from runner.model import Cell, Status
 from runner.scenarios import JobContext, MountSpec, Phase, Probes, Verdict, describe_failure, exec_step, step
+from runner.scenarios.base import Scenario
 
 BUILD = ["go", "build", "-o", "/tmp/gofmt", "cmd/gofmt"]  # the bare loop runs exactly this
 CACHE = "/root/.cache"  # a named volume on both sides, as in `docker run -v cache:/root/.cache`
 
 
-class BenchSteps:
+class BenchSteps(Scenario):
     id = "bench-steps"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:

@@ -38,13 +38,16 @@ from runner.scenarios import (
     Probes,
     Verdict,
     build_argv,
+    catalogue,
     describe_failure,
     exec_step,
     first_line,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead
 
-VARIANTS = ("rebuild", "shared", "locked", "private", "nonroot", "cross-arch", "prune", "no-cache")
+VARIANTS = catalogue.variants("buildkit")  # the registry line lists them
 SRC = "/src"  # the workload in the image (COPY), where go runs
 GOCACHE = "/cache/go-build"
 GOMODCACHE = "/cache/mod"
@@ -151,9 +154,36 @@ def dependents(probe: dict[str, Any] | None, workload: str = "small") -> list[st
     return sorted(w[0] for w in (ln.split() for ln in lines.splitlines()) if w and edit_package(workload) in w[1:])
 
 
-class Buildkit:
+BUILDERS = {"docker": "docker (BuildKit)", "podman": "podman (buildah)"}
+
+
+def _build_cell(name: str, o: dict[str, Any]) -> str:
+    """One build of the buildkit scenario: 'name: go s (pkgs) · mount empty|N files', or why it failed."""
+    if not o.get("go_build_ok"):
+        why = str(o.get("go_stderr") or o.get("error") or "no probe result in the build output")
+        return f"{name}: ✗ {why if len(why) <= 100 else '…' + why[-100:]}"  # a builder's own words come last
+    mount = "empty" if o.get("mount_empty") else f"{o.get('cache_files_before')} files"
+    return f"{name}: {o.get('go_sec', 0):.1f}s ({o.get('compiled')}) · mount {mount}"
+
+
+def _buildkit_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "builder", "toolchain", "variant", "build 1", "build 2", "finding", "cache on host",
+               "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        where = lead(c)
+        where[2] = BUILDERS.get(where[2], where[2])
+        built = [_build_cell(n, b) for n, b in (o.get("builds") or {}).items()]
+        rows.append(where + [o.get("variant", c.cell.get("variant")), *(built + ["", ""])[:2], c.reason,
+                             o.get("cache_dir", ""), c.status.value])
+    return headers, rows
+
+
+class Buildkit(Scenario):
     id = "buildkit"
-    host_driven = True  # runner/buildrun.py runs `builds`, not container phases
+    title = ("Image builds with `RUN --mount=type=cache` for GOCACHE and GOMODCACHE, per builder: each build as "
+             "'go build s (packages compiled) · files in the cache mount when the build started'")
     # Whether a cache mount starts empty, is shared, kept or lost, and what a one-line edit recompiles, does not
     # depend on the runtime being compiled: the three-package `lib` (a leaf package to edit, a dependent, a
     # module) decides it as the program does (runner.parity checks that it does).
@@ -182,6 +212,9 @@ class Buildkit:
                   for n, o in sorted((obs.get("builds") or {}).items())}
         keys = ("mounts_started_empty", "second_mount_empty", "survived_prune", "survived_no_cache", "without_uid")
         return {"builds": builds, **{k: obs.get(k) for k in keys if k in obs}}
+
+    def host_driven(self, cell: Cell) -> bool:
+        return True  # runner/buildrun.py runs `builds`, not container phases
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         return []
@@ -273,6 +306,9 @@ class Buildkit:
             return Verdict(Status.PASS, f"--no-cache: the mount {'kept' if obs['survived_no_cache'] else 'lost'} "
                                         f"the cache; compiled {second['compiled']} pkgs", obs)
         return Verdict(Status.ERROR, describe_failure(None, str(v)), obs)
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _buildkit_rows(cells)
 
 
 def _mount_result(c: CellResult) -> str | None:

@@ -48,6 +48,8 @@ from runner.scenarios import (
     exec_step,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead, mb
 from runner.stats import SAME, compare
 
 GOCACHE_DEFAULT = "/root/.cache/go-build"  # HOME=/root, XDG_CACHE_HOME unset
@@ -108,8 +110,27 @@ def setup_problem(probe: Mapping[str, Any], setup: list[str]) -> str | None:
     return None
 
 
-class ColdWarm:
+def _coldwarm_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "workload", "cold s (pkgs)", "warm s (pkgs)",
+               "touch s (pkgs)", "1-byte edit s (pkgs)", "cache MB", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+
+        def b(name: str, o: dict[str, Any] = o) -> str:
+            s = o.get(name)
+            return f"{s['sec']:.2f} ({s['compiled']})" if isinstance(s, dict) and "sec" in s else ""
+
+        cache = o.get("edit", {}).get("cache_bytes_after") if isinstance(o.get("edit"), dict) else None
+        rows.append(lead(c) + [c.cell.get("variant", ""), b("cold"), b("warm"), b("touch"), b("edit"), mb(cache),
+                                 c.status.value])
+    return headers, rows
+
+
+class ColdWarm(Scenario):
     id = "cold-warm"
+    title = ("Cold build, then rebuilds: unchanged, after `touch` of every source, after a one-byte edit. Times "
+             "measured inside the container; (pkgs) = packages compiled")
     # Its build times are the figures people read (and the QEMU factor): measured alone (runner.slot).
     timing = True
 
@@ -221,6 +242,9 @@ class ColdWarm:
             f"touch {obs['touch']['sec']:.2f}s/0, edit {obs['edit']['sec']:.2f}s/{len(edited)}",
             obs,
         )
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _coldwarm_rows(cells)
 
 
 def answer_touch(cells: Sequence[CellResult]) -> Answer:

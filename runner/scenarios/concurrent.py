@@ -41,13 +41,16 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    catalogue,
     describe_failure,
     exec_step,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead
 from runner.stats import rate_text
 
-VARIANTS = ("same", "mixed", "containers", "clean-during")
+VARIANTS = catalogue.variants("concurrent")  # the registry line lists them
 N = 4
 CACHE_ROOT = "/gocache"
 GOCACHE = f"{CACHE_ROOT}/build"
@@ -164,8 +167,28 @@ def _window(probe: Mapping[str, Any]) -> tuple[float, float] | None:
     return None
 
 
-class Concurrent:
+def _concurrent_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "variant", "N", "failures", "corruption messages",
+               "parallel step s", "warm compiled after", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        fails = o.get("failures", "")
+        firsts = sorted({b.get("go_error", "") for b in o.get("builds") or [] if not b.get("ok")} - {""})
+        if fails and firsts:
+            fails = f"{fails}: {firsts[0]}"
+        corrupt = o.get("corruption") or []
+        rows.append(lead(c) + [c.cell.get("variant"), o.get("n", ""), fails,
+                                 "; ".join(corrupt) if corrupt else ("none" if "corruption" in o else ""),
+                                 f"{o['parallel_sec']:.2f}" if isinstance(o.get("parallel_sec"), (int, float)) else "",
+                                 o.get("warm_compiled", ""), c.status.value])
+    return headers, rows
+
+
+class Concurrent(Scenario):
     id = "concurrent"
+    title = ("N `go build`s at once on one GOCACHE+GOMODCACHE bind mount (same workload, mixed workloads, two "
+             "containers, `go clean -cache` during the builds), then warm rebuilds")
 
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
@@ -315,6 +338,9 @@ class Concurrent:
             else ""
         return (f"{len(builds)} concurrent builds all succeeded in {obs['parallel_sec']:.1f}s "
                 f"(compiled {'/'.join(str(b['compiled']) for b in builds)}){extra}; {warm}")
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _concurrent_rows(cells)
 
 
 def answer_concurrent(cells: Sequence[CellResult]) -> Answer:

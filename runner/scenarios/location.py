@@ -41,6 +41,8 @@ from runner.scenarios import (
     go_words,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead
 
 SRC = f"{SCRATCH}/src"
 MODCACHE = f"{SCRATCH}/modcache"
@@ -97,8 +99,18 @@ def expected(case: str, goroot_src: Path | None) -> dict[str, Any]:
     raise ValueError(f"location has no case {case!r}")
 
 
-class Location:
+def _location_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "case", "exit", "`go env GOCACHE`", "first line of stderr",
+               "status"]
+    rows = [lead(c) + [c.observations.get("case", c.cell.get("variant")), c.observations.get("exit_code", ""),
+                         c.observations.get("go_env_gocache", ""), c.observations.get("stderr_first_line", ""),
+                         c.status.value] for c in cells]
+    return headers, rows
+
+
+class Location(Scenario):
     id = "location"
+    title = "Where GOCACHE goes, or why the build stops, per environment: the exit code and Go's own words"
     # Where GOCACHE is, or Go's refusal, is decided when the cache is opened, before anything compiles: the
     # three-package `lib` meets the same code path as a program (runner.parity checks that it does).
     workload = "lib"
@@ -167,6 +179,9 @@ class Location:
         outcome = f"exit 0, GOCACHE={obs['go_env_gocache']}" if build.get("ok") else \
             f"exit {build['exit_code']}: {obs['stderr_first_line']}"
         return Verdict(Status.PASS, outcome, obs)
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _location_rows(cells)
 
 
 def _result(c: CellResult) -> str | None:

@@ -54,13 +54,16 @@ from runner.scenarios import (
     Verdict,
     build_argv,
     build_obs,
+    catalogue,
     describe_failure,
     exec_step,
     first_line,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead
 
-VARIANTS = ("umask-002", "umask-022")
+VARIANTS = catalogue.variants("multiuser")  # the registry line lists them
 SHARED = "/shared"
 GOCACHE = f"{SHARED}/cache"
 GOMODCACHE = f"{SHARED}/mod"
@@ -130,8 +133,25 @@ def _group_writable(mode: str) -> bool:
     return bool(int(mode.split(":")[0], 8) & 0o020)
 
 
-class MultiUser:
+def _multiuser_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "umask", "A cold", "B warm", "B edit", "B again",
+               "B goindex=0", "A again", "GOCACHE modes by uid", "GOMODCACHE modes by uid", "first error line",
+               "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        builds = o.get("builds") or {}
+        end = o.get("modes_end") or {}
+        cols = [f"{b.get('exit_code')} ({b.get('compiled')})" if (b := builds.get(n)) else "" for n in BUILDS]
+        rows.append(lead(c) + [o.get("umask", c.cell.get("variant")), *cols, modes_summary(end.get("cache")),
+                                 modes_summary(end.get("mod")), o.get("first_error", ""), c.status.value])
+    return headers, rows
+
+
+class MultiUser(Scenario):
     id = "multiuser"
+    title = ("Two uids (1001, 1002) of group 4242 sharing GOCACHE and GOMODCACHE through setgid dirs, per umask:"
+             " each build as 'exit (packages compiled)'; modes as 'type mode (count)' per owner uid")
     # Who may write which entry (A's dirs' modes, B's module-index and edited-package entries) does not depend
     # on how much is compiled: the three-package `lib` has a checkout outside GOROOT and an edited package like
     # the program (runner.parity checks that it decides alike).
@@ -266,6 +286,9 @@ class MultiUser:
                f"sharing breaks as Go's source says: B cannot store its module-index entry ({obs['first_error']}); "
                f"with GODEBUG=goindex=0 B builds but stores nothing")
         return Verdict(Status.PASS, f"{how} — {summary}", obs)
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _multiuser_rows(cells)
 
 
 def _fmt(b: dict[str, Any]) -> str:

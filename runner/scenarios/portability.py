@@ -21,6 +21,7 @@ portability:binary  `CGO_ENABLED=0 go build -trimpath -buildvcs=false` of the sm
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,8 @@ from runner.scenarios import (
     first_line,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead
 
 MODULE = "gcm.example/small"
 SHARED = "/populated"  # bind mount: the caches the populate phase made
@@ -50,10 +53,6 @@ OTHER_SRC = f"{SCRATCH}/elsewhere/checkout"
 CACHE = f"{SCRATCH}/cache"  # where each phase's caches live inside its container
 ENV = {**OFFLINE_GO, "GOCACHE": f"{CACHE}/build", "GOMODCACHE": f"{CACHE}/mod", "CGO_ENABLED": "0"}
 BINARY_FLAGS = ["-trimpath", "-buildvcs=false"]
-
-
-def valid_variant(variant: str, distros: set[str]) -> bool:
-    return variant == "binary" or (variant.startswith("from-") and variant[5:] in distros)
 
 
 def _build(name: str, ctx: JobContext, src: str, *flags: str) -> dict[str, Any]:
@@ -66,8 +65,46 @@ def _copy_src(dest: str) -> dict[str, Any]:
             "dest": dest, "stop_on_error": True}
 
 
-class Portability:
+def _portability_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "case", "same path", "other path", "other path, -trimpath",
+               "binary sha256", "same binary in", "status"]
+    # Binaries of one Go version and arch, by digest: which distros built identical bytes.
+    by_digest: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for c in cells:
+        if sha := c.observations.get("sha256"):
+            by_digest[(c.cell["toolchain"], c.cell["arch"])][sha].append(c.cell["distro"])
+
+    def pk(o: Any) -> str:
+        if not isinstance(o, dict) or not o.get("ran", True):
+            return ""
+        if o.get("ok") is False:
+            return f"exit {o.get('exit_code')}"
+        return f"{o.get('compiled')} compiled" + (f" ({', '.join(o['packages'])})" if o.get("packages") else "")
+
+    rows = []
+    for c in cells:
+        o = c.observations
+        sha = o.get("sha256")
+        same = ""
+        if sha:
+            groups = by_digest[(c.cell["toolchain"], c.cell["arch"])]
+            total = sum(len(v) for v in groups.values())
+            same = f"all {total} distros" if len(groups) == 1 else f"{len(groups[sha])} of {total}: " + \
+                ", ".join(groups[sha])
+        case = c.cell.get("variant") or ""
+        if o.get("source"):
+            case = f"{o['source']} → {o.get('target', '')}"
+        rows.append(lead(c) + [case, pk(o.get("same-path")), pk(o.get("other-path")),
+                                 pk(o.get("other-path-trimpath")), f"`{sha[:16]}…`" if sha else "", same,
+                                 c.status.value])
+    return headers, rows
+
+
+class Portability(Scenario):
     id = "portability"
+    title = ("A cache made in one distro's container, copied into another's (same toolchain and arch): packages "
+             "each rebuild compiled; and the sha256 of a `CGO_ENABLED=0 -trimpath -buildvcs=false` build per "
+             "cell, compared across distros")
 
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
@@ -165,6 +202,9 @@ class Portability:
             return Verdict(Status.ERROR, describe_failure(sha, "sha256sum"), obs)
         obs["sha256"] = first_line(sha.get("stdout")).split()[0]
         return Verdict(Status.PASS, f"sha256 {obs['sha256'][:16]}…", obs)
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _portability_rows(cells)
 
 
 def _pretty(s: dict[str, Any] | None) -> str:

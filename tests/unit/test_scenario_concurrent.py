@@ -47,10 +47,10 @@ def same(builds: list[dict[str, Any]] | None = None, warm: dict[str, Any] | None
 
 def test_registered_with_its_variants() -> None:
     from runner.config import KNOWN_SCENARIOS
-    from runner.scenarios import known_variants
+    from runner.scenarios import catalogue
 
     assert "concurrent" in KNOWN_SCENARIOS and "concurrent" in registry()
-    assert known_variants("concurrent") == ("same", "mixed", "containers", "clean-during")
+    assert catalogue.variants("concurrent") == ("same", "mixed", "containers", "clean-during")
 
 
 @pytest.mark.parametrize(("variant", "targets"), [

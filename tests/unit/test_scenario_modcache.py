@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from runner.model import Cell, Status
-from runner.render.markdown import DETAIL
 from runner.scenarios import JobContext, MountSpec, registry
 from runner.scenarios.modcache import GOMODCACHE, MODE_PATHS, PER_REPLICA, REPLICAS, ModCache, N, overlap, parse_counts
 from tests.unit.test_results import make
@@ -167,7 +166,7 @@ def test_registered_and_rendered() -> None:
     w = ModCache().evaluate(mcell("concurrent"), concurrent_probes(), CTX)
     results = [make(f"debian-12/amd64/docker/go1.22/modcache:{name}", x.status, **x.observations)
                for name, x in (("download", v), ("concurrent", w))]
-    headers, rows = DETAIL["modcache"][1](results)
+    headers, rows = registry()["modcache"].detail_rows(results)
     table = dict(zip([r[4] for r in rows], rows, strict=True))
     assert "Permission denied" in table["download"][headers.index("plain rm -rf (uid 1000)")]
     assert table["download"][headers.index("go clean -modcache")] == "exit 0, removed"
