@@ -2,6 +2,8 @@
 
 A cell problem never raises: it becomes a CellResult with status unavailable/error/fail and a
 reason that says what was expected, what was found and the fix. Only programming errors escape.
+A CellProblem carries its own status (runner.errors.outcome); an engine's own errors (docker SDK,
+HTTP) are `error`, with whether the engine still answers (`_failed` joins the two).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from runner import buildrun, cacheprog, guest, host, images, preflight, slot, to
 from runner import probe as probe_build
 from runner.config import MIN_GO, MatrixConfig, env_workload, version_key
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
-from runner.errors import EngineUnavailable
+from runner.errors import CellProblem, EngineNotAnswering, EngineUnavailable, outcome
 from runner.model import Arch, Cell, Engine, Status
 from runner.paths import cache_dir, locked, remove_tree, runs_root
 from runner.plan import is_timing
-from runner.resources import LABEL_OWNER, CellResources, CellUnavailable, apply_host_actions, owner_token
+from runner.resources import LABEL_OWNER, CellResources, apply_host_actions, owner_token
 from runner.results import CellResult, now_iso
 from runner.scenarios import (
     CONTAINER_ENV,
@@ -69,7 +71,7 @@ class RunContext:
     workload: str | None = field(default_factory=env_workload)  # GCM_WORKLOAD: a parity check's override
     owner: str = field(default_factory=owner_token)  # the controller process: LABEL_OWNER of every resource
     _drivers: dict[tuple[Engine, str | None], Driver] = field(default_factory=dict)
-    _engine_facts: dict[tuple[Engine, str | None], dict[str, Any] | EngineUnavailable] = field(default_factory=dict)
+    _engine_facts: dict[tuple[Engine, str | None], dict[str, Any] | EngineNotAnswering] = field(default_factory=dict)
     # (engine, endpoint) -> why it is gone: the engine stopped answering mid-run; its remaining cells fail fast.
     lost: dict[tuple[Engine, str | None], str] = field(default_factory=dict)
 
@@ -85,7 +87,8 @@ class RunContext:
         return self._drivers[key]
 
     def engine_facts(self, engine: Engine, endpoint: str | None = None) -> dict[str, Any]:
-        """Checked once per process; an unreachable engine is remembered, not re-probed per cell."""
+        """Checked once per process; an unreachable engine is remembered, not re-probed per cell. It is this
+        cell's problem (EngineNotAnswering), not the tool's: the CLI's pre-check already found an engine."""
         key = (engine, endpoint)
         if engine.is_guest:  # not an engine API here: QEMU and the accelerator (runner.guest)
             return guest.engine_facts()
@@ -97,9 +100,9 @@ class RunContext:
                     found["rootless_users"] = host.subid_users()
                 self._engine_facts[key] = found
             except EngineUnavailable as e:
-                self._engine_facts[key] = e
+                self._engine_facts[key] = EngineNotAnswering(str(e))
         facts = self._engine_facts[key]
-        if isinstance(facts, EngineUnavailable):
+        if isinstance(facts, EngineNotAnswering):
             raise facts
         return facts
 
@@ -116,7 +119,7 @@ class RunContext:
             if not endpoint:  # an endpoint's own check reports why it does not answer
                 try:
                     self.engine_facts(engine, endpoint)
-                except EngineUnavailable:
+                except EngineNotAnswering:
                     driver = None
             probes: dict[Arch, Path] | None = None
             if driver is not None and arch is not self.host_arch and not endpoint:
@@ -295,8 +298,8 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     try:
         result.host = host.fingerprint(ctx.engine_facts(cell.engine, cell.endpoint))
         result.host["registry_mirror"] = ctx.registry_mirror
-    except EngineUnavailable as e:
-        return finish(Status.UNAVAILABLE, f"engine: {e}")
+    except EngineNotAnswering as e:
+        return finish(*outcome(e))
     check = ctx.arch_check(cell.arch, cell.engine, cell.endpoint)
     result.host["arch_check"] = check.to_dict()
     if not check.ok:
@@ -326,18 +329,8 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         upstream = _upstream_for(ctx, cell, scenario, str(result.toolchain["version"]))
         if isinstance(upstream, str):
             return finish(Status.NA, upstream)
-    except images.ImageUnavailable as e:
-        return finish(Status.UNAVAILABLE, f"image: {e}")
-    except toolchains.ToolchainMismatch as e:  # a wheel that is not the pinned one is wrong, not unavailable
-        return finish(Status.ERROR, f"toolchain: {e}")
-    except toolchains.ToolchainUnavailable as e:
-        return finish(Status.UNAVAILABLE, f"toolchain: {e}")
-    except images.DistroGoBroken as e:  # the package installed, its go does not work: a finding, not the tool
-        return finish(Status.FAIL, str(e), {"distro_go_broken": str(e)})
-    except (images.ImageBuildError, probe_build.ProbeBuildError) as e:
-        return finish(Status.ERROR, str(e))
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-        return finish(Status.ERROR, *_engine_error(ctx, cell, driver, f"engine error while provisioning: {e}"))
+    except (CellProblem, *ENGINE_ERRORS) as e:
+        return finish(*_failed(ctx, cell, driver, e, "engine error while provisioning"))
     timings["provision_sec"] = round(time.monotonic() - t_prov, 3)
 
     # ---------------------------------------------------------------- phases: containers, steps inside
@@ -360,10 +353,9 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         try:
             made = images.provision(driver, ctx.cfg.distros[other], cell.arch, ctx.images_dir, emulated=cell.emulated,
                                     mirror=ctx.registry_mirror)
-        except images.ImageUnavailable as e:
-            return finish(Status.UNAVAILABLE, f"image of {other}, where a phase of this cell runs: {e}")
-        except (images.ImageBuildError, docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            return finish(Status.ERROR, f"provisioning {other} for a phase: {e}")
+        except (CellProblem, *ENGINE_ERRORS) as e:
+            where = f"image of {other}, where a phase of this cell runs"
+            return finish(*_failed(ctx, cell, driver, e, where, where))
         images_made[f"distro:{other}"] = made.tag
         result.image.setdefault("phase_images", {})[other] = made.to_dict()
     work = ctx.run_dir / "work" / cell.slug
@@ -394,23 +386,21 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
             res = CellResources(driver, work / "data", labels, stack)
             containers: list[Any] = []
             for phase in phases:
-                outcome = _run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
-                                     images_made, labels, work, factor,
-                                     DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV)
-                timings["phases"][phase.name] = outcome.pop("timing")
-                if "probes" not in outcome:
+                ran = _run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
+                             images_made, labels, work, factor,
+                             DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV)
+                timings["phases"][phase.name] = ran.pop("timing")
+                if "probes" not in ran:
                     return finish(Status.ERROR, *_engine_error(ctx, cell, driver,
-                                                               f"phase {phase.name}: {outcome['error']}"))
-                probes.update(outcome["probes"])
+                                                               f"phase {phase.name}: {ran['error']}"))
+                probes.update(ran["probes"])
             if "alone" in timings:  # what the per-run slot cannot hold back: other runs on this engine
                 seen = timings["alone"]["other_runs_containers"]
                 seen.append(_other_runs_containers(driver, ctx.run_id))
                 timings["alone"]["alone"] = not any(seen)
             t_teardown = time.monotonic()  # closing the stack removes containers, volumes, mounts
-    except CellUnavailable as e:
-        return finish(Status.UNAVAILABLE, str(e))
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-        return finish(Status.ERROR, *_engine_error(ctx, cell, driver, f"{cell.engine}: {e}"))
+    except (CellProblem, *ENGINE_ERRORS) as e:
+        return finish(*_failed(ctx, cell, driver, e, str(cell.engine)))
     finally:
         # If the engine is gone, `go-cache-matrix clean` sweeps by label later.
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
@@ -436,6 +426,19 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     if hasattr(scenario, "host_observations"):
         obs.update(scenario.host_observations(cell, since))
     return finish(verdict.status, verdict.reason, obs)
+
+
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+def _failed(ctx: RunContext, cell: Cell, driver: Driver, e: Exception, doing: str, where: str | None = None
+            ) -> tuple[Status, str, dict[str, Any]]:
+    """(status, reason, observations) of a cell stopped by `e`: a CellProblem by the one mapping
+    (runner.errors.outcome; where: instead of its own `what`), anything else (an engine error) is `error`, said
+    with `doing` and whether the engine still answers."""
+    if isinstance(e, CellProblem):
+        return outcome(e, where)
+    return (Status.ERROR, *_engine_error(ctx, cell, driver, f"{doing}: {e}"))
 
 
 def _engine_error(ctx: RunContext, cell: Cell, driver: Driver, reason: str) -> tuple[str, dict[str, Any]]:
@@ -484,14 +487,8 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
     try:
         got = buildrun.run_builds(env, scenario.builds(cell), scenario.job(job_ctx), cell_tag=image.tag,
                                   cell_image_id=image.image_id, arch_ok=arch_ok)
-    except CellUnavailable as e:
-        return finish(Status.UNAVAILABLE, str(e))
-    except images.ImageUnavailable as e:
-        return finish(Status.UNAVAILABLE, f"image: {e}")
-    except (images.ImageBuildError, probe_build.ProbeBuildError, toolchains.ToolchainUnavailable) as e:
-        return finish(Status.ERROR, str(e))
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
-        return finish(Status.ERROR, *_engine_error(ctx, cell, driver, f"{cell.engine} build: {e}"))
+    except (CellProblem, *ENGINE_ERRORS, OSError) as e:  # OSError: the engine's build CLI did not run
+        return finish(*_failed(ctx, cell, driver, e, f"{cell.engine} build"))
     finally:
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
             driver.sweep({LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id})

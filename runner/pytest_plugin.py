@@ -28,7 +28,7 @@ import requests.exceptions
 from runner import buildrun, durations, host, paths, plan
 from runner import config as config_mod
 from runner.engine import LABEL_RUN
-from runner.errors import FatalError
+from runner.errors import CellProblem, FatalError
 from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status, cell_slug
 from runner.paths import remove_tree, run_id_problem, runs_root
@@ -205,7 +205,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     for engine in engines:
         try:
             per_engine.append(ctx.engine_facts(engine))
-        except FatalError as e:
+        except (CellProblem, FatalError) as e:  # EngineNotAnswering: its cells say so too
             per_engine.append({"engine": str(engine), "error": str(e)})
     facts: dict[str, Any] = host.fingerprint(per_engine[0])
     facts["engines"] = per_engine
