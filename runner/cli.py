@@ -25,7 +25,7 @@ import docker.errors
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import durations, engine_choice, findings, plan
+from runner import durations, engine_choice, findings, options, plan
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
@@ -39,77 +39,13 @@ EPILOG = """exit codes: 0 ok · 1 a cell failed or errored · 2 bad input · 3 n
 
 
 def _matrix_path(args: argparse.Namespace) -> str:
-    return str(args.matrix or os.environ.get("GCM_MATRIX") or "matrix.toml")
+    return options.matrix_path(args.matrix)
 
 
-def _add_selection(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--matrix", help="matrix file (default: $GCM_MATRIX or ./matrix.toml)")
-    p.add_argument("--profile", help="profile from matrix.toml (default: settings.default_profile; $GCM_PROFILE)")
-    p.add_argument("--select", action="append", default=[], metavar="GLOB",
-                   help="cell-id glob, e.g. 'debian-12/amd64/*'; repeatable ($GCM_SELECT, comma-separated)")
-    p.add_argument("--skip", action="append", default=[], metavar="GLOB", help="cell-id glob to leave out")
-    p.add_argument("--engine", action="append", default=[], choices=[e.value for e in Engine],
-                   help="only this engine's cells; repeatable ($GCM_ENGINES; default: the profile's engines, with "
-                        "podman standing in for docker when only podman answers)")
-    p.add_argument("--arch", action="append", default=[], choices=[a.value for a in Arch],
-                   help="only this arch; repeatable ($GCM_ARCHES)")
-    p.add_argument("--endpoint", action="append", default=[], metavar="ARCH=URL",
-                   help="run ARCH's cells natively on the engine at URL (unix://, tcp://, context:NAME); repeatable "
-                        "($GCM_ENDPOINTS, comma-separated; overrides settings.endpoints)")
-    p.add_argument("--distro", action="append", default=[], metavar="NAME=IMAGE_REF|NAME=rootfs:SUITE",
-                   help="add a row for an image matrix.toml does not list, or try a new image for a listed NAME; "
-                        "rootfs:SUITE builds the row from a debootstrap rootfs of that Debian suite instead (no "
-                        "registry; e.g. debian-14=rootfs:forky); repeatable")
-    p.add_argument("--registry-mirror", metavar="HOST[:PORT][/PREFIX]",
-                   help="pull docker.io images through this registry: docker.io/library/debian:12 becomes "
-                        "HOST[:PORT][/PREFIX]/library/debian:12 ($GCM_REGISTRY_MIRROR; overrides "
-                        "settings.registry_mirror)")
-    p.add_argument("--shard", metavar="I/N", help="only shard I of N, balanced by expected cost ($GCM_SHARD); "
-                                                 "join the shards' results with `merge`")
-
-
-def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Choices:
-    """The selection (env < CLI), checked against cfg: every bad value is one UsageError naming its option."""
-    config_mod.env_workload()  # GCM_WORKLOAD (a parity check's override): checked here, read by the cells
-    profile = args.profile or os.environ.get("GCM_PROFILE") or None
-    if profile is not None and profile not in cfg.profiles:
-        where = "--profile" if args.profile else "GCM_PROFILE"
-        raise UsageError(f"{where} {profile!r}: no such profile in {cfg.path}{did_you_mean(profile, cfg.profiles)}",
-                         fix=f"use one of: {', '.join(cfg.profiles)}")
-    select = tuple(args.select) or config_mod.env_list("GCM_SELECT")
-    skip = tuple(args.skip) or config_mod.env_list("GCM_SKIP")
-    for where, patterns in (("--select" if args.select else "GCM_SELECT", select),
-                            ("--skip" if args.skip else "GCM_SKIP", skip)):
-        for pattern in patterns:
-            if problem := config_mod.glob_problem(pattern):
-                raise UsageError(f"{where} {pattern!r}: {problem}", fix=config_mod.GLOB_FIX)
-    arch_names = tuple(args.arch) or config_mod.env_list("GCM_ARCHES")
-    for a in arch_names:
-        if a not in {x.value for x in Arch}:  # --arch is checked by argparse; this is GCM_ARCHES
-            raise UsageError(f"GCM_ARCHES: unknown arch {a!r}{did_you_mean(a, [x.value for x in Arch])}",
-                             fix=f"use one of: {', '.join(x.value for x in Arch)} (comma-separated)")
-    seen: dict[str, str] = {}
-    for spec in args.distro:
-        config_mod.adhoc_distro(spec, cfg.distros)  # one clear message for a malformed spec
-        name, _, ref = spec.partition("=")
-        if seen.get(name, ref) != ref:
-            raise UsageError(f"--distro {name}: given twice, as {seen[name]!r} and {ref!r}",
-                             fix=f"pass one --distro {name}=IMAGE_REF (or {name}=rootfs:SUITE) per run")
-        seen[name] = ref
-    shard = args.shard if args.shard is not None else (os.environ.get("GCM_SHARD") or None)  # --shard= is bad
-    return plan.Choices(
-        profile=profile,
-        select=select,
-        skip=skip,
-        engines=tuple(Engine(e) for e in args.engine),
-        arches=tuple(Arch(a) for a in arch_names),
-        endpoints=config_mod.parse_endpoint_args(tuple(args.endpoint) or config_mod.env_list("GCM_ENDPOINTS"),
-                                                 "--endpoint/GCM_ENDPOINTS"),
-        shard=plan.parse_shard(shard) if shard is not None else None,
-        distros=tuple(args.distro),
-        registry_mirror=config_mod.parse_registry_mirror(args.registry_mirror or os.environ.get("GCM_REGISTRY_MIRROR"),
-                                                         "--registry-mirror/GCM_REGISTRY_MIRROR"),
-    )
+def _options(args: argparse.Namespace) -> tuple[config_mod.MatrixConfig, options.Options]:
+    """matrix.toml and the options in effect, resolved once (runner.options): plan and run see the same."""
+    cfg = config_mod.load(_matrix_path(args))
+    return cfg, options.resolve(options.Given.from_args(args), cfg)
 
 
 def _fit_shards(cfg: config_mod.MatrixConfig, choices: plan.Choices, host_arch: Arch, minutes: float,
@@ -134,12 +70,11 @@ def _fit_shards(cfg: config_mod.MatrixConfig, choices: plan.Choices, host_arch: 
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    cfg = config_mod.load(_matrix_path(args))
-    choices = _choices(args, cfg)
+    cfg, opts = _options(args)
+    choices = opts.choices
     host_arch = Arch(args.host_arch) if args.host_arch else Arch.host()
     cells = plan.build_plan(cfg, choices, host_arch=host_arch)
-    profile = choices.profile or cfg.settings.default_profile
-    mirror = choices.registry_mirror or cfg.settings.registry_mirror
+    profile, mirror = opts.profile, opts.registry_mirror
     workers = args.workers or durations.workers()
     if args.fit_minutes is not None:
         n, longest = _fit_shards(cfg, choices, host_arch, args.fit_minutes, workers)
@@ -178,37 +113,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    matrix = _matrix_path(args)
-    cfg = config_mod.load(matrix)
-    choices = _choices(args, cfg)
+    cfg, opts = _options(args)
+    matrix, choices = opts.matrix, opts.choices
     cells = plan.build_plan(cfg, choices, host_arch=Arch.host())  # bad input fails here, before pytest
     _check_run_dir(args)
     needs = sorted({c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest})
     # No engine at all: one clear error (exit 4), not N error cells. Docker silent and podman answering (a
     # podman-only host) and no --engine given: docker's cells run on podman, said at the start and in the report.
     engines, substitution = engine_choice.choose([c.engine for c in cells], needs, lambda e: Driver(e).check(),
-                                                 user_chose=bool(choices.engines or os.environ.get("GCM_ENGINES")))
+                                                 user_chose=opts.engines_named)
     if substitution is not None:
-        choices = dataclasses.replace(choices, engines=engines, select=substitution.retarget(choices.select),
-                                      skip=substitution.retarget(choices.skip))
+        opts = dataclasses.replace(opts, choices=dataclasses.replace(
+            choices, engines=engines, select=substitution.retarget(choices.select),
+            skip=substitution.retarget(choices.skip)))
     workers = str(args.workers) if args.workers is not None else ("auto" if len(cells) > 1 else "0")
     pytest_args = [
         matrix, "-p", "runner.pytest_plugin", "-p", "no:cacheprovider",
         "-c", os.devnull, "--rootdir", str(Path(matrix).resolve().parent),
         "--gcm-matrix", matrix, "--gcm-reports", args.reports, "-n", str(workers), "-rfE", "--no-header",
-        "-o", "console_output_style=classic",
+        "-o", "console_output_style=classic", "--gcm-options", opts.to_json(),
     ]
-    for flag, values in (("--gcm-select", choices.select), ("--gcm-skip", choices.skip),
-                         ("--gcm-engine", [e.value for e in choices.engines]),
-                         ("--gcm-arch", [a.value for a in choices.arches]),
-                         ("--gcm-endpoint", [f"{a.value}={u}" for a, u in choices.endpoints.items()]),
-                         ("--gcm-shard", ["/".join(map(str, choices.shard))] if choices.shard else []),
-                         ("--gcm-distro", choices.distros),
-                         ("--gcm-registry-mirror", [choices.registry_mirror] if choices.registry_mirror else [])):
-        for v in values:
-            pytest_args += [flag, v]
-    if choices.profile:
-        pytest_args += ["--gcm-profile", choices.profile]
     if args.run_id is not None:
         pytest_args += ["--gcm-run-id", args.run_id]
     if args.resume:
@@ -514,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("plan", help="print the expanded matrix (no engine needed)")
-    _add_selection(p)
+    options.add_selection(p)
     p.add_argument("--json", action="store_true",
                    help="print the plan as JSON (schema: runner/schemas/plan.schema.json)")
     p.add_argument("--workers", type=_positive_workers, metavar="N",
@@ -526,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="run the selected cells and render reports/matrix.md")
-    _add_selection(p)
+    options.add_selection(p)
     p.add_argument("--reports", default="reports", help="output directory (default: reports)")
     p.add_argument("-n", "--workers", default=None, help="pytest-xdist workers (default: auto; 0 = in-process)")
     p.add_argument("--run-id", help="name of the run directory under REPORTS/runs (letters, digits, . _ -; "
