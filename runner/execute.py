@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import shlex
 import time
 from collections.abc import Callable
@@ -28,8 +27,9 @@ from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import CellProblem, EngineNotAnswering, EngineUnavailable, outcome
 from runner.model import Arch, Cell, Engine, Status
 from runner.paths import cache_dir, locked, remove_tree, runs_root
+from runner.phase import CONTAINER_MARGIN, emulator_crash, run_phase, summarise_steps
 from runner.plan import is_timing
-from runner.resources import LABEL_OWNER, CellResources, apply_host_actions, owner_token
+from runner.resources import LABEL_OWNER, CellResources, owner_token
 from runner.results import CellResult, now_iso
 from runner.scenarios import (
     CONTAINER_ENV,
@@ -44,14 +44,12 @@ from runner.scenarios import (
     UPSTREAM_GOROOT,
     WORKLOADS,
     JobContext,
-    Phase,
     Verdict,
     registry,
 )
 from runner.workloads import proxy
 
 WORKLOADS_SRC = Path(proxy.__file__).resolve().parent
-CONTAINER_MARGIN = 120.0  # seconds on top of the sum of step timeouts
 PING_TIMEOUT = 10  # seconds: after an engine error, does the engine still answer at all?
 
 
@@ -161,17 +159,6 @@ class RunContext:
         return shlex.join(cmd)
 
 
-def _summarise_steps(probe: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each step's outcome, with the start of its stderr: the exact words Go printed."""
-    out = []
-    for s in probe.get("steps", []):
-        row = {k: s[k] for k in ("name", "ok", "exit_code", "timed_out", "error", "wall_sec") if k in s}
-        if s.get("stderr"):
-            row["stderr"] = s["stderr"][:2000]
-        out.append(row)
-    return out
-
-
 def _known(ctx: RunContext, cell: Cell, verdict: Verdict) -> Verdict:
     if verdict.status not in (Status.FAIL, Status.ERROR):
         return verdict
@@ -180,15 +167,6 @@ def _known(ctx: RunContext, cell: Cell, verdict: Verdict) -> Verdict:
             return Verdict(Status.KNOWN, f"{rule.because} (recheck {rule.recheck}); observed: {verdict.reason}",
                            verdict.observations)
     return verdict
-
-
-def _emulator_crash(cell: Cell, probe: dict[str, Any]) -> str | None:
-    if not cell.emulated:
-        return None
-    for s in probe.get("steps", []):
-        if "signal:" in (s.get("error") or ""):
-            return f"step {s.get('name')} was killed by {s['error']} under QEMU emulation"
-    return None
 
 
 def _distro_go_too_old(cell: Cell, facts: dict[str, Any]) -> str | None:
@@ -386,9 +364,9 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
             res = CellResources(driver, work / "data", labels, stack)
             containers: list[Any] = []
             for phase in phases:
-                ran = _run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
-                             images_made, labels, work, factor,
-                             DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV)
+                ran = run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
+                                images_made, labels, work, factor,
+                                DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV)
                 timings["phases"][phase.name] = ran.pop("timing")
                 if "probes" not in ran:
                     return finish(Status.ERROR, *_engine_error(ctx, cell, driver,
@@ -415,12 +393,12 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     if machines != {cell.arch.to_uname()}:
         return finish(Status.ERROR, f"the container reports machine {sorted(map(str, machines))}, expected "
                                     f"{cell.arch.to_uname()!r}: the image or the emulator is wrong")
-    crash = next((c for c in (_emulator_crash(cell, p) for p in probes.values()) if c), None)
+    crash = next((c for c in (emulator_crash(cell, p) for p in probes.values()) if c), None)
     verdict = Verdict(Status.ERROR, crash) if crash else scenario.evaluate(cell, probes, job_ctx)
     verdict = _known(ctx, cell, verdict)
     obs = dict(verdict.observations)
-    obs["steps"] = {name: _summarise_steps(p) for name, p in probes.items()} if len(probes) > 1 \
-        else _summarise_steps(next(iter(probes.values())))
+    obs["steps"] = {name: summarise_steps(p) for name, p in probes.items()} if len(probes) > 1 \
+        else summarise_steps(next(iter(probes.values())))
     obs["machine"] = cell.arch.to_uname()
     obs["workload"] = job_ctx.workload
     if hasattr(scenario, "host_observations"):
@@ -499,69 +477,3 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
     verdict = _known(ctx, cell, scenario.evaluate(cell, got, job_ctx))
     return finish(verdict.status, verdict.reason, {**verdict.observations, "machine": cell.arch.to_uname(),
                                                    "workload": job_ctx.workload})
-
-
-def _run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_tag: str, base_mounts: list[Mount],
-               res: CellResources, stack: contextlib.ExitStack, containers: list[Any], images_made: dict[str, str],
-               labels: dict[str, str], work: Path, factor: float,
-               container_env: dict[str, str] = CONTAINER_ENV) -> dict[str, Any]:
-    """Run one phase: {"probes": {name: probe}, "timing": ...} or {"error": ..., "timing": ...}.
-
-    With replicas > 1, that many containers start together on the same mounts and run the same job;
-    their results are probes "<phase>.1" .. "<phase>.N".
-    containers: (container, its result file) of the cell so far: a restarted container runs its original
-    command again, so it writes the result file it was started with, e.g. a replica's "result-<phase>.N.json".
-    """
-    apply_host_actions(work / "data", phase.host)
-    # The job and result paths are fixed: a restarted container runs its original command again.
-    (work / "job" / "job.json").write_text(json.dumps({"steps": phase.steps}, indent=1))
-    names = [phase.name] if phase.replicas == 1 else [f"{phase.name}.{i}" for i in range(1, phase.replicas + 1)]
-    results = {n: f"result-{n}.json" if phase.replicas > 1 else "result.json" for n in names}
-    if phase.container == "restart":
-        results = {names[0]: containers[-1][1]}
-    for f in results.values():
-        (work / "out" / f).unlink(missing_ok=True)
-    budget = _budget(phase.steps) + CONTAINER_MARGIN * factor
-    t0 = time.monotonic()
-    timing: dict[str, float] = {}
-    started: dict[str, Any] = {}
-    if phase.container == "restart":
-        started[names[0]] = containers[-1][0]
-        driver.restart(started[names[0]])
-    else:
-        mounts = base_mounts + [res.mount(m) for m in phase.mounts]
-        tag = images_made[phase.image] if phase.image else images_made.get(f"distro:{phase.distro}", image_tag)
-        for i, name in enumerate(names, 1):
-            env = {**container_env, "GCM_REPLICA": str(i)} if phase.replicas > 1 else container_env
-            started[name] = stack.enter_context(driver.container(
-                image=tag, command=[PROBE, f"{JOB_DIR}/job.json", f"{OUT_DIR}/{results[name]}"], mounts=mounts,
-                env=env, labels=labels, platform=cell.arch,
-                extra={"security_opt": list(phase.security_opt)} if phase.security_opt else None))
-            containers.append((started[name], results[name]))
-    timing["start_sec"] = round(time.monotonic() - t0, 3)
-    waited = {name: driver.wait(c, max(budget - (time.monotonic() - t0), 1.0)) for name, c in started.items()}
-    timing["container_sec"] = round(time.monotonic() - t0, 3)
-    if phase.commit:
-        tag = f"gcm-commit/{cell.slug.lower()[:100]}:{phase.commit}-{ctx.run_id.lower()}"
-        images_made[phase.commit] = driver.commit(started[names[0]], tag, labels)
-        stack.callback(driver.remove_image, images_made[phase.commit])
-    probes: dict[str, Any] = {}
-    for name, c in started.items():
-        exit_code, timed_out = waited[name]
-        try:
-            probes[name] = json.loads((work / "out" / results[name]).read_text())
-        except (OSError, ValueError) as e:
-            tail = " | ".join(driver.logs(c).strip().splitlines()[-5:])
-            what = f"timed out after {budget:.0f}s" if timed_out else f"exited {exit_code}"
-            return {"error": f"{name}: the probe wrote no readable result ({e}); container {what}; logs: {tail}",
-                    "timing": timing}
-        if timed_out:
-            return {"error": f"{name}: container exceeded its {budget:.0f}s budget and was killed", "timing": timing}
-    return {"probes": probes, "timing": timing}
-
-
-def _budget(steps: list[dict[str, Any]]) -> float:
-    total = 0.0
-    for s in steps:
-        total += _budget(s["steps"]) if s.get("kind") == "parallel" else float(s.get("timeout_sec", 60))
-    return total
