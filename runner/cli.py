@@ -7,7 +7,6 @@ Every tool or input problem is a FatalError, caught once here: one message, the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import errno
 import json
@@ -25,13 +24,13 @@ import docker.errors
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import durations, engine_choice, findings, plan
+from runner import durations, engine_choice, options, plan
+from runner.cli_results import cmd_compare, cmd_merge, cmd_report
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
-from runner.paths import check_run_id, run_id_problem
-from runner.render import markdown
-from runner.results import RunResults, latest_run, load_run
+from runner.paths import check_run_id
+from runner.results import load_run
 
 MAX_REPS = 100
 EPILOG = """exit codes: 0 ok · 1 a cell failed or errored · 2 bad input · 3 nothing selected ·
@@ -39,77 +38,13 @@ EPILOG = """exit codes: 0 ok · 1 a cell failed or errored · 2 bad input · 3 n
 
 
 def _matrix_path(args: argparse.Namespace) -> str:
-    return str(args.matrix or os.environ.get("GCM_MATRIX") or "matrix.toml")
+    return options.matrix_path(args.matrix)
 
 
-def _add_selection(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--matrix", help="matrix file (default: $GCM_MATRIX or ./matrix.toml)")
-    p.add_argument("--profile", help="profile from matrix.toml (default: settings.default_profile; $GCM_PROFILE)")
-    p.add_argument("--select", action="append", default=[], metavar="GLOB",
-                   help="cell-id glob, e.g. 'debian-12/amd64/*'; repeatable ($GCM_SELECT, comma-separated)")
-    p.add_argument("--skip", action="append", default=[], metavar="GLOB", help="cell-id glob to leave out")
-    p.add_argument("--engine", action="append", default=[], choices=[e.value for e in Engine],
-                   help="only this engine's cells; repeatable ($GCM_ENGINES; default: the profile's engines, with "
-                        "podman standing in for docker when only podman answers)")
-    p.add_argument("--arch", action="append", default=[], choices=[a.value for a in Arch],
-                   help="only this arch; repeatable ($GCM_ARCHES)")
-    p.add_argument("--endpoint", action="append", default=[], metavar="ARCH=URL",
-                   help="run ARCH's cells natively on the engine at URL (unix://, tcp://, context:NAME); repeatable "
-                        "($GCM_ENDPOINTS, comma-separated; overrides settings.endpoints)")
-    p.add_argument("--distro", action="append", default=[], metavar="NAME=IMAGE_REF|NAME=rootfs:SUITE",
-                   help="add a row for an image matrix.toml does not list, or try a new image for a listed NAME; "
-                        "rootfs:SUITE builds the row from a debootstrap rootfs of that Debian suite instead (no "
-                        "registry; e.g. debian-14=rootfs:forky); repeatable")
-    p.add_argument("--registry-mirror", metavar="HOST[:PORT][/PREFIX]",
-                   help="pull docker.io images through this registry: docker.io/library/debian:12 becomes "
-                        "HOST[:PORT][/PREFIX]/library/debian:12 ($GCM_REGISTRY_MIRROR; overrides "
-                        "settings.registry_mirror)")
-    p.add_argument("--shard", metavar="I/N", help="only shard I of N, balanced by expected cost ($GCM_SHARD); "
-                                                 "join the shards' results with `merge`")
-
-
-def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Choices:
-    """The selection (env < CLI), checked against cfg: every bad value is one UsageError naming its option."""
-    config_mod.env_workload()  # GCM_WORKLOAD (a parity check's override): checked here, read by the cells
-    profile = args.profile or os.environ.get("GCM_PROFILE") or None
-    if profile is not None and profile not in cfg.profiles:
-        where = "--profile" if args.profile else "GCM_PROFILE"
-        raise UsageError(f"{where} {profile!r}: no such profile in {cfg.path}{did_you_mean(profile, cfg.profiles)}",
-                         fix=f"use one of: {', '.join(cfg.profiles)}")
-    select = tuple(args.select) or config_mod.env_list("GCM_SELECT")
-    skip = tuple(args.skip) or config_mod.env_list("GCM_SKIP")
-    for where, patterns in (("--select" if args.select else "GCM_SELECT", select),
-                            ("--skip" if args.skip else "GCM_SKIP", skip)):
-        for pattern in patterns:
-            if problem := config_mod.glob_problem(pattern):
-                raise UsageError(f"{where} {pattern!r}: {problem}", fix=config_mod.GLOB_FIX)
-    arch_names = tuple(args.arch) or config_mod.env_list("GCM_ARCHES")
-    for a in arch_names:
-        if a not in {x.value for x in Arch}:  # --arch is checked by argparse; this is GCM_ARCHES
-            raise UsageError(f"GCM_ARCHES: unknown arch {a!r}{did_you_mean(a, [x.value for x in Arch])}",
-                             fix=f"use one of: {', '.join(x.value for x in Arch)} (comma-separated)")
-    seen: dict[str, str] = {}
-    for spec in args.distro:
-        config_mod.adhoc_distro(spec, cfg.distros)  # one clear message for a malformed spec
-        name, _, ref = spec.partition("=")
-        if seen.get(name, ref) != ref:
-            raise UsageError(f"--distro {name}: given twice, as {seen[name]!r} and {ref!r}",
-                             fix=f"pass one --distro {name}=IMAGE_REF (or {name}=rootfs:SUITE) per run")
-        seen[name] = ref
-    shard = args.shard if args.shard is not None else (os.environ.get("GCM_SHARD") or None)  # --shard= is bad
-    return plan.Choices(
-        profile=profile,
-        select=select,
-        skip=skip,
-        engines=tuple(Engine(e) for e in args.engine),
-        arches=tuple(Arch(a) for a in arch_names),
-        endpoints=config_mod.parse_endpoint_args(tuple(args.endpoint) or config_mod.env_list("GCM_ENDPOINTS"),
-                                                 "--endpoint/GCM_ENDPOINTS"),
-        shard=plan.parse_shard(shard) if shard is not None else None,
-        distros=tuple(args.distro),
-        registry_mirror=config_mod.parse_registry_mirror(args.registry_mirror or os.environ.get("GCM_REGISTRY_MIRROR"),
-                                                         "--registry-mirror/GCM_REGISTRY_MIRROR"),
-    )
+def _options(args: argparse.Namespace) -> tuple[config_mod.MatrixConfig, options.Options]:
+    """matrix.toml and the options in effect, resolved once (runner.options): plan and run see the same."""
+    cfg = config_mod.load(_matrix_path(args))
+    return cfg, options.resolve(options.Given.from_args(args), cfg)
 
 
 def _fit_shards(cfg: config_mod.MatrixConfig, choices: plan.Choices, host_arch: Arch, minutes: float,
@@ -134,12 +69,11 @@ def _fit_shards(cfg: config_mod.MatrixConfig, choices: plan.Choices, host_arch: 
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    cfg = config_mod.load(_matrix_path(args))
-    choices = _choices(args, cfg)
+    cfg, opts = _options(args)
+    choices = opts.choices
     host_arch = Arch(args.host_arch) if args.host_arch else Arch.host()
     cells = plan.build_plan(cfg, choices, host_arch=host_arch)
-    profile = choices.profile or cfg.settings.default_profile
-    mirror = choices.registry_mirror or cfg.settings.registry_mirror
+    profile, mirror = opts.profile, opts.registry_mirror
     workers = args.workers or durations.workers()
     if args.fit_minutes is not None:
         n, longest = _fit_shards(cfg, choices, host_arch, args.fit_minutes, workers)
@@ -178,37 +112,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    matrix = _matrix_path(args)
-    cfg = config_mod.load(matrix)
-    choices = _choices(args, cfg)
+    cfg, opts = _options(args)
+    matrix, choices = opts.matrix, opts.choices
     cells = plan.build_plan(cfg, choices, host_arch=Arch.host())  # bad input fails here, before pytest
     _check_run_dir(args)
     needs = sorted({c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest})
     # No engine at all: one clear error (exit 4), not N error cells. Docker silent and podman answering (a
     # podman-only host) and no --engine given: docker's cells run on podman, said at the start and in the report.
     engines, substitution = engine_choice.choose([c.engine for c in cells], needs, lambda e: Driver(e).check(),
-                                                 user_chose=bool(choices.engines or os.environ.get("GCM_ENGINES")))
+                                                 user_chose=opts.engines_named)
     if substitution is not None:
-        choices = dataclasses.replace(choices, engines=engines, select=substitution.retarget(choices.select),
-                                      skip=substitution.retarget(choices.skip))
+        opts = dataclasses.replace(opts, choices=dataclasses.replace(
+            choices, engines=engines, select=substitution.retarget(choices.select),
+            skip=substitution.retarget(choices.skip)))
     workers = str(args.workers) if args.workers is not None else ("auto" if len(cells) > 1 else "0")
     pytest_args = [
         matrix, "-p", "runner.pytest_plugin", "-p", "no:cacheprovider",
         "-c", os.devnull, "--rootdir", str(Path(matrix).resolve().parent),
         "--gcm-matrix", matrix, "--gcm-reports", args.reports, "-n", str(workers), "-rfE", "--no-header",
-        "-o", "console_output_style=classic",
+        "-o", "console_output_style=classic", "--gcm-options", opts.to_json(),
     ]
-    for flag, values in (("--gcm-select", choices.select), ("--gcm-skip", choices.skip),
-                         ("--gcm-engine", [e.value for e in choices.engines]),
-                         ("--gcm-arch", [a.value for a in choices.arches]),
-                         ("--gcm-endpoint", [f"{a.value}={u}" for a, u in choices.endpoints.items()]),
-                         ("--gcm-shard", ["/".join(map(str, choices.shard))] if choices.shard else []),
-                         ("--gcm-distro", choices.distros),
-                         ("--gcm-registry-mirror", [choices.registry_mirror] if choices.registry_mirror else [])):
-        for v in values:
-            pytest_args += [flag, v]
-    if choices.profile:
-        pytest_args += ["--gcm-profile", choices.profile]
     if args.run_id is not None:
         pytest_args += ["--gcm-run-id", args.run_id]
     if args.resume:
@@ -243,147 +166,6 @@ def _check_run_dir(args: argparse.Namespace) -> None:
     if args.resume and not (run_dir / "run.json").is_file():
         raise UsageError(f"--resume: {run_dir} is not a run (no run.json inside)",
                          fix="pass the --run-id of an earlier run under --reports, or leave out --resume")
-
-
-def _run_dir(arg: str | None, reports: str) -> Path:
-    if arg:
-        p = Path(arg)
-        if (p / "run.json").exists() or (p / "cells").is_dir():
-            return p
-        if run_id_problem(arg) is None and (Path(reports) / "runs" / arg).is_dir():  # never "/" or "../x"
-            return Path(reports) / "runs" / arg
-        raise UsageError(f"{arg} is not a run directory (no run.json or cells/ inside)",
-                         fix=f"pass a directory under {reports}/runs/, or a run id")
-    latest = latest_run(Path(reports))
-    if latest is None:
-        raise UsageError(f"no runs under {reports}/runs", fix="run `go-cache-matrix run` (or `nox -s matrix`) first")
-    return latest
-
-
-def _write_output(path: Path, text: str, *, append: bool = False) -> Path:
-    """Write (or append to) one output file; an unwritable path is one UsageError naming it, not a traceback."""
-    try:
-        with open(path, "a" if append else "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise UsageError(f"disk full: cannot write {path}", fix="free space on that filesystem, or write "
-                             "elsewhere (-o/--html/--junit)") from e
-        raise UsageError(f"cannot write {path}: {e.strerror or e}",
-                         fix="pass a path in an existing, writable directory") from e
-    return path
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from runner.render import baseline, html, junit
-
-    if args.fail_on_change and not args.baseline:
-        raise UsageError("--fail-on-change needs --baseline OLD_RUN",
-                         fix="go-cache-matrix report RUN --baseline OLD_RUN --fail-on-change")
-    summary_path: str | None = args.github_summary_file
-    if args.github_summary:
-        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if not summary_path:
-            raise UsageError("--github-summary appends to $GITHUB_STEP_SUMMARY, and $GITHUB_STEP_SUMMARY is not set",
-                             fix="outside GitHub Actions, pass a path: --github-summary-file summary.md")
-    run_dir = _run_dir(args.run_dir, args.reports)
-    run = load_run(run_dir)
-    changes_md, changed = None, 0
-    if args.baseline:
-        old_dir = _run_dir(args.baseline, args.reports)
-        old = load_run(old_dir)
-        if not old.cells:
-            raise UsageError(f"baseline {old_dir} has no cell results", fix="pass the run directory of an earlier run")
-        changes = baseline.compare(old.cells, run.cells)
-        changed = len(changes)
-        changes_md = baseline.markdown_section(changes, f"`{old.meta.get('run_id', old_dir.name)}`")
-    text = markdown.render(run, changes_section=changes_md)
-    out = Path(args.output) if args.output else run_dir / "matrix.md"
-    written = [_write_output(out, text)]
-    # Findings as data, beside the Markdown (a run dir elsewhere may be read-only: -o puts both where it points).
-    written.append(_write_output(out.with_name("findings.json"), json.dumps(findings.to_json(run), indent=2) + "\n"))
-    for path, render in ((args.html, html.render), (args.junit, junit.render)):
-        if path:
-            written.append(_write_output(Path(path), render(run)))
-    if summary_path:  # appended, as GitHub Actions expects for $GITHUB_STEP_SUMMARY
-        written.append(_write_output(Path(summary_path), markdown.github_summary(run)
-                                     + ("\n" + changes_md if changes_md else "") + "\n", append=True))
-    print(text if args.print else f"wrote {', '.join(map(str, written))} ({len(run.cells)} cells)")
-    if changes_md is not None:
-        print(changes_md if not args.print else "", end="")
-    for p in run.problems:
-        print(f"warning: {p}", file=sys.stderr)
-    return 1 if changed and args.fail_on_change else 0
-
-
-def _compare_inputs(args: argparse.Namespace) -> tuple[RunResults, RunResults, str]:
-    """(row run, reference run, reference distro id), or one UsageError naming the option and the fix."""
-    from runner import compare
-
-    run = load_run(_run_dir(args.run_dir, args.reports))
-    ref_run = load_run(_run_dir(args.reference, args.reports)) if args.reference else run
-    distros = {str(c.cell.get("distro")) for c in run.cells}
-    if args.row not in distros:
-        raise UsageError(f"compare: {run.run_dir} has no cell of the row {args.row!r}"
-                         f"{did_you_mean(args.row, distros)}",
-                         fix=f"name a distro of that run ({', '.join(sorted(distros)) or 'it has no cells'}), or pass "
-                             f"the run that measured {args.row}")
-    reference = args.against
-    if reference is None:
-        known = {str(c.cell.get("distro")): (str(c.cell.get("distro_name")), str(c.cell.get("release")))
-                 for c in [*ref_run.cells, *run.cells]}
-        with contextlib.suppress(FatalError):  # matrix.toml names releases no result holds yet: it is optional
-            cfg = config_mod.load(_matrix_path(args))
-            known = {**{d.id: (d.name, d.release) for d in cfg.distros.values()}, **known}
-        reference = compare.previous_release(args.row, known)
-        if reference is None:
-            raise UsageError(f"compare: no earlier release of {known[args.row][0]} than {args.row} in "
-                             f"{_matrix_path(args)} or the results", fix="name the reference row: --against DISTRO")
-    if not any(c.cell.get("distro") == reference for c in ref_run.cells):
-        where = "--reference " + str(ref_run.run_dir) if args.reference else f"the run {run.run_dir}"
-        raise UsageError(f"compare: {where} has no cell of the reference row {reference!r}",
-                         fix=f"run its cells (--select '{reference}/...'), pass a results directory that has them "
-                             f"with --reference DIR, or name another row with --against")
-    return run, ref_run, reference
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from runner import compare
-
-    run, ref_run, reference = _compare_inputs(args)
-    result = compare.compare(args.row, run.cells, reference, ref_run.cells,
-                             row_source=f"run {run.meta.get('run_id', run.run_dir.name)} ({run.run_dir})",
-                             reference_source=f"run {ref_run.meta.get('run_id', ref_run.run_dir.name)} "
-                                              f"({ref_run.run_dir})")
-    text = json.dumps(result.to_dict(), indent=2) if args.json else compare.markdown(result)
-    if args.output:
-        _write_output(Path(args.output), text + "\n")
-    if args.html:
-        _write_output(Path(args.html), compare.html_page(result))
-    print(text)
-    for p in [*run.problems, *(ref_run.problems if ref_run is not run else [])]:
-        print(f"warning: {p}", file=sys.stderr)
-    return 1 if args.fail_on_difference and result.counted else 0
-
-
-def cmd_merge(args: argparse.Namespace) -> int:
-    from runner import merge
-    from runner.render import publish
-
-    run = merge.merge(args.dirs, Path(args.reports), args.run_id)  # an unwritable output: UsageError
-    try:
-        publish.publish(run, Path(args.reports))
-    except OSError as e:
-        raise UsageError(f"cannot write the merged reports to {e.filename or args.reports}: {e.strerror or e}",
-                         fix="pass a writable --reports directory") from e
-    print(markdown.compat_table(run.cells))
-    print(f"\nmerged {len(run.meta['shards'])} runs: {markdown.summary_line(run.cells)}")
-    for s in run.meta["shards"]:
-        print(f"  {s['run_id']}: {s['cells']} cells from {s['source']} ({s['host'].get('arch', '?')} host)")
-    for p in run.problems:
-        print(f"warning: {p}", file=sys.stderr)
-    print(f"report: {Path(args.reports) / 'matrix.md'}  (run dir {run.run_dir})")
-    return 0
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
@@ -514,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("plan", help="print the expanded matrix (no engine needed)")
-    _add_selection(p)
+    options.add_selection(p)
     p.add_argument("--json", action="store_true",
                    help="print the plan as JSON (schema: runner/schemas/plan.schema.json)")
     p.add_argument("--workers", type=_positive_workers, metavar="N",
@@ -526,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="run the selected cells and render reports/matrix.md")
-    _add_selection(p)
+    options.add_selection(p)
     p.add_argument("--reports", default="reports", help="output directory (default: reports)")
     p.add_argument("-n", "--workers", default=None, help="pytest-xdist workers (default: auto; 0 = in-process)")
     p.add_argument("--run-id", help="name of the run directory under REPORTS/runs (letters, digits, . _ -; "

@@ -2,13 +2,14 @@
 
 A cell problem never raises: it becomes a CellResult with status unavailable/error/fail and a
 reason that says what was expected, what was found and the fix. Only programming errors escape.
+A CellProblem carries its own status (runner.errors.outcome); an engine's own errors (docker SDK,
+HTTP) are `error`, with whether the engine still answers (`_failed` joins the two).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import shlex
 import time
 from collections.abc import Callable
@@ -23,11 +24,12 @@ from runner import buildrun, cacheprog, guest, host, images, preflight, slot, to
 from runner import probe as probe_build
 from runner.config import MIN_GO, MatrixConfig, env_workload, version_key
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
-from runner.errors import EngineUnavailable
+from runner.errors import CellProblem, EngineNotAnswering, EngineUnavailable, outcome
 from runner.model import Arch, Cell, Engine, Status
 from runner.paths import cache_dir, locked, remove_tree, runs_root
+from runner.phase import CONTAINER_MARGIN, emulator_crash, run_phase, summarise_steps
 from runner.plan import is_timing
-from runner.resources import LABEL_OWNER, CellResources, CellUnavailable, apply_host_actions, owner_token
+from runner.resources import LABEL_OWNER, CellResources, owner_token
 from runner.results import CellResult, now_iso
 from runner.scenarios import (
     CONTAINER_ENV,
@@ -42,7 +44,6 @@ from runner.scenarios import (
     UPSTREAM_GOROOT,
     WORKLOADS,
     JobContext,
-    Phase,
     Verdict,
     registry,
 )
@@ -50,7 +51,6 @@ from runner.scenarios.base import Scenario
 from runner.workloads import proxy
 
 WORKLOADS_SRC = Path(proxy.__file__).resolve().parent
-CONTAINER_MARGIN = 120.0  # seconds on top of the sum of step timeouts
 PING_TIMEOUT = 10  # seconds: after an engine error, does the engine still answer at all?
 
 
@@ -70,7 +70,7 @@ class RunContext:
     workload: str | None = field(default_factory=env_workload)  # GCM_WORKLOAD: a parity check's override
     owner: str = field(default_factory=owner_token)  # the controller process: LABEL_OWNER of every resource
     _drivers: dict[tuple[Engine, str | None], Driver] = field(default_factory=dict)
-    _engine_facts: dict[tuple[Engine, str | None], dict[str, Any] | EngineUnavailable] = field(default_factory=dict)
+    _engine_facts: dict[tuple[Engine, str | None], dict[str, Any] | EngineNotAnswering] = field(default_factory=dict)
     # (engine, endpoint) -> why it is gone: the engine stopped answering mid-run; its remaining cells fail fast.
     lost: dict[tuple[Engine, str | None], str] = field(default_factory=dict)
 
@@ -86,7 +86,8 @@ class RunContext:
         return self._drivers[key]
 
     def engine_facts(self, engine: Engine, endpoint: str | None = None) -> dict[str, Any]:
-        """Checked once per process; an unreachable engine is remembered, not re-probed per cell."""
+        """Checked once per process; an unreachable engine is remembered, not re-probed per cell. It is this
+        cell's problem (EngineNotAnswering), not the tool's: the CLI's pre-check already found an engine."""
         key = (engine, endpoint)
         if engine.is_guest:  # not an engine API here: QEMU and the accelerator (runner.guest)
             return guest.engine_facts()
@@ -98,9 +99,9 @@ class RunContext:
                     found["rootless_users"] = host.subid_users()
                 self._engine_facts[key] = found
             except EngineUnavailable as e:
-                self._engine_facts[key] = e
+                self._engine_facts[key] = EngineNotAnswering(str(e))
         facts = self._engine_facts[key]
-        if isinstance(facts, EngineUnavailable):
+        if isinstance(facts, EngineNotAnswering):
             raise facts
         return facts
 
@@ -117,7 +118,7 @@ class RunContext:
             if not endpoint:  # an endpoint's own check reports why it does not answer
                 try:
                     self.engine_facts(engine, endpoint)
-                except EngineUnavailable:
+                except EngineNotAnswering:
                     driver = None
             probes: dict[Arch, Path] | None = None
             if driver is not None and arch is not self.host_arch and not endpoint:
@@ -159,17 +160,6 @@ class RunContext:
         return shlex.join(cmd)
 
 
-def _summarise_steps(probe: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each step's outcome, with the start of its stderr: the exact words Go printed."""
-    out = []
-    for s in probe.get("steps", []):
-        row = {k: s[k] for k in ("name", "ok", "exit_code", "timed_out", "error", "wall_sec") if k in s}
-        if s.get("stderr"):
-            row["stderr"] = s["stderr"][:2000]
-        out.append(row)
-    return out
-
-
 def _known(ctx: RunContext, cell: Cell, verdict: Verdict) -> Verdict:
     if verdict.status not in (Status.FAIL, Status.ERROR):
         return verdict
@@ -178,15 +168,6 @@ def _known(ctx: RunContext, cell: Cell, verdict: Verdict) -> Verdict:
             return Verdict(Status.KNOWN, f"{rule.because} (recheck {rule.recheck}); observed: {verdict.reason}",
                            verdict.observations)
     return verdict
-
-
-def _emulator_crash(cell: Cell, probe: dict[str, Any]) -> str | None:
-    if not cell.emulated:
-        return None
-    for s in probe.get("steps", []):
-        if "signal:" in (s.get("error") or ""):
-            return f"step {s.get('name')} was killed by {s['error']} under QEMU emulation"
-    return None
 
 
 def _distro_go_too_old(cell: Cell, facts: dict[str, Any]) -> str | None:
@@ -295,8 +276,8 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     try:
         result.host = host.fingerprint(ctx.engine_facts(cell.engine, cell.endpoint))
         result.host["registry_mirror"] = ctx.registry_mirror
-    except EngineUnavailable as e:
-        return finish(Status.UNAVAILABLE, f"engine: {e}")
+    except EngineNotAnswering as e:
+        return finish(*outcome(e))
     check = ctx.arch_check(cell.arch, cell.engine, cell.endpoint)
     result.host["arch_check"] = check.to_dict()
     if not check.ok:
@@ -326,18 +307,8 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         upstream = _upstream_for(ctx, cell, scenario, str(result.toolchain["version"]))
         if isinstance(upstream, str):
             return finish(Status.NA, upstream)
-    except images.ImageUnavailable as e:
-        return finish(Status.UNAVAILABLE, f"image: {e}")
-    except toolchains.ToolchainMismatch as e:  # a wheel that is not the pinned one is wrong, not unavailable
-        return finish(Status.ERROR, f"toolchain: {e}")
-    except toolchains.ToolchainUnavailable as e:
-        return finish(Status.UNAVAILABLE, f"toolchain: {e}")
-    except images.DistroGoBroken as e:  # the package installed, its go does not work: a finding, not the tool
-        return finish(Status.FAIL, str(e), {"distro_go_broken": str(e)})
-    except (images.ImageBuildError, probe_build.ProbeBuildError) as e:
-        return finish(Status.ERROR, str(e))
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-        return finish(Status.ERROR, *_engine_error(ctx, cell, driver, f"engine error while provisioning: {e}"))
+    except (CellProblem, *ENGINE_ERRORS) as e:
+        return finish(*_failed(ctx, cell, driver, e, "engine error while provisioning"))
     timings["provision_sec"] = round(time.monotonic() - t_prov, 3)
 
     # ---------------------------------------------------------------- phases: containers, steps inside
@@ -359,10 +330,9 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         try:
             made = images.provision(driver, ctx.cfg.distros[other], cell.arch, ctx.images_dir, emulated=cell.emulated,
                                     mirror=ctx.registry_mirror)
-        except images.ImageUnavailable as e:
-            return finish(Status.UNAVAILABLE, f"image of {other}, where a phase of this cell runs: {e}")
-        except (images.ImageBuildError, docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            return finish(Status.ERROR, f"provisioning {other} for a phase: {e}")
+        except (CellProblem, *ENGINE_ERRORS) as e:
+            where = f"image of {other}, where a phase of this cell runs"
+            return finish(*_failed(ctx, cell, driver, e, where, where))
         images_made[f"distro:{other}"] = made.tag
         result.image.setdefault("phase_images", {})[other] = made.to_dict()
     work = ctx.run_dir / "work" / cell.slug
@@ -393,23 +363,21 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
             res = CellResources(driver, work / "data", labels, stack)
             containers: list[Any] = []
             for phase in phases:
-                outcome = _run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
-                                     images_made, labels, work, factor,
-                                     DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV)
-                timings["phases"][phase.name] = outcome.pop("timing")
-                if "probes" not in outcome:
+                ran = run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
+                                images_made, labels, work, factor,
+                                DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV)
+                timings["phases"][phase.name] = ran.pop("timing")
+                if "probes" not in ran:
                     return finish(Status.ERROR, *_engine_error(ctx, cell, driver,
-                                                               f"phase {phase.name}: {outcome['error']}"))
-                probes.update(outcome["probes"])
+                                                               f"phase {phase.name}: {ran['error']}"))
+                probes.update(ran["probes"])
             if "alone" in timings:  # what the per-run slot cannot hold back: other runs on this engine
                 seen = timings["alone"]["other_runs_containers"]
                 seen.append(_other_runs_containers(driver, ctx.run_id))
                 timings["alone"]["alone"] = not any(seen)
             t_teardown = time.monotonic()  # closing the stack removes containers, volumes, mounts
-    except CellUnavailable as e:
-        return finish(Status.UNAVAILABLE, str(e))
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-        return finish(Status.ERROR, *_engine_error(ctx, cell, driver, f"{cell.engine}: {e}"))
+    except (CellProblem, *ENGINE_ERRORS) as e:
+        return finish(*_failed(ctx, cell, driver, e, str(cell.engine)))
     finally:
         # If the engine is gone, `go-cache-matrix clean` sweeps by label later.
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
@@ -424,16 +392,29 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     if machines != {cell.arch.to_uname()}:
         return finish(Status.ERROR, f"the container reports machine {sorted(map(str, machines))}, expected "
                                     f"{cell.arch.to_uname()!r}: the image or the emulator is wrong")
-    crash = next((c for c in (_emulator_crash(cell, p) for p in probes.values()) if c), None)
+    crash = next((c for c in (emulator_crash(cell, p) for p in probes.values()) if c), None)
     verdict = Verdict(Status.ERROR, crash) if crash else scenario.evaluate(cell, probes, job_ctx)
     verdict = _known(ctx, cell, verdict)
     obs = dict(verdict.observations)
-    obs["steps"] = {name: _summarise_steps(p) for name, p in probes.items()} if len(probes) > 1 \
-        else _summarise_steps(next(iter(probes.values())))
+    obs["steps"] = {name: summarise_steps(p) for name, p in probes.items()} if len(probes) > 1 \
+        else summarise_steps(next(iter(probes.values())))
     obs["machine"] = cell.arch.to_uname()
     obs["workload"] = job_ctx.workload
     obs.update(scenario.host_observations(cell, since))
     return finish(verdict.status, verdict.reason, obs)
+
+
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+def _failed(ctx: RunContext, cell: Cell, driver: Driver, e: Exception, doing: str, where: str | None = None
+            ) -> tuple[Status, str, dict[str, Any]]:
+    """(status, reason, observations) of a cell stopped by `e`: a CellProblem by the one mapping
+    (runner.errors.outcome; where: instead of its own `what`), anything else (an engine error) is `error`, said
+    with `doing` and whether the engine still answers."""
+    if isinstance(e, CellProblem):
+        return outcome(e, where)
+    return (Status.ERROR, *_engine_error(ctx, cell, driver, f"{doing}: {e}"))
 
 
 def _engine_error(ctx: RunContext, cell: Cell, driver: Driver, reason: str) -> tuple[str, dict[str, Any]]:
@@ -482,14 +463,8 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
     try:
         got = buildrun.run_builds(env, scenario.builds(cell), scenario.job(job_ctx), cell_tag=image.tag,
                                   cell_image_id=image.image_id, arch_ok=arch_ok)
-    except CellUnavailable as e:
-        return finish(Status.UNAVAILABLE, str(e))
-    except images.ImageUnavailable as e:
-        return finish(Status.UNAVAILABLE, f"image: {e}")
-    except (images.ImageBuildError, probe_build.ProbeBuildError, toolchains.ToolchainUnavailable) as e:
-        return finish(Status.ERROR, str(e))
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
-        return finish(Status.ERROR, *_engine_error(ctx, cell, driver, f"{cell.engine} build: {e}"))
+    except (CellProblem, *ENGINE_ERRORS, OSError) as e:  # OSError: the engine's build CLI did not run
+        return finish(*_failed(ctx, cell, driver, e, f"{cell.engine} build"))
     finally:
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
             driver.sweep({LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id})
@@ -500,69 +475,3 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
     verdict = _known(ctx, cell, scenario.evaluate(cell, got, job_ctx))
     return finish(verdict.status, verdict.reason, {**verdict.observations, "machine": cell.arch.to_uname(),
                                                    "workload": job_ctx.workload})
-
-
-def _run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_tag: str, base_mounts: list[Mount],
-               res: CellResources, stack: contextlib.ExitStack, containers: list[Any], images_made: dict[str, str],
-               labels: dict[str, str], work: Path, factor: float,
-               container_env: dict[str, str] = CONTAINER_ENV) -> dict[str, Any]:
-    """Run one phase: {"probes": {name: probe}, "timing": ...} or {"error": ..., "timing": ...}.
-
-    With replicas > 1, that many containers start together on the same mounts and run the same job;
-    their results are probes "<phase>.1" .. "<phase>.N".
-    containers: (container, its result file) of the cell so far: a restarted container runs its original
-    command again, so it writes the result file it was started with, e.g. a replica's "result-<phase>.N.json".
-    """
-    apply_host_actions(work / "data", phase.host)
-    # The job and result paths are fixed: a restarted container runs its original command again.
-    (work / "job" / "job.json").write_text(json.dumps({"steps": phase.steps}, indent=1))
-    names = [phase.name] if phase.replicas == 1 else [f"{phase.name}.{i}" for i in range(1, phase.replicas + 1)]
-    results = {n: f"result-{n}.json" if phase.replicas > 1 else "result.json" for n in names}
-    if phase.container == "restart":
-        results = {names[0]: containers[-1][1]}
-    for f in results.values():
-        (work / "out" / f).unlink(missing_ok=True)
-    budget = _budget(phase.steps) + CONTAINER_MARGIN * factor
-    t0 = time.monotonic()
-    timing: dict[str, float] = {}
-    started: dict[str, Any] = {}
-    if phase.container == "restart":
-        started[names[0]] = containers[-1][0]
-        driver.restart(started[names[0]])
-    else:
-        mounts = base_mounts + [res.mount(m) for m in phase.mounts]
-        tag = images_made[phase.image] if phase.image else images_made.get(f"distro:{phase.distro}", image_tag)
-        for i, name in enumerate(names, 1):
-            env = {**container_env, "GCM_REPLICA": str(i)} if phase.replicas > 1 else container_env
-            started[name] = stack.enter_context(driver.container(
-                image=tag, command=[PROBE, f"{JOB_DIR}/job.json", f"{OUT_DIR}/{results[name]}"], mounts=mounts,
-                env=env, labels=labels, platform=cell.arch,
-                extra={"security_opt": list(phase.security_opt)} if phase.security_opt else None))
-            containers.append((started[name], results[name]))
-    timing["start_sec"] = round(time.monotonic() - t0, 3)
-    waited = {name: driver.wait(c, max(budget - (time.monotonic() - t0), 1.0)) for name, c in started.items()}
-    timing["container_sec"] = round(time.monotonic() - t0, 3)
-    if phase.commit:
-        tag = f"gcm-commit/{cell.slug.lower()[:100]}:{phase.commit}-{ctx.run_id.lower()}"
-        images_made[phase.commit] = driver.commit(started[names[0]], tag, labels)
-        stack.callback(driver.remove_image, images_made[phase.commit])
-    probes: dict[str, Any] = {}
-    for name, c in started.items():
-        exit_code, timed_out = waited[name]
-        try:
-            probes[name] = json.loads((work / "out" / results[name]).read_text())
-        except (OSError, ValueError) as e:
-            tail = " | ".join(driver.logs(c).strip().splitlines()[-5:])
-            what = f"timed out after {budget:.0f}s" if timed_out else f"exited {exit_code}"
-            return {"error": f"{name}: the probe wrote no readable result ({e}); container {what}; logs: {tail}",
-                    "timing": timing}
-        if timed_out:
-            return {"error": f"{name}: container exceeded its {budget:.0f}s budget and was killed", "timing": timing}
-    return {"probes": probes, "timing": timing}
-
-
-def _budget(steps: list[dict[str, Any]]) -> float:
-    total = 0.0
-    for s in steps:
-        total += _budget(s["steps"]) if s.get("kind") == "parallel" else float(s.get("timeout_sec", 60))
-    return total

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner import preflight, toolchains
+from runner.errors import CellProblem, outcome
 from runner.model import Arch, Cell, Distro, Status
 from runner.paths import cache_dir, locked, mounts_below, rmtree_unmounted, unmount_below
 from runner.scenarios import first_line
@@ -79,12 +80,18 @@ _PACKAGE = re.compile(r"^[A-Za-z0-9_.~-]+(/[A-Za-z0-9_.~+-]+)*$")
 Progress = Callable[[str], None]
 
 
-class GuestUnavailable(Exception):
+class GuestUnavailable(CellProblem):
     """Something the guest needs is missing here (QEMU, root, debootstrap); the message carries the fix."""
 
+    status = Status.UNAVAILABLE
+    what = "SELinux guest"
 
-class GuestError(Exception):
+
+class GuestError(CellProblem):
     """The guest could not be baked or booted, or its results were lost: the tool or host broke."""
+
+    status = Status.ERROR
+    what = "SELinux guest"
 
 
 # ---------------------------------------------------------------- host facts: QEMU, accelerator
@@ -856,10 +863,7 @@ def run_batch(cell: Cell, variants: Sequence[str], images_dir: Path, out_dir: Pa
     accel = host_accel()
     t0 = time.monotonic()
     base = ensure_base(images_dir / RECIPE, cell.distro, progress)
-    try:
-        tree = toolchains.ensure(cell.toolchain, Arch.AMD64)
-    except toolchains.ToolchainUnavailable as e:
-        raise GuestUnavailable(f"toolchain: {e}") from None
+    tree = toolchains.ensure(cell.toolchain, Arch.AMD64)  # a CellProblem: cell_outcome maps it like any cell's
     go = toolchain_disk(tree)
     t_job = time.monotonic()
     with job_dir() as work:
@@ -939,10 +943,10 @@ def cell_outcome(cell: Cell, run_dir: Path, images_dir: Path,
         return Status.ERROR, f"no guest case for selinux variant {cell.variant!r}", {}, {}
     try:
         data = batch_for(cell, run_dir, images_dir, planned)
-    except GuestUnavailable as e:
-        return Status.UNAVAILABLE, f"SELinux guest: {e}", {}, {}
-    if data.get("error"):
-        return Status.ERROR, f"SELinux guest: {data['error']}", {}, {}
+        if data.get("error"):  # the batch's boot failed (GuestError), for this cell or one before it
+            raise GuestError(data["error"])
+    except CellProblem as e:
+        return (*outcome(e), {})
     case = data["cases"][cell.variant]
     guest = data["guest"]
     v = se.verdict(cell.variant or "", case["runs"], case["avc"], {"guest": guest})

@@ -31,23 +31,35 @@ import requests.exceptions
 
 from runner import paths, refs
 from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver
-from runner.model import Arch, Distro, Family, ImageSource
+from runner.errors import CellProblem
+from runner.model import Arch, Distro, Family, ImageSource, Status
 from runner.paths import cache_dir, locked, rmtree_unmounted, unmount_below
 
 ROOTFS_RECIPE = "1"  # bump when the debootstrap recipe below changes: old images stop matching
 DEBOOTSTRAP_TIMEOUT = 900.0
 
 
-class ImageUnavailable(Exception):
+class ImageUnavailable(CellProblem):
     """No source could provide the base image here; the message carries each source's reason."""
 
+    status = Status.UNAVAILABLE
+    what = "image"
 
-class ImageBuildError(Exception):
+
+class ImageBuildError(CellProblem):
     """The family Dockerfile failed to build: a recipe or host problem, not a missing image."""
+
+    status = Status.ERROR
 
 
 class DistroGoBroken(ImageBuildError):
-    """The release's Go package installed but gives no usable `go`: a finding about the distro (`fail`)."""
+    """The release's Go package installed but gives no usable `go`: a finding about the distro (`fail`), not the
+    tool."""
+
+    status = Status.FAIL
+
+    def observations(self) -> dict[str, Any]:
+        return {"distro_go_broken": str(self)}
 
 
 # The line a template's distro_go block prints before it stops the build (images/*.Dockerfile): the package

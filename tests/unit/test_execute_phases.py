@@ -1,4 +1,4 @@
-"""execute._run_phase with a fake engine: which result file each phase's probe is read from."""
+"""runner.phase.run_phase with a fake engine: which result file each phase's probe is read from."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from runner import execute
+from runner import phase as phase_mod
 from runner.model import Arch
 from runner.scenarios import OUT_DIR, Phase
 
@@ -57,7 +57,7 @@ def _phases(tmp_path: Path, phases: list[Phase]) -> dict[str, Any]:
     driver, containers, probes = FakeDriver(tmp_path), [], {}  # type: ignore[var-annotated]
     with contextlib.ExitStack() as stack:
         for phase in phases:
-            got = execute._run_phase(None, FakeCell(), driver, phase, "img", [], None, stack,  # type: ignore[arg-type]
+            got = phase_mod.run_phase(None, FakeCell(), driver, phase, "img", [], None, stack,  # type: ignore[arg-type]
                                      containers, {}, {}, tmp_path, 1.0)
             assert "probes" in got, got.get("error")
             probes.update(got["probes"])

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from runner import plan
+from runner import options, plan
 from runner.cli import main
 from runner.engine import Driver
 from runner.errors import EngineUnavailable, UsageError
@@ -55,8 +55,7 @@ def _no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Driver, "check", no_engine)
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/gcm-fuzz.sock")
     monkeypatch.setenv("CONTAINER_HOST", "unix:///nonexistent/gcm-fuzz.sock")
-    for var in ("GCM_PROFILE", "GCM_SELECT", "GCM_SKIP", "GCM_ARCHES", "GCM_ENDPOINTS", "GCM_SHARD", "GCM_MATRIX",
-                "GCM_REGISTRY_MIRROR"):
+    for var in options.ENV:  # every GCM_* variable plan and run read (runner.options)
         monkeypatch.delenv(var, raising=False)
 
 

@@ -1,0 +1,110 @@
+"""One phase of a cell: its containers started with the probe on the cell's mounts, waited for within the
+phase's budget, their probe results read back. Split from runner.execute, which provisions the cell and turns
+what the phases found into its result.
+
+    phase (runner.scenarios.Phase) ─> job.json ─> container(s) run the probe ─> result[-<phase>.N].json ─> probes
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.engine import Driver, Mount
+from runner.model import Cell
+from runner.resources import CellResources, apply_host_actions
+from runner.scenarios import CONTAINER_ENV, JOB_DIR, OUT_DIR, PROBE, Phase
+
+if TYPE_CHECKING:
+    from runner.execute import RunContext
+
+CONTAINER_MARGIN = 120.0  # seconds on top of the sum of step timeouts
+
+
+def summarise_steps(probe: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each step's outcome, with the start of its stderr: the exact words Go printed."""
+    out = []
+    for s in probe.get("steps", []):
+        row = {k: s[k] for k in ("name", "ok", "exit_code", "timed_out", "error", "wall_sec") if k in s}
+        if s.get("stderr"):
+            row["stderr"] = s["stderr"][:2000]
+        out.append(row)
+    return out
+
+
+def emulator_crash(cell: Cell, probe: dict[str, Any]) -> str | None:
+    if not cell.emulated:
+        return None
+    for s in probe.get("steps", []):
+        if "signal:" in (s.get("error") or ""):
+            return f"step {s.get('name')} was killed by {s['error']} under QEMU emulation"
+    return None
+
+
+def run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_tag: str, base_mounts: list[Mount],
+              res: CellResources, stack: contextlib.ExitStack, containers: list[Any], images_made: dict[str, str],
+              labels: dict[str, str], work: Path, factor: float,
+              container_env: dict[str, str] = CONTAINER_ENV) -> dict[str, Any]:
+    """Run one phase: {"probes": {name: probe}, "timing": ...} or {"error": ..., "timing": ...}.
+
+    With replicas > 1, that many containers start together on the same mounts and run the same job;
+    their results are probes "<phase>.1" .. "<phase>.N".
+    containers: (container, its result file) of the cell so far: a restarted container runs its original
+    command again, so it writes the result file it was started with, e.g. a replica's "result-<phase>.N.json".
+    """
+    apply_host_actions(work / "data", phase.host)
+    # The job and result paths are fixed: a restarted container runs its original command again.
+    (work / "job" / "job.json").write_text(json.dumps({"steps": phase.steps}, indent=1))
+    names = [phase.name] if phase.replicas == 1 else [f"{phase.name}.{i}" for i in range(1, phase.replicas + 1)]
+    results = {n: f"result-{n}.json" if phase.replicas > 1 else "result.json" for n in names}
+    if phase.container == "restart":
+        results = {names[0]: containers[-1][1]}
+    for f in results.values():
+        (work / "out" / f).unlink(missing_ok=True)
+    budget = step_budget(phase.steps) + CONTAINER_MARGIN * factor
+    t0 = time.monotonic()
+    timing: dict[str, float] = {}
+    started: dict[str, Any] = {}
+    if phase.container == "restart":
+        started[names[0]] = containers[-1][0]
+        driver.restart(started[names[0]])
+    else:
+        mounts = base_mounts + [res.mount(m) for m in phase.mounts]
+        tag = images_made[phase.image] if phase.image else images_made.get(f"distro:{phase.distro}", image_tag)
+        for i, name in enumerate(names, 1):
+            env = {**container_env, "GCM_REPLICA": str(i)} if phase.replicas > 1 else container_env
+            started[name] = stack.enter_context(driver.container(
+                image=tag, command=[PROBE, f"{JOB_DIR}/job.json", f"{OUT_DIR}/{results[name]}"], mounts=mounts,
+                env=env, labels=labels, platform=cell.arch,
+                extra={"security_opt": list(phase.security_opt)} if phase.security_opt else None))
+            containers.append((started[name], results[name]))
+    timing["start_sec"] = round(time.monotonic() - t0, 3)
+    waited = {name: driver.wait(c, max(budget - (time.monotonic() - t0), 1.0)) for name, c in started.items()}
+    timing["container_sec"] = round(time.monotonic() - t0, 3)
+    if phase.commit:
+        tag = f"gcm-commit/{cell.slug.lower()[:100]}:{phase.commit}-{ctx.run_id.lower()}"
+        images_made[phase.commit] = driver.commit(started[names[0]], tag, labels)
+        stack.callback(driver.remove_image, images_made[phase.commit])
+    probes: dict[str, Any] = {}
+    for name, c in started.items():
+        exit_code, timed_out = waited[name]
+        try:
+            probes[name] = json.loads((work / "out" / results[name]).read_text())
+        except (OSError, ValueError) as e:
+            tail = " | ".join(driver.logs(c).strip().splitlines()[-5:])
+            what = f"timed out after {budget:.0f}s" if timed_out else f"exited {exit_code}"
+            return {"error": f"{name}: the probe wrote no readable result ({e}); container {what}; logs: {tail}",
+                    "timing": timing}
+        if timed_out:
+            return {"error": f"{name}: container exceeded its {budget:.0f}s budget and was killed", "timing": timing}
+    return {"probes": probes, "timing": timing}
+
+
+def step_budget(steps: list[dict[str, Any]]) -> float:
+    total = 0.0
+    for s in steps:
+        total += step_budget(s["steps"]) if s.get("kind") == "parallel" else float(s.get("timeout_sec", 60))
+    return total
