@@ -22,6 +22,7 @@ import requests.exceptions
 from runner import buildrun, cacheprog, guest, host, images, preflight, slot, toolchains
 from runner import probe as probe_build
 from runner.config import MIN_GO, MatrixConfig, env_workload, version_key
+from runner.drivers import driver_for
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import EngineUnavailable
 from runner.model import Arch, Cell, Engine, Status
@@ -81,7 +82,7 @@ class RunContext:
         """One driver per (engine, endpoint); endpoint None is this host's engine."""
         key = (engine, endpoint)
         if key not in self._drivers:
-            self._drivers[key] = Driver(engine, preflight.resolve_endpoint(endpoint, engine) if endpoint else None)
+            self._drivers[key] = driver_for(engine, preflight.resolve_endpoint(endpoint, engine) if endpoint else None)
         return self._drivers[key]
 
     def engine_facts(self, engine: Engine, endpoint: str | None = None) -> dict[str, Any]:
@@ -246,8 +247,7 @@ def _timing(cell: Cell) -> bool:
 
 def _other_runs_containers(driver: Driver, run_id: str) -> int:
     """Containers of other runs of this tool on the engine: what the per-run slot does not hold back."""
-    found = driver.client.containers.list(filters={"label": LABEL_MANAGED})
-    return sum(1 for c in found if (c.labels or {}).get(LABEL_RUN) != run_id)
+    return sum(1 for labels in driver.running_labels(LABEL_MANAGED) if labels.get(LABEL_RUN) != run_id)
 
 
 def run_cell(cell: Cell, ctx: RunContext) -> CellResult:

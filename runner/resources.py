@@ -19,8 +19,6 @@ import socket
 import subprocess
 from pathlib import Path
 
-import docker.errors
-
 from runner.engine import LABEL_PREFIX, LABEL_RUN, Driver, Mount
 from runner.scenarios import MountSpec
 from runner.selinux import relabel_option
@@ -60,14 +58,8 @@ class CellResources:
 
     def volume(self, name: str) -> str:
         if name not in self._volumes:
-            vol = self.driver.client.volumes.create(labels=self.labels)
-            self._volumes[name] = str(vol.name)
-
-            def remove(v: object = vol) -> None:
-                with contextlib.suppress(docker.errors.APIError):
-                    v.remove(force=True)  # type: ignore[attr-defined]
-
-            self.stack.callback(remove)
+            self._volumes[name] = self.driver.create_volume(self.labels)
+            self.stack.callback(self.driver.remove_volume, self._volumes[name])
         return self._volumes[name]
 
     def loop(self, fs: str) -> Path:
@@ -188,12 +180,8 @@ def owner_gone(token: str) -> bool:
 
 def _labelled_runs(driver: Driver) -> set[tuple[str, str]]:
     """(run id, owner) of every container, volume and image carrying both labels."""
-    api = driver.client.api  # the low-level lists: no per-object inspect that a concurrent removal could fail
-    want = {"label": [LABEL_OWNER, LABEL_RUN]}
-    listed = [*api.containers(all=True, filters=want), *(api.volumes(filters=want).get("Volumes") or []),
-              *api.images(filters=want)]
-    return {(str(labels[LABEL_RUN]), str(labels[LABEL_OWNER])) for obj in listed
-            if (labels := obj.get("Labels") or {}).get(LABEL_OWNER) and labels.get(LABEL_RUN)}
+    return {(str(labels[LABEL_RUN]), str(labels[LABEL_OWNER])) for labels in driver.labelled([LABEL_OWNER, LABEL_RUN])
+            if labels.get(LABEL_OWNER) and labels.get(LABEL_RUN)}
 
 
 def live_runs(driver: Driver) -> list[str]:
