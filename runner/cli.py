@@ -422,7 +422,7 @@ def _clean_engine(d: Driver, args: argparse.Namespace) -> dict[str, int]:
     """--run ID: that run's resources. --all: every run's, live ones too (said so). Neither: only runs whose
     runner process is gone; a live run, on this host or another, keeps everything."""
     from runner import buildrun
-    from runner.resources import live_runs, sweep_stale_runs
+    from runner.sweep import live_runs, sweep_stale_runs
 
     if args.run or args.all:
         live = [] if args.run else live_runs(d)
