@@ -92,10 +92,9 @@ def _owned_by(run_id: str | None) -> re.Pattern[str]:
 
 
 def sweep_host_dirs(run_id: str | None = None) -> int:
-    """Remove the build contexts and the cache-mount dirs of builders that keep them on the host (buildah) that killed
-    runs left on this host (a finished
-    or interrupted cell removes its own): those of `run_id`, or of every run, never a live run's (its build
-    context names its owner process). The number removed."""
+    """Remove the build contexts and the host cache-mount dirs (buildah's: drivers.host_cache_roots) that killed runs
+    left on this host (a finished or interrupted cell removes its own): those of `run_id`, or of every run, never a
+    live run's (its build context names its owner process). The number removed."""
     owned = _owned_by(run_id)
     ctx_root = cache_dir() / "buildctx"
 
