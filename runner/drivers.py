@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import docker
 
+from runner import host
 from runner.engine import BuildRecord, Driver, SdkDriver
 from runner.errors import EngineUnavailable
 from runner.model import Engine
@@ -144,6 +145,11 @@ class PodmanDriver(SdkDriver):
 
     def _build_command(self, cli: list[str]) -> tuple[list[str], dict[str, str]]:
         return [*cli, "build"], {}  # buildah prints a RUN step's output as it is
+
+    def host_facts(self) -> dict[str, Any]:
+        # Rootful here; any user with subuid and subgid ranges could run podman rootless (no daemon of their own,
+        # unlike rootless docker), so the report says who.
+        return {"rootless_users": host.subid_users()}
 
     def container_defaults(self) -> dict[str, Any]:
         return {"ulimits": podman_ulimits()}

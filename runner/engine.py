@@ -79,6 +79,7 @@ class Driver(Protocol):
     # connection and facts
     def check(self) -> dict[str, str]: ...
     def storage_facts(self) -> dict[str, Any]: ...
+    def host_facts(self) -> dict[str, Any]: ...
     def start_hint(self) -> str: ...
     def cli(self) -> list[str]: ...
 
@@ -153,6 +154,10 @@ class SdkDriver(abc.ABC):
     @abc.abstractmethod
     def _build_command(self, cli: list[str]) -> tuple[list[str], dict[str, str]]:
         """(the build command up to its options, extra environment)."""
+
+    def host_facts(self) -> dict[str, Any]:
+        """What this host says about the engine beyond its API (recorded with the engine's facts)."""
+        return {}
 
     def container_defaults(self) -> dict[str, Any]:
         """Container options this engine needs unless the caller gives them."""

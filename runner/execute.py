@@ -93,9 +93,7 @@ class RunContext:
         if key not in self._engine_facts:
             try:
                 d = self.driver(engine, endpoint)
-                found: dict[str, Any] = {**d.check(), **d.storage_facts(), "endpoint": endpoint}
-                if engine is Engine.PODMAN:  # rootful here; who could run it rootless (subuid+subgid ranges)
-                    found["rootless_users"] = host.subid_users()
+                found: dict[str, Any] = {**d.check(), **d.storage_facts(), "endpoint": endpoint, **d.host_facts()}
                 self._engine_facts[key] = found
             except EngineUnavailable as e:
                 self._engine_facts[key] = e

@@ -272,3 +272,9 @@ def test_a_build_starts_from_a_local_image_unless_the_builder_would_ask_a_regist
     else:
         assert text.startswith("ARG BASE=rootfs\n") and text.endswith("ADD go.tar /usr/local/\n")
         assert go_tar == tmp_path / "go.tar" and rootfs == tmp_path / "rootfs.tar"
+
+
+def test_only_podman_records_who_could_run_it_rootless(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drivers.host, "subid_users", lambda: ["builder"])
+    assert PodmanDriver().host_facts() == {"rootless_users": ["builder"]}
+    assert DockerDriver().host_facts() == {}
