@@ -58,24 +58,26 @@ def cell_image(driver: SdkDriver) -> images.CellImage:
 def test_a_volume_carries_its_labels_and_goes(driver: SdkDriver, run_labels: dict[str, str]) -> None:
     name = driver.create_volume(run_labels)
     mine = [lab for lab in driver.labelled([LABEL_RUN]) if lab.get(LABEL_RUN) == run_labels[LABEL_RUN]]
-    assert mine == [run_labels]
+    assert len(mine) == 1 and run_labels.items() <= mine[0].items()
     driver.remove_volume(name)
     assert not [lab for lab in driver.labelled([LABEL_RUN]) if lab.get(LABEL_RUN) == run_labels[LABEL_RUN]]
     driver.remove_volume(name)  # gone already: not an error
 
 
 def test_image_names(driver: SdkDriver, run_labels: dict[str, str], cell_image: images.CellImage) -> None:
+    # A name given through the API (podman's compat API files it under docker.io/, its builds under localhost/:
+    # local_ref is for the latter) is found again by the same name.
     tag = f"gcm-it-drivers/{run_labels[LABEL_RUN]}:x"
     driver.tag_image(cell_image.image_id, tag)
     try:
-        attrs = driver.image_attrs(driver.local_ref(tag))
+        attrs = driver.image_attrs(tag)
         assert attrs is not None and attrs["Id"] == cell_image.image_id
         assert cell_image.image_id in driver.image_ids("gcm-it-drivers/*")
     finally:
-        driver.untag(driver.local_ref(tag))
-    assert driver.image_attrs(driver.local_ref(tag)) is None
+        driver.untag(tag)
+    assert driver.image_attrs(tag) is None
     assert driver.image_attrs(cell_image.image_id) is not None, "untag keeps the image its other names hold"
-    assert driver.remove_image(driver.local_ref(tag)) is False, "nothing left to remove"
+    assert driver.remove_image(tag) is False, "nothing left to remove"
 
 
 def test_a_container_is_labelled_and_podman_s_gets_our_rlimits(driver: SdkDriver, run_labels: dict[str, str],
@@ -83,7 +85,7 @@ def test_a_container_is_labelled_and_podman_s_gets_our_rlimits(driver: SdkDriver
     with driver.container(image=cell_image.tag, command=["sh", "-c", "ulimit -n; ulimit -Hn; sleep 30"], mounts=[],
                           env={}, labels=run_labels, platform=Arch.host()) as c:
         running = [lab for lab in driver.running_labels(LABEL_RUN) if lab.get(LABEL_RUN) == run_labels[LABEL_RUN]]
-        assert running == [run_labels]
+        assert len(running) == 1 and run_labels.items() <= running[0].items()  # with the image's own labels
         for _ in range(100):
             out = driver.logs(c).split()
             if len(out) >= 2:
