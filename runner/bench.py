@@ -37,7 +37,8 @@ from tabulate import tabulate
 
 from runner import config as config_mod
 from runner import host, images, paths, plan, toolchains
-from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
+from runner.drivers import driver_for
+from runner.engine import LABEL_MANAGED, LABEL_RUN
 from runner.execute import RunContext, run_cell
 from runner.model import Arch, Cell, Engine, Status
 from runner.paths import remove_tree, runs_root
@@ -86,7 +87,7 @@ class Bench:
     commands: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.driver = Driver(Engine.DOCKER)
+        self.driver = driver_for(Engine.DOCKER)
         self.engine_facts = {**self.driver.check(), **self.driver.storage_facts()}
         self.distro = self.cfg.distros["debian-12"]
         self.toolchain = self.cfg.toolchains["go1.22"]
@@ -111,13 +112,13 @@ class Bench:
 
     def bare(self, drop: bool = True) -> dict[str, float]:
         labels = {LABEL_MANAGED: "1", LABEL_RUN: self.run_id}
-        vol = self.driver.client.volumes.create(labels=labels)
+        vol = self.driver.create_volume(labels)
         cli = self.driver.cli()
         cmd = [*cli, "run", "--rm", "--label", f"{LABEL_RUN}={self.run_id}", "--platform", self.host_arch.to_oci(),
-               "-v", f"{vol.name}:/root/.cache", "-v", f"{self.tree.goroot}:{GOROOT}:ro",
+               "-v", f"{vol}:/root/.cache", "-v", f"{self.tree.goroot}:{GOROOT}:ro",
                "-e", f"PATH={CONTAINER_ENV['PATH']}", "-e", "GOTOOLCHAIN=local", "-w", "/", self.image.tag, *BUILD]
         if not self.commands:
-            shown = " ".join(cmd).replace(str(vol.name), "<new volume>").replace(str(self.tree.goroot), "<go tree>")
+            shown = " ".join(cmd).replace(vol, "<new volume>").replace(str(self.tree.goroot), "<go tree>")
             self.commands.append(shown.replace(self.run_id, "<run id>"))
         out: dict[str, float] = {}
         try:
@@ -130,7 +131,7 @@ class Bench:
                 if proc.returncode != 0:
                     raise RuntimeError(f"bare loop {step} build failed: {proc.stderr.strip()[-500:]}")
         finally:
-            vol.remove(force=True)
+            self.driver.remove_volume(vol)
         return out
 
     def runner(self, rep: int) -> CellResult:

@@ -11,7 +11,8 @@ The RUN step mounts the cache ids, runs the probe and prints its result base64-e
 marker lines; both builders pass a step's output through (BuildKit's plain progress prefixes each
 line with "#N <seconds> "), so the result comes back in the build log, whatever the builder.
 Every build is tagged, labelled with the run and cell, and removed; the cell's cache mounts are
-removed afterwards (docker: its build-cache records; podman: buildah's cache directories).
+removed afterwards (docker: its build-cache records; podman: buildah's cache directories). What differs between the
+builders is the driver's (runner.drivers); this module does not ask which engine it has.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ import requests.exceptions
 
 from runner import images, toolchains
 from runner import probe as probe_build
+from runner.drivers import host_cache_roots
 from runner.engine import LABEL_CACHE, LABEL_CELL, LABEL_MANAGED, Driver
-from runner.model import Arch, Cell, Engine
+from runner.model import Arch, Cell
 from runner.paths import cache_dir, locked
 from runner.resources import CellUnavailable, owner_gone, owner_token
 from runner.scenarios import BASE_PATH
@@ -77,6 +79,11 @@ def cache_id(run_id: str, cell_id: str) -> str:
     return f"gcm-{run_id.lower()}-{hashlib.sha256(cell_id.encode()).hexdigest()[:10]}"
 
 
+def marker(cid: str) -> str:
+    """What the RUN step's command holds for the builds of cache id `cid`: the builder's records name it."""
+    return f"GCM_CACHE_ID={cid}"
+
+
 def _owned_by(run_id: str | None) -> re.Pattern[str]:
     """Names that cache_id() gives a run's builds (every run's when None), with suffixes such as buildah's
     -gocache or the nonroot variant's -uid-gocache. Group 1: the cache id."""
@@ -84,16 +91,10 @@ def _owned_by(run_id: str | None) -> re.Pattern[str]:
     return re.compile(rf"(gcm-{run}-[0-9a-f]{{10}})(-[a-z]+)*")
 
 
-def _buildah_roots() -> list[Path]:
-    """Where buildah keeps cache mounts on this host: <tmpdir>/buildah-cache[-<uid>]."""
-    tmps = dict.fromkeys([os.environ.get("TMPDIR") or "/var/tmp", "/var/tmp"])
-    return [Path(d) for tmp in tmps for d in glob.glob(os.path.join(tmp, "buildah-cache*"))]
-
-
 def sweep_host_dirs(run_id: str | None = None) -> int:
-    """Remove the build contexts and buildah cache-mount dirs that killed runs left on this host (a finished
-    or interrupted cell removes its own): those of `run_id`, or of every run, never a live run's (its build
-    context names its owner process). The number removed."""
+    """Remove the build contexts and the host cache-mount dirs (buildah's: drivers.host_cache_roots) that killed runs
+    left on this host (a finished or interrupted cell removes its own): those of `run_id`, or of every run, never a
+    live run's (its build context names its owner process). The number removed."""
     owned = _owned_by(run_id)
     ctx_root = cache_dir() / "buildctx"
 
@@ -104,7 +105,7 @@ def sweep_host_dirs(run_id: str | None = None) -> int:
             return False
 
     removed = 0
-    for root in [ctx_root, *_buildah_roots()]:
+    for root in [ctx_root, *host_cache_roots()]:
         for d in (root.iterdir() if root.is_dir() else ()):
             m = owned.fullmatch(d.name)
             if d.is_dir() and m and not live(m.group(1)):
@@ -114,16 +115,15 @@ def sweep_host_dirs(run_id: str | None = None) -> int:
 
 
 def prune_build_records(driver: Driver, run_id: str | None = None) -> int:
-    """Remove BuildKit's records (cache mounts, step layers) of the builds of `run_id`, or of every run. The
-    RUN step's command names its cache id (GCM_CACHE_ID=...), which is how the records are found."""
-    if driver.engine is not Engine.DOCKER:
-        return 0
-    owned = re.compile(r"GCM_CACHE_ID=(\S+)")
+    """Remove the builder's records (BuildKit's cache mounts, step layers) of the builds of `run_id`, or of every
+    run; a builder that keeps none (buildah: host dirs, see sweep_host_dirs) has none to remove. The RUN step's
+    command names its cache id (marker()), which is how the records are found."""
+    owned = re.compile(marker(r"(\S+)"))
     names = _owned_by(run_id)
-    ids = [str(r["ID"]) for r in driver.client.df().get("BuildCache") or []
-           if (m := owned.search(str(r.get("Description")))) and names.fullmatch(m.group(1))]
+    ids = [r.id for r in driver.build_records()
+           if (m := owned.search(r.description)) and names.fullmatch(m.group(1))]
     for rid in ids:
-        driver.client.api.prune_builds(filters={"id": rid}, all=True)
+        driver.remove_build_record(rid)
     return len(ids)
 
 
@@ -187,7 +187,7 @@ def gobuild_image(driver: Driver, cell_tag: str, cell_image_id: str, tree: toolc
         d = Path(tempfile.mkdtemp(prefix="gobuild-", dir=ctx_root))
         try:
             _link(_go_tar(tree), d / "go.tar")
-            (d / "Dockerfile").write_text(f"FROM {local_ref(driver, cell_tag)}\nADD go.tar /usr/local/\n")
+            (d / "Dockerfile").write_text(f"FROM {driver.local_ref(cell_tag)}\nADD go.tar /usr/local/\n")
             proc = driver.build(context=str(d), dockerfile=str(d / "Dockerfile"), tag=tag, platform=arch,
                                 labels={LABEL_MANAGED: "1", LABEL_CACHE: "1"}, build_args={}, timeout=timeout)
         finally:
@@ -196,11 +196,6 @@ def gobuild_image(driver: Driver, cell_tag: str, cell_image_id: str, tree: toolc
             tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
             raise images.ImageBuildError(f"baking {tag} (cell image + Go) failed: {tail}")
     return tag
-
-
-def local_ref(driver: Driver, tag: str) -> str:
-    # podman stores untagged-registry names under localhost/; naming it so never asks a registry.
-    return f"localhost/{tag}" if driver.engine is Engine.PODMAN and "." not in tag.split("/")[0] else tag
 
 
 def dockerfile(*, from_lines: str, b: Build, cid: str) -> str:
@@ -212,14 +207,14 @@ def dockerfile(*, from_lines: str, b: Build, cid: str) -> str:
               f"--mount=type=cache,id={cid}-gomodcache,target={GOMODCACHE},{owner}sharing={b.sharing}")
     chown = f"--chown={b.user}:{b.user} " if b.user is not None else ""
     user = f"USER {b.user}:{b.user}\n" if b.user is not None else ""
-    # GCM_CACHE_ID in the command text names the cell's mounts in BuildKit's cache records (for clean-up).
+    # marker() in the command text names the cell's mounts in BuildKit's cache records (for clean-up).
     return (f"{from_lines}"
             f"ENV PATH=/usr/local/go/bin:{BASE_PATH}\n"
             f"COPY {chown}src {SRC}\n"
             f"{user}"
             f"ARG GCM_BUILD\n"
             f"RUN {mounts} \\\n"
-            f"    GCM_CACHE_ID={cid} /opt/gcm/probe /opt/gcm/job.json /tmp/gcm-result.json; "
+            f"    {marker(cid)} /opt/gcm/probe /opt/gcm/job.json /tmp/gcm-result.json; "
             f"echo {BEGIN}; base64 /tmp/gcm-result.json; echo {END}\n")
 
 
@@ -235,9 +230,9 @@ class Builds:
 
     # ---------------------------------------------------------------- per arch: where builds start
     def prepare(self, arch: Arch, cell_tag: str | None = None, cell_image_id: str | None = None) -> None:
-        """How builds of this arch start. Native (or podman): FROM a local image baked from the cell image
-        and Go. Docker, foreign arch: BuildKit resolves FROM <local tag> of another platform through the
-        registry, so the build starts from the rootfs (or the pulled base) and ADDs Go itself."""
+        """How builds of this arch start. Native, or a builder that finds a foreign-arch local image (buildah): FROM
+        a local image baked from the cell image and Go. Otherwise (BuildKit resolves FROM <local tag> of another
+        platform through the registry) the build starts from the rootfs (or the pulled base) and ADDs Go itself."""
         env, driver = self.env, self.env.driver
         tree = toolchains.ensure(env.cell.toolchain, arch)
         timeout = env.timeout(arch)
@@ -245,9 +240,9 @@ class Builds:
             made = images.provision(driver, env.cell.distro, arch, env.images_dir, emulated=env.emulated(arch),
                                     mirror=env.registry_mirror)
             cell_tag, cell_image_id = made.tag, made.image_id
-        if driver.engine is Engine.PODMAN or not env.emulated(arch):
+        if driver.builds_foreign_arch_from_local_image or not env.emulated(arch):
             tag = gobuild_image(driver, cell_tag, str(cell_image_id), tree, arch, self.root, timeout)
-            self.from_lines[arch] = (f"FROM {local_ref(driver, tag)}\n", None, None)
+            self.from_lines[arch] = (f"FROM {driver.local_ref(tag)}\n", None, None)
             return
         base, _ = images.base_for_build(driver, env.cell.distro, arch, env.emulated(arch), env.registry_mirror)
         template = images.cell_dockerfile(env.images_dir, env.cell.distro)
@@ -301,7 +296,7 @@ class Builds:
             outcome["step_sec"] = step_sec
         if proc.returncode != 0:
             outcome["error"] = _error_line(log)
-        found = self.buildah_cache_dir()
+        found = self.cache_mount_dir()
         if found:
             outcome["cache_dir"] = found
         if probe is not None and probe.get("machine") != arch.to_uname():
@@ -311,39 +306,21 @@ class Builds:
 
     def prune(self) -> None:
         """What a user's prune does to this cell's build cache (only this cell's: never the host's)."""
-        driver = self.env.driver
-        if driver.engine is Engine.DOCKER:
-            for rid in self._cache_records(("exec.cachemount",)):
-                driver.client.api.prune_builds(filters={"id": rid}, all=True)
-        else:
-            # `podman builder prune` (= image prune) removes images; filtered to this cell's.
-            subprocess.run([*driver.cli(), "image", "prune", "-a", "-f", "--filter",
-                            f"label={LABEL_CELL}={self.env.cell.id}"], capture_output=True, timeout=120)
+        self.env.driver.prune_cell_builds(marker=marker(self.cid), labels={LABEL_CELL: self.env.cell.id})
 
-    def _cache_records(self, types: tuple[str, ...] = ()) -> list[str]:
-        """BuildKit's records of this cell's RUN steps: the cache mounts, and the layers the steps made."""
-        df = self.env.driver.client.df()
-        return [str(r["ID"]) for r in df.get("BuildCache") or []
-                if (not types or r.get("Type") in types) and f"GCM_CACHE_ID={self.cid}" in str(r.get("Description"))]
-
-    def buildah_cache_dir(self) -> str | None:
-        """Where buildah keeps this cell's cache mount: <tmpdir>/buildah-cache[-<uid>]/<id> on this host."""
-        if self.env.driver.engine is not Engine.PODMAN:
-            return None
-        for root in _buildah_roots():
-            if (root / f"{self.cid}-gocache").exists():
-                return str(root)
-        return None
+    def cache_mount_dir(self) -> str | None:
+        """Where the builder keeps this cell's cache mount on this host, if it keeps it as a host dir (buildah)."""
+        return self.env.driver.cache_mount_dir(f"{self.cid}-gocache")
 
     def close(self) -> None:
         driver = self.env.driver
         for tag in self.tags:
-            driver.remove_image(local_ref(driver, tag))
+            driver.remove_image(driver.local_ref(tag))
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
-            if driver.engine is Engine.DOCKER:
-                for rid in self._cache_records():
-                    driver.client.api.prune_builds(filters={"id": rid}, all=True)
-        cache = self.buildah_cache_dir()
+            for r in driver.build_records():  # the cache mounts, and the layers the RUN steps made
+                if marker(self.cid) in r.description:
+                    driver.remove_build_record(r.id)
+        cache = self.cache_mount_dir()
         if cache:
             for d in glob.glob(os.path.join(cache, f"{self.cid}-*")):
                 shutil.rmtree(d, ignore_errors=True)

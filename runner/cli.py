@@ -26,6 +26,7 @@ import requests.exceptions
 from runner import config as config_mod
 from runner import durations, engine_choice, options, plan
 from runner.cli_results import cmd_compare, cmd_merge, cmd_report
+from runner.drivers import driver_for
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
@@ -119,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     needs = sorted({c.engine for c in cells if c.preset is None and c.endpoint is None and not c.engine.is_guest})
     # No engine at all: one clear error (exit 4), not N error cells. Docker silent and podman answering (a
     # podman-only host) and no --engine given: docker's cells run on podman, said at the start and in the report.
-    engines, substitution = engine_choice.choose([c.engine for c in cells], needs, lambda e: Driver(e).check(),
+    engines, substitution = engine_choice.choose([c.engine for c in cells], needs, lambda e: driver_for(e).check(),
                                                  user_chose=opts.engines_named)
     if substitution is not None:
         opts = dataclasses.replace(opts, choices=dataclasses.replace(
@@ -180,7 +181,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
             print(f"{engine}: removed {guest.sweep_stale_jobs()} job directories (overlays) of runs that are gone")
             continue
         try:
-            d = Driver(Engine(engine))
+            d = driver_for(Engine(engine))
             d.check()
         except EngineUnavailable as e:
             print(f"{engine}: skipped ({e.message})")
@@ -203,13 +204,12 @@ def _clean_engine(d: Driver, args: argparse.Namespace) -> dict[str, int]:
     """--run ID: that run's resources. --all: every run's, live ones too (said so). Neither: only runs whose
     runner process is gone; a live run, on this host or another, keeps everything."""
     from runner import buildrun
-    from runner.resources import live_runs, sweep_stale_runs
+    from runner.sweep import live_runs, sweep_stale_runs
 
     if args.run or args.all:
         live = [] if args.run else live_runs(d)
         removed = d.sweep({LABEL_RUN: args.run} if args.run else {LABEL_MANAGED: "1"})
-        if d.engine is Engine.DOCKER:
-            removed["build records"] = buildrun.prune_build_records(d, args.run)
+        removed["build records"] = buildrun.prune_build_records(d, args.run)  # none where the builder keeps none
         if live:
             print(f"{d.engine}: --all removed the resources of {len(live)} live run(s) too: {', '.join(live)} "
                   "(their cells in flight will error)")
@@ -237,7 +237,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not 1 <= args.reps <= MAX_REPS:  # each rep is minutes of builds: a typo of 5000 would run for days
         raise UsageError(f"--reps {args.reps}: not between 1 and {MAX_REPS}", fix="e.g. --reps 5 (the default)")
     config_mod.load(_matrix_path(args))  # a bad matrix is exit 2 before any engine work
-    Driver(Engine.DOCKER).check()
+    driver_for(Engine.DOCKER).check()
     return bench.main(_matrix_path(args), args.reports, args.reps, args.skip_qemu, args.skip_row, args.with_default)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from runner import config as config_mod
 from runner import host, paths
 from runner import refs as refs_mod
-from runner.engine import Driver
+from runner.drivers import driver_for
 from runner.errors import FatalError
 from runner.model import Arch, Engine
 
@@ -85,7 +85,7 @@ def check_engines(out: Out, fields: dict[str, str]) -> dict[Engine, dict[str, An
 
             out(f"  {engine}: {guest.preflight_check(Arch.AMD64).line()}")
             continue
-        d = Driver(engine)
+        d = driver_for(engine)
         cli = _which(engine.value)
         sock = d.base_url[len("unix://"):] if d.base_url and d.base_url.startswith("unix://") else None
         if engine is Engine.PODMAN and cli is None and not (sock and Path(sock).exists()):

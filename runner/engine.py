@@ -1,8 +1,10 @@
-"""One driver for docker and podman: the engine is a value, not a code path.
+"""The engine driver: what the runner asks of a container engine, and the docker-SDK code docker and podman share.
 
-Containers and volumes go through the docker SDK (podman serves the same API on its socket);
-container lifecycle uses testcontainers' DockerContainer (create, start, always remove). Image
-builds and `import` go through the engine's CLI, because BuildKit lives there.
+    Driver      the protocol callers use (a test double or a third engine implements it)
+    SdkDriver   the shared implementation: containers, volumes and images through the docker SDK (podman serves the
+                same API on its socket); container lifecycle through testcontainers' DockerContainer (create, start,
+                always remove); image builds through the engine's CLI, because BuildKit and buildah live there
+    runner.drivers   DockerDriver and PodmanDriver: each engine's own facts, and driver_for(engine)
 
 Every resource the tool creates carries LABEL_MANAGED plus run/cell labels, so `clean` and the
 per-cell sweep can find whatever a crash left behind.
@@ -10,13 +12,14 @@ per-cell sweep can find whatever a crash left behind.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
-import resource
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import docker
 import docker.errors
@@ -36,7 +39,6 @@ LABEL_RUN = f"{LABEL_PREFIX}.run"
 LABEL_CELL = f"{LABEL_PREFIX}.cell"
 LABEL_CACHE = f"{LABEL_PREFIX}.cache"  # cached images (rootfs base + cell images), kept across runs
 
-MIN_VERSION = {Engine.DOCKER: (20, 10), Engine.PODMAN: (4, 3)}
 API_TIMEOUT = 120  # seconds for one engine API call; waits on containers pass their own
 
 
@@ -55,45 +57,143 @@ def _version_tuple(v: str) -> tuple[int, int]:
     return (parts + [0, 0])[0], (parts + [0, 0])[1]
 
 
-# RLIMIT_NPROC ceiling for podman containers: plenty for parallel `go build`s (root is exempt anyway).
-PODMAN_NPROC_CAP = 16384
+@dataclass(frozen=True)
+class BuildRecord:
+    """One record of the builder's cache as the engine lists it (BuildKit's `docker system df -v` rows)."""
+
+    id: str
+    type: str  # e.g. "exec.cachemount" (a RUN --mount=type=cache), "regular" (a step's layer)
+    description: str  # for a RUN step: its command text
 
 
-def podman_ulimits() -> list[docker.types.Ulimit]:
-    """Explicit rlimits for podman containers.
-
-    Why podman only: rootful podman asks the runtime for RLIMIT_NOFILE=1048576 and RLIMIT_NPROC at the
-    host's maximum when none are given; where the engine may not raise limits that far (containers in
-    VMs, sandboxes) every start fails with "error setting rlimit type 7: operation not permitted".
-    Docker passes its own limits down and never trips on this. So ask for what this process already
-    has, which the engine started from the same session can grant.
-    """
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
-    nproc = resource.getrlimit(resource.RLIMIT_NPROC)
-
-    def cap(v: int, limit: int) -> int:
-        return limit if v == resource.RLIM_INFINITY or v > limit else v
-
-    return [docker.types.Ulimit(name="nofile", soft=cap(nofile[0], 65536), hard=cap(nofile[1], 65536)),
-            docker.types.Ulimit(name="nproc", soft=cap(nproc[0], PODMAN_NPROC_CAP),
-                                hard=cap(nproc[1], PODMAN_NPROC_CAP))]
+# A started container as its driver's container() yields it: callers only hand it back to the same driver (restart,
+# commit, wait, logs), so its type is the driver's own (SdkDriver: testcontainers' DockerContainer).
+ContainerHandle = Any
 
 
-def _default_url(engine: Engine) -> str | None:
-    if engine is Engine.DOCKER:
-        return os.environ.get("DOCKER_HOST")
-    # podman: rootful socket; rootless users export CONTAINER_HOST/DOCKER_HOST to their own.
-    return os.environ.get("CONTAINER_HOST") or "unix:///run/podman/podman.sock"
+class Driver(Protocol):
+    """What the runner needs from a container engine. Engine-specific behaviour lives behind it (runner.drivers);
+    callers get one with runner.drivers.driver_for(engine) and never branch on the engine's name."""
+
+    base_url: str | None
+    routed: bool  # an endpoint the user chose for some cells
+
+    @property
+    def engine(self) -> Engine: ...
+
+    # connection and facts
+    def check(self) -> dict[str, str]: ...
+    def storage_facts(self) -> dict[str, Any]: ...
+    def host_facts(self) -> dict[str, Any]: ...
+    def start_hint(self) -> str: ...
+    def cli(self) -> list[str]: ...
+
+    # images
+    def build(self, *, context: str, dockerfile: str, tag: str, platform: Arch, labels: Mapping[str, str],
+              build_args: Mapping[str, str], timeout: float,
+              extra: Sequence[str] = ()) -> subprocess.CompletedProcess[str]: ...
+    def image_attrs(self, ref: str) -> dict[str, Any] | None: ...
+    def pull(self, ref: str, platform: Arch) -> tuple[dict[str, Any], str | None]: ...
+    def tag_image(self, image_id: str, tag: str) -> None: ...
+    def untag(self, name: str) -> None: ...
+    def image_ids(self, reference: str) -> list[str]: ...
+    def remove_image(self, ref: str) -> bool: ...
+    def local_ref(self, tag: str) -> str: ...
+
+    # containers and volumes
+    def container(self, *, image: str, command: Sequence[str], mounts: Sequence[Mount],
+                  env: Mapping[str, str], labels: Mapping[str, str], platform: Arch,
+                  extra: Mapping[str, Any] | None = None) -> contextlib.AbstractContextManager[ContainerHandle]: ...
+    def restart(self, c: ContainerHandle) -> None: ...
+    def commit(self, c: ContainerHandle, tag: str, labels: Mapping[str, str]) -> str: ...
+    def wait(self, c: ContainerHandle, timeout: float) -> tuple[int | None, bool]: ...
+    def logs(self, c: ContainerHandle, tail: int = 200) -> str: ...
+    def create_volume(self, labels: Mapping[str, str]) -> str: ...
+    def remove_volume(self, name: str) -> None: ...
+
+    # clean-up
+    def labelled(self, keys: Sequence[str]) -> list[dict[str, str]]: ...
+    def running_labels(self, key: str) -> list[dict[str, str]]: ...
+    def sweep(self, match: Mapping[str, str]) -> dict[str, int]: ...
+
+    # the builder's cache (RUN --mount=type=cache and step layers)
+    @property
+    def builds_foreign_arch_from_local_image(self) -> bool: ...
+    def build_records(self, types: Sequence[str] = ()) -> list[BuildRecord]: ...
+    def remove_build_record(self, record_id: str) -> None: ...
+    def prune_cell_builds(self, *, marker: str, labels: Mapping[str, str]) -> None: ...
+    def cache_mount_dir(self, mount_id: str) -> str | None: ...
 
 
-class Driver:
-    def __init__(self, engine: Engine, base_url: str | None = None) -> None:
-        self.engine = engine
+class SdkDriver(abc.ABC):
+    """The docker-SDK implementation of Driver both engines share; subclasses supply the engine's own facts."""
+
+    engine: ClassVar[Engine]
+    min_version: ClassVar[tuple[int, int]]
+    builds_foreign_arch_from_local_image: ClassVar[bool]
+
+    def __init__(self, base_url: str | None = None) -> None:
         self.routed = base_url is not None  # an endpoint the user chose for some cells
-        self.base_url = base_url or _default_url(engine)
+        self.base_url = base_url or self.default_url()
         self._client: docker.DockerClient | None = None
         self._cli: list[str] | None = None
-        self._build_mode: str | None = None
+
+    # ------------------------------------------------------------------ what each engine says for itself
+    @classmethod
+    @abc.abstractmethod
+    def default_url(cls) -> str | None:
+        """The endpoint used when the user names none (None: the SDK's own default)."""
+
+    @abc.abstractmethod
+    def local_start_hint(self) -> str:
+        """How to get this engine answering on this host."""
+
+    @abc.abstractmethod
+    def _pick_cli(self, found: Sequence[str]) -> str:
+        """Of the engine's CLIs on PATH, the one to build with."""
+
+    @abc.abstractmethod
+    def _endpoint_args(self) -> list[str]:
+        """CLI arguments that point the CLI at base_url."""
+
+    @abc.abstractmethod
+    def _build_command(self, cli: list[str]) -> tuple[list[str], dict[str, str]]:
+        """(the build command up to its options, extra environment)."""
+
+    def host_facts(self) -> dict[str, Any]:
+        """What this host says about the engine beyond its API (recorded with the engine's facts)."""
+        return {}
+
+    def container_defaults(self) -> dict[str, Any]:
+        """Container options this engine needs unless the caller gives them."""
+        return {}
+
+    def local_ref(self, tag: str) -> str:
+        """How the engine names a locally built tag in a FROM line or a removal."""
+        return tag
+
+    def build_records(self, types: Sequence[str] = ()) -> list[BuildRecord]:
+        """The builder's cache records (of these types, or all); none where the builder keeps none in the API."""
+        return []
+
+    def remove_build_record(self, record_id: str) -> None:
+        """Remove one record build_records listed."""
+        raise LookupError(f"{self.engine} lists no build records, so none named {record_id}")
+
+    @abc.abstractmethod
+    def prune_cell_builds(self, *, marker: str, labels: Mapping[str, str]) -> None:
+        """What a user's `<engine> builder prune` does to the build cache, limited to one cell's builds: those whose
+        RUN command holds `marker`, or whose images carry `labels`."""
+
+    def cache_mount_dir(self, mount_id: str) -> str | None:
+        """The host directory that holds the cache mount `mount_id` (its parent), when the builder keeps cache mounts
+        as plain host directories; None otherwise."""
+        return None
+
+    @classmethod
+    def host_cache_roots(cls) -> list[Path]:
+        """Host directories where this engine's builder keeps cache mounts (for sweeping what killed runs left)."""
+        return []
 
     # ------------------------------------------------------------------ connection
     @property
@@ -114,10 +214,7 @@ class Driver:
         if self.routed:
             return (f"start the engine that serves {self.base_url}, or correct the endpoint "
                     "(--endpoint, GCM_ENDPOINTS or settings.endpoints in matrix.toml)")
-        if self.engine is Engine.DOCKER:
-            return ("install and start Docker (Debian/Ubuntu: `apt-get install docker.io` then `dockerd &` "
-                    "or `systemctl start docker`), or set DOCKER_HOST")
-        return "install podman and start its API socket: `podman system service --time=0 &`"
+        return self.local_start_hint()
 
     def check(self) -> dict[str, str]:
         """Engine facts; raises EngineUnavailable when unreachable or too old."""
@@ -127,8 +224,8 @@ class Driver:
             raise EngineUnavailable(f"{self.engine} does not answer at {self.base_url or 'default socket'}: {e}",
                                     fix=self.start_hint()) from None
         version = str(v.get("Version", "0"))
-        if _version_tuple(version) < MIN_VERSION[self.engine]:
-            want = ".".join(map(str, MIN_VERSION[self.engine]))
+        if _version_tuple(version) < self.min_version:
+            want = ".".join(map(str, self.min_version))
             raise EngineUnavailable(f"{self.engine} {version} is older than the supported {want}",
                                     fix=f"upgrade {self.engine} to {want} or newer")
         return {"engine": self.engine.value, "version": version, "api_version": str(v.get("ApiVersion", "")),
@@ -144,53 +241,20 @@ class Driver:
             found = [c for c in dict.fromkeys(candidates) if os.access(c, os.X_OK)]
             if not found:
                 raise EngineUnavailable(f"no `{name}` command on PATH", fix=self.start_hint())
-            self._cli = [found[0]]
-            if self.engine is Engine.DOCKER:
-                self._cli = [self._pick_docker_cli(found)]
-        host = ["-H", self.base_url] if self.base_url and self.engine is Engine.DOCKER else []
-        if self.engine is Engine.PODMAN and self.base_url and os.environ.get("CONTAINER_HOST"):
-            host = ["--remote", "--url", self.base_url]
-        return [*self._cli, *host]
-
-    def _pick_docker_cli(self, found: Sequence[str]) -> str:
-        # A docker CLI >= 23 needs the buildx plugin for BuildKit; an older one has BuildKit built in
-        # (DOCKER_BUILDKIT=1). Hosts can carry both (e.g. a newer client without buildx on PATH).
-        for exe in found:
-            if subprocess.run([exe, "buildx", "version"], capture_output=True).returncode == 0:
-                self._build_mode = "buildx"
-                return exe
-        for exe in found:
-            env = {**os.environ, "DOCKER_BUILDKIT": "1"}
-            if subprocess.run([exe, "build", "--help"], capture_output=True, env=env).returncode == 0:
-                self._build_mode = "buildkit-legacy"
-                return exe
-        raise EngineUnavailable(
-            f"none of {', '.join(found)} can build with BuildKit (no buildx plugin, and the client is too new "
-            "for DOCKER_BUILDKIT=1 without it)",
-            fix="install the buildx plugin (Debian/Ubuntu: `apt-get install docker-buildx`, or docker-buildx-plugin "
-                "from Docker's repository)")
+            self._cli = [self._pick_cli(found)]
+        return [*self._cli, *self._endpoint_args()]
 
     def build(self, *, context: str, dockerfile: str, tag: str, platform: Arch, labels: Mapping[str, str],
               build_args: Mapping[str, str], timeout: float,
               extra: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
-        cli = self.cli()
-        env = dict(os.environ)
-        if self.engine is Engine.DOCKER:
-            if self._build_mode == "buildx":
-                cmd = [*cli, "buildx", "build", "--load"]
-            else:
-                env["DOCKER_BUILDKIT"] = "1"
-                cmd = [*cli, "build"]
-            cmd += ["--progress", "plain"]
-        else:
-            cmd = [*cli, "build"]
+        cmd, env_extra = self._build_command(self.cli())
         cmd += ["--platform", platform.to_oci(), "-f", dockerfile, "-t", tag]
         for k, v in labels.items():
             cmd += ["--label", f"{k}={v}"]
         for k, v in build_args.items():
             cmd += ["--build-arg", f"{k}={v}"]
         cmd += [*extra, context]
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env_extra}, timeout=timeout)
 
     # ------------------------------------------------------------------ images
     def image_attrs(self, ref: str) -> dict[str, Any] | None:
@@ -216,6 +280,27 @@ class Driver:
             raise docker.errors.ImageNotFound(f"{ref} not present after pull")
         return attrs, digest
 
+    def tag_image(self, image_id: str, tag: str) -> None:
+        repo, _, t = tag.partition(":")
+        self.client.images.get(image_id).tag(repo, t)
+
+    def untag(self, name: str) -> None:
+        """Drop one name; the image stays when other names hold it (noprune: its parents stay too)."""
+        with contextlib.suppress(docker.errors.APIError):
+            self.client.images.remove(name, noprune=True)
+
+    def image_ids(self, reference: str) -> list[str]:
+        """Ids of the images whose name matches `reference` (a pattern such as gcm-cell/*)."""
+        return [str(img.id) for img in self.client.images.list(filters={"reference": reference})]
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove ref (forced); False when it is gone already or the engine refused."""
+        try:
+            self.client.images.remove(ref, force=True)
+        except (docker.errors.ImageNotFound, docker.errors.APIError):
+            return False
+        return True
+
     # ------------------------------------------------------------------ containers
     @contextlib.contextmanager
     def container(self, *, image: str, command: Sequence[str], mounts: Sequence[Mount],
@@ -223,8 +308,8 @@ class Driver:
                   extra: Mapping[str, Any] | None = None) -> Iterator[DockerContainer]:
         """A started container, removed (with its anonymous volumes) on exit, whatever happened."""
         kw: dict[str, Any] = {"labels": dict(labels), "platform": platform.to_oci(), **(extra or {})}
-        if self.engine is Engine.PODMAN and "ulimits" not in kw:
-            kw["ulimits"] = podman_ulimits()
+        for k, v in self.container_defaults().items():
+            kw.setdefault(k, v)
         binds = [m for m in mounts if not m.volume and not m.tmpfs]
         vols = [m for m in mounts if m.volume]
         if vols:
@@ -254,10 +339,6 @@ class Driver:
         image = c.get_wrapped_container().commit(repository=repo, tag=t, changes=changes)
         return str(image.id)
 
-    def remove_image(self, ref: str) -> None:
-        with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
-            self.client.images.remove(ref, force=True)
-
     def wait(self, c: DockerContainer, timeout: float) -> tuple[int | None, bool]:
         wrapped = c.get_wrapped_container()
         try:
@@ -274,6 +355,14 @@ class Driver:
             return bytes(raw).decode(errors="replace")
         except docker.errors.APIError as e:
             return f"(logs unavailable: {e})"
+
+    def create_volume(self, labels: Mapping[str, str]) -> str:
+        """A new named volume carrying labels; its name."""
+        return str(self.client.volumes.create(labels=dict(labels)).name)
+
+    def remove_volume(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.APIError):
+            self.client.api.remove_volume(name, force=True)
 
     # ------------------------------------------------------------------ clean-up
     def sweep(self, match: Mapping[str, str]) -> dict[str, int]:
@@ -295,6 +384,18 @@ class Driver:
                 self.client.images.remove(img.id, force=True)
                 removed["images"] = removed.get("images", 0) + 1
         return removed
+
+    def labelled(self, keys: Sequence[str]) -> list[dict[str, str]]:
+        """The labels of every container, volume and image carrying all of `keys`."""
+        api = self.client.api  # the low-level lists: no per-object inspect that a concurrent removal could fail
+        want = {"label": list(keys)}
+        listed = [*api.containers(all=True, filters=want), *(api.volumes(filters=want).get("Volumes") or []),
+                  *api.images(filters=want)]
+        return [dict(obj.get("Labels") or {}) for obj in listed]
+
+    def running_labels(self, key: str) -> list[dict[str, str]]:
+        """The labels of the running containers that carry `key`."""
+        return [dict(c.labels or {}) for c in self.client.containers.list(filters={"label": key})]
 
     def storage_facts(self) -> dict[str, Any]:
         info = self.client.info()

@@ -4,7 +4,7 @@
                                                  ──docker silent, podman answers──> docker's cells on podman
                                                  ──neither answers──────────────> EngineUnavailable (exit 4),
                                                                                   one message, both fixes
-Pure apart from the `check` callable (Driver(engine).check in the CLI, a fake in the unit tests).
+Pure apart from the `check` callable (driver_for(engine).check in the CLI, a fake in the unit tests).
 """
 
 from __future__ import annotations

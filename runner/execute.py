@@ -23,6 +23,7 @@ import requests.exceptions
 from runner import buildrun, cacheprog, guest, host, images, preflight, slot, toolchains
 from runner import probe as probe_build
 from runner.config import MIN_GO, MatrixConfig, env_workload, version_key
+from runner.drivers import driver_for
 from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import CellProblem, EngineNotAnswering, EngineUnavailable, outcome
 from runner.model import Arch, Cell, Engine, Status
@@ -82,7 +83,7 @@ class RunContext:
         """One driver per (engine, endpoint); endpoint None is this host's engine."""
         key = (engine, endpoint)
         if key not in self._drivers:
-            self._drivers[key] = Driver(engine, preflight.resolve_endpoint(endpoint, engine) if endpoint else None)
+            self._drivers[key] = driver_for(engine, preflight.resolve_endpoint(endpoint, engine) if endpoint else None)
         return self._drivers[key]
 
     def engine_facts(self, engine: Engine, endpoint: str | None = None) -> dict[str, Any]:
@@ -94,9 +95,7 @@ class RunContext:
         if key not in self._engine_facts:
             try:
                 d = self.driver(engine, endpoint)
-                found: dict[str, Any] = {**d.check(), **d.storage_facts(), "endpoint": endpoint}
-                if engine is Engine.PODMAN:  # rootful here; who could run it rootless (subuid+subgid ranges)
-                    found["rootless_users"] = host.subid_users()
+                found: dict[str, Any] = {**d.check(), **d.storage_facts(), "endpoint": endpoint, **d.host_facts()}
                 self._engine_facts[key] = found
             except EngineUnavailable as e:
                 self._engine_facts[key] = EngineNotAnswering(str(e))
@@ -228,8 +227,7 @@ def _timing(cell: Cell) -> bool:
 
 def _other_runs_containers(driver: Driver, run_id: str) -> int:
     """Containers of other runs of this tool on the engine: what the per-run slot does not hold back."""
-    found = driver.client.containers.list(filters={"label": LABEL_MANAGED})
-    return sum(1 for c in found if (c.labels or {}).get(LABEL_RUN) != run_id)
+    return sum(1 for labels in driver.running_labels(LABEL_MANAGED) if labels.get(LABEL_RUN) != run_id)
 
 
 def run_cell(cell: Cell, ctx: RunContext) -> CellResult:

@@ -198,8 +198,7 @@ def _release_digest_name(driver: Driver, pulled: str, arch: Arch) -> None:
     name = str(refs.Ref(r.domain, r.path, None, r.digest))
     held = driver.image_attrs(name)
     if held is not None and platform_mismatch(held, arch):
-        with contextlib.suppress(docker.errors.APIError):
-            driver.client.images.remove(name, noprune=True)
+        driver.untag(name)
 
 
 def _pull(driver: Driver, distro: Distro, arch: Arch, mirror: str | None = None) -> Base:
@@ -217,8 +216,7 @@ def _pull(driver: Driver, distro: Distro, arch: Arch, mirror: str | None = None)
         mismatch = platform_mismatch(attrs, arch)
         if mismatch:
             raise ImageUnavailable(f"pulled {named} but {mismatch}")
-        repo, _, t = tag.partition(":")
-        driver.client.images.get(str(attrs["Id"])).tag(repo, t)
+        driver.tag_image(str(attrs["Id"]), tag)
     facts = _registry_facts(distro, arch, mirror, attrs, digest)
     record = pulled_record(distro, arch, mirror)
     record.parent.mkdir(parents=True, exist_ok=True)
@@ -480,13 +478,8 @@ def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, e
 
 def remove_cached(driver: Driver) -> int:
     """Remove every cached base and cell image (`clean --images`)."""
-    n = 0
-    for ref in ("gcm-base/*", "gcm-cell/*", "gcm-gobuild/*"):
-        for img in driver.client.images.list(filters={"reference": ref}):
-            with contextlib.suppress(docker.errors.APIError):
-                driver.client.images.remove(img.id, force=True)
-                n += 1
-    return n
+    return sum(driver.remove_image(i) for ref in ("gcm-base/*", "gcm-cell/*", "gcm-gobuild/*")
+               for i in driver.image_ids(ref))
 
 
 def main(argv: list[str] | None = None) -> int:

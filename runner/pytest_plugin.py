@@ -34,8 +34,9 @@ from runner.options import Options
 from runner.paths import remove_tree, run_id_problem, runs_root
 from runner.preflight import ArchCheck
 from runner.render import markdown, publish
-from runner.resources import LABEL_OWNER, sweep_stale_runs, unmount_leftovers
+from runner.resources import LABEL_OWNER, unmount_leftovers
 from runner.results import CellResult, cell_path, load_run, new_run_id, now_iso, write_json_atomic
+from runner.sweep import sweep_stale_runs
 
 STATE = pytest.StashKey["MatrixState"]()
 

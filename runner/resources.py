@@ -6,7 +6,7 @@ data dir, mounted with `mount -o loop` (autoclear: the loop device goes with the
 
 Every labelled resource also names its owner (LABEL_OWNER: host, pid and start time of the run's controller
 process). A run's start-up sweep removes what runs whose owner process is gone left behind (a SIGKILL, an
-OOM kill, a lost CI runner), and never touches a live run's resources: see sweep_stale_runs.
+OOM kill, a lost CI runner), and never touches a live run's resources: see runner.sweep.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-import docker.errors
-
-from runner.engine import LABEL_PREFIX, LABEL_RUN, Driver, Mount
+from runner.engine import LABEL_PREFIX, Driver, Mount
 from runner.errors import CellProblem
 from runner.model import Status
 from runner.scenarios import MountSpec
@@ -64,14 +62,8 @@ class CellResources:
 
     def volume(self, name: str) -> str:
         if name not in self._volumes:
-            vol = self.driver.client.volumes.create(labels=self.labels)
-            self._volumes[name] = str(vol.name)
-
-            def remove(v: object = vol) -> None:
-                with contextlib.suppress(docker.errors.APIError):
-                    v.remove(force=True)  # type: ignore[attr-defined]
-
-            self.stack.callback(remove)
+            self._volumes[name] = self.driver.create_volume(self.labels)
+            self.stack.callback(self.driver.remove_volume, self._volumes[name])
         return self._volumes[name]
 
     def loop(self, fs: str) -> Path:
@@ -188,41 +180,3 @@ def owner_gone(token: str) -> bool:
     if host != socket.gethostname() or not pid.isdigit() or not started or started == "?":
         return False
     return _start_time(int(pid)) != started
-
-
-def _labelled_runs(driver: Driver) -> set[tuple[str, str]]:
-    """(run id, owner) of every container, volume and image carrying both labels."""
-    api = driver.client.api  # the low-level lists: no per-object inspect that a concurrent removal could fail
-    want = {"label": [LABEL_OWNER, LABEL_RUN]}
-    listed = [*api.containers(all=True, filters=want), *(api.volumes(filters=want).get("Volumes") or []),
-              *api.images(filters=want)]
-    return {(str(labels[LABEL_RUN]), str(labels[LABEL_OWNER])) for obj in listed
-            if (labels := obj.get("Labels") or {}).get(LABEL_OWNER) and labels.get(LABEL_RUN)}
-
-
-def live_runs(driver: Driver) -> list[str]:
-    """Run ids with resources on this engine whose owner process is alive (or on another host)."""
-    return sorted({run_id for run_id, owner in _labelled_runs(driver) if not owner_gone(owner)})
-
-
-def sweep_stale_runs(driver: Driver, current_run: str | None = None) -> list[tuple[str, str, dict[str, int]]]:
-    """Remove the containers, volumes and images of runs whose owner process is gone: [(run id, owner, removed)].
-    Only resources carrying both the dead owner and its run id are removed, so a live run that reuses a
-    run id keeps its own; loop filesystems of such a run are unmounted when no live owner shares its id."""
-    found = _labelled_runs(driver)
-    swept = []
-    for run_id, owner in sorted(found):
-        if (run_id == current_run and owner == owner_token()) or not owner_gone(owner):
-            continue
-        removed = driver.sweep({LABEL_RUN: run_id, LABEL_OWNER: owner})
-        if all(owner_gone(o) for r, o in found if r == run_id):
-            from runner import buildrun  # it imports this module
-
-            removed["loop mounts"] = unmount_leftovers(run_id)
-            # Best effort: a build leftover that cannot go now goes with `clean`; it never stops the sweep.
-            with contextlib.suppress(Exception):
-                removed["build records"] = buildrun.prune_build_records(driver, run_id)
-            with contextlib.suppress(OSError):
-                removed["build dirs"] = buildrun.sweep_host_dirs(run_id)
-        swept.append((run_id, owner, removed))
-    return swept

@@ -39,8 +39,8 @@ import requests
 
 from runner import config as config_mod
 from runner import host, images
-from runner.engine import Driver
-from runner.model import Arch, Engine, ImageSource
+from runner.drivers import DockerDriver
+from runner.model import Arch, ImageSource
 
 pytestmark = pytest.mark.integration
 
@@ -221,7 +221,7 @@ def filled(local_registry: LocalRegistry) -> Iterator[Filled]:
     arches = [native] + ([other_arch(native)] if host.emulation(other_arch(native), native).ok else [])
     debian = config_mod.load(ROOT / "matrix.toml").distros["debian-12"]
     rootfs_only = replace(debian, sources=(ImageSource.ROOTFS,))
-    driver = Driver(Engine.DOCKER)
+    driver = DockerDriver()
     work = Path(tempfile.mkdtemp(prefix="gcm-it-layers-"))
     try:
         entries, layers, ids = [], {}, {}

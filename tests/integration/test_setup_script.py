@@ -28,8 +28,9 @@ import pytest
 
 from runner import config as config_mod
 from runner import images
-from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
-from runner.model import Arch, Engine, ImageSource
+from runner.drivers import DockerDriver
+from runner.engine import LABEL_MANAGED, LABEL_RUN
+from runner.model import Arch, ImageSource
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -88,7 +89,7 @@ def fresh(request: pytest.FixtureRequest) -> Iterator[str]:
     """A running container of a fresh Debian release (its debootstrap rootfs), with the project at /src."""
     distro = config_mod.load(ROOT / "matrix.toml").distros[request.param]
     rootfs_only = replace(distro, sources=(ImageSource.ROOTFS,))
-    driver = Driver(Engine.DOCKER)
+    driver = DockerDriver()
     base, _ = images.base_for_build(driver, rootfs_only, Arch.host(), emulated=False)
     assert base.tar is not None and base.tar.is_file(), base
     run_id = f"it-setup-{uuid.uuid4().hex[:8]}"

@@ -17,33 +17,21 @@ from runner.model import Engine
 from runner.resources import LABEL_OWNER, owner_token
 
 
-class FakeAPI:
-    def __init__(self, labels: list[dict[str, str]]) -> None:
-        self.labels = labels
-
-    def containers(self, all: bool, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"Labels": lab} for lab in self.labels]
-
-    def volumes(self, filters: dict[str, Any]) -> dict[str, Any]:
-        return {"Volumes": []}
-
-    def images(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        return []
-
-    def prune_builds(self, **kw: Any) -> dict[str, Any]:
-        return {}
-
-
 class FakeDriver:
     swept: ClassVar[list[dict[str, str]]] = []
     labels: ClassVar[list[dict[str, str]]] = []
 
     def __init__(self, engine: Engine, *a: Any, **kw: Any) -> None:
         self.engine = engine
-        self.client = type("C", (), {"api": FakeAPI(self.labels), "df": lambda self: {"BuildCache": []}})()
 
     def check(self) -> dict[str, str]:
         return {}
+
+    def labelled(self, keys: list[str]) -> list[dict[str, str]]:
+        return [lab for lab in self.labels if all(k in lab for k in keys)]
+
+    def build_records(self, types: tuple[str, ...] = ()) -> list[Any]:
+        return []
 
     def sweep(self, match: dict[str, str]) -> dict[str, int]:
         FakeDriver.swept.append(dict(match))
@@ -59,7 +47,7 @@ def two_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     FakeDriver.swept = []
     FakeDriver.labels = [{LABEL_RUN: "live1", LABEL_OWNER: live, LABEL_MANAGED: "1"},
                          {LABEL_RUN: "dead1", LABEL_OWNER: dead, LABEL_MANAGED: "1"}]
-    monkeypatch.setattr(cli, "Driver", FakeDriver)
+    monkeypatch.setattr(cli, "driver_for", FakeDriver)
     monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path / "cache"))
     points = {}
     for run_id, owner in (("live1", live), ("dead1", dead)):

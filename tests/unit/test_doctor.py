@@ -173,7 +173,7 @@ def bare_fedora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(host, "OS_RELEASE", tmp_path / "os-release")
     monkeypatch.setattr(host, "CGROUP_ROOT", tmp_path / "cgroup")
     monkeypatch.setattr(host, "BINFMT_DIR", tmp_path / "binfmt")
-    monkeypatch.setattr(doctor, "Driver", _DeadDriver)
+    monkeypatch.setattr(doctor, "driver_for", _DeadDriver)
     monkeypatch.setattr(doctor, "_which", lambda name: None)
     monkeypatch.setattr(doctor, "probe_registry", lambda r: (False, f"DNS cannot resolve {host.registry_api_host(r)}"))
     monkeypatch.setattr(Arch, "host", classmethod(lambda cls: Arch.AMD64))
@@ -200,7 +200,7 @@ def test_doctor_on_a_bare_host_prints_facts_and_fixes_and_exits_4(bare_fedora: P
 
 
 def test_doctor_exits_0_when_an_engine_answers(bare_fedora: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "Driver", _LiveDriver)
+    monkeypatch.setattr(doctor, "driver_for", _LiveDriver)
     lines: list[str] = []
     assert doctor.run(str(bare_fedora / "no-matrix.toml"), out=lines.append) == 0
     text = "\n".join(lines)

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from runner import options, plan
 from runner.cli import main
-from runner.engine import Driver
+from runner.engine import SdkDriver
 from runner.errors import EngineUnavailable, UsageError
 from runner.paths import run_id_problem
 from tests.faults.tally import BAD_BY_VERB, BAD_INPUTS
@@ -49,10 +49,10 @@ FUZZ = settings(derandomize=True, deadline=None, database=None,
 def _no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     # Belt and braces for run/bench/clean: an input that got past validation meets no engine (exit 4). Driver.check
     # is replaced rather than pointed at a dead socket: the docker SDK leaks the socket of a failed connect.
-    def no_engine(self: Driver) -> dict[str, str]:
+    def no_engine(self: SdkDriver) -> dict[str, str]:
         raise EngineUnavailable(f"{self.engine}: no engine in the fuzz tests", fix="none needed")
 
-    monkeypatch.setattr(Driver, "check", no_engine)
+    monkeypatch.setattr(SdkDriver, "check", no_engine)
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/gcm-fuzz.sock")
     monkeypatch.setenv("CONTAINER_HOST", "unix:///nonexistent/gcm-fuzz.sock")
     for var in options.ENV:  # every GCM_* variable plan and run read (runner.options)

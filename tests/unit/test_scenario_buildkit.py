@@ -69,12 +69,12 @@ def test_cache_id_is_per_run_and_cell() -> None:
 
 
 def test_clean_removes_only_the_named_run_s_build_dirs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runner import buildrun
+    from runner import drivers
     from runner.resources import owner_token
 
     monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path / "cache"))
     ctx, buildah = tmp_path / "cache" / "buildctx", tmp_path / "tmp" / "buildah-cache"
-    monkeypatch.setattr(buildrun, "_buildah_roots", lambda: [buildah])  # never the host's real /var/tmp
+    monkeypatch.setattr(drivers, "buildah_roots", lambda: [buildah])  # never the host's real /var/tmp
     cell_id = "debian-12/amd64/podman/go1.22/buildkit:rebuild"
     mine, longer, other, live = (cache_id(r, cell_id) for r in ("run-A", "run-A-2", "run-B", "run-C"))
     made = [ctx / mine, ctx / other, buildah / f"{mine}-gocache", buildah / f"{mine}-uid-gomodcache",

@@ -1,0 +1,126 @@
+"""The drivers' engine calls for real, on docker and on podman (through its API socket): volumes and labels, image
+names, a container's rlimits, and where each builder keeps a cache mount (BuildKit: a record in the engine; buildah:
+a host directory). The engine-specific decisions themselves are unit-tested in tests/unit/test_drivers.py.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner import config as config_mod
+from runner import images, paths
+from runner.buildrun import cache_id, marker
+from runner.drivers import DRIVERS, podman_ulimits
+from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, SdkDriver
+from runner.model import Arch, Engine
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=[Engine.DOCKER, Engine.PODMAN], ids=str)
+def driver(request: pytest.FixtureRequest) -> Iterator[SdkDriver]:
+    d = DRIVERS[request.param]()
+    d.check()
+    try:
+        yield d
+    finally:
+        if d._client is not None:
+            d._client.close()
+
+
+@pytest.fixture
+def run_labels(driver: SdkDriver) -> Iterator[dict[str, str]]:
+    """Labels of a run of its own; whatever carries them is swept afterwards."""
+    labels = {LABEL_MANAGED: "1", LABEL_RUN: f"it-drivers-{uuid.uuid4().hex[:8]}"}
+    try:
+        yield labels
+    finally:
+        driver.sweep({LABEL_RUN: labels[LABEL_RUN]})
+
+
+@pytest.fixture
+def cell_image(driver: SdkDriver) -> images.CellImage:
+    """Debian 12's cell image on this engine (cached by the runner; built once if not)."""
+    distro = config_mod.load(ROOT / "matrix.toml").distros["debian-12"]
+    return images.provision(driver, distro, Arch.host(), paths.images_dir(), emulated=False)
+
+
+def test_a_volume_carries_its_labels_and_goes(driver: SdkDriver, run_labels: dict[str, str]) -> None:
+    name = driver.create_volume(run_labels)
+    mine = [lab for lab in driver.labelled([LABEL_RUN]) if lab.get(LABEL_RUN) == run_labels[LABEL_RUN]]
+    assert len(mine) == 1 and run_labels.items() <= mine[0].items()
+    driver.remove_volume(name)
+    assert not [lab for lab in driver.labelled([LABEL_RUN]) if lab.get(LABEL_RUN) == run_labels[LABEL_RUN]]
+    driver.remove_volume(name)  # gone already: not an error
+
+
+def test_image_names(driver: SdkDriver, run_labels: dict[str, str], cell_image: images.CellImage) -> None:
+    # A name given through the API (podman's compat API files it under docker.io/, its builds under localhost/:
+    # local_ref is for the latter) is found again by the same name.
+    tag = f"gcm-it-drivers/{run_labels[LABEL_RUN]}:x"
+    driver.tag_image(cell_image.image_id, tag)
+    try:
+        attrs = driver.image_attrs(tag)
+        assert attrs is not None and attrs["Id"] == cell_image.image_id
+        assert cell_image.image_id in driver.image_ids("gcm-it-drivers/*")
+    finally:
+        driver.untag(tag)
+    assert driver.image_attrs(tag) is None
+    assert driver.image_attrs(cell_image.image_id) is not None, "untag keeps the image its other names hold"
+    assert driver.remove_image(tag) is False, "nothing left to remove"
+
+
+def test_a_container_is_labelled_and_podman_s_gets_our_rlimits(driver: SdkDriver, run_labels: dict[str, str],
+                                                               cell_image: images.CellImage) -> None:
+    with driver.container(image=cell_image.tag, command=["sh", "-c", "ulimit -n; ulimit -Hn; sleep 30"], mounts=[],
+                          env={}, labels=run_labels, platform=Arch.host()) as c:
+        running = [lab for lab in driver.running_labels(LABEL_RUN) if lab.get(LABEL_RUN) == run_labels[LABEL_RUN]]
+        assert len(running) == 1 and run_labels.items() <= running[0].items()  # with the image's own labels
+        for _ in range(100):
+            out = driver.logs(c).split()
+            if len(out) >= 2:
+                break
+            time.sleep(0.1)
+    if driver.engine is Engine.PODMAN:
+        nofile = {u["Name"]: (u["Soft"], u["Hard"]) for u in podman_ulimits()}["nofile"]
+        assert (int(out[0]), int(out[1])) == nofile, "podman starts containers with the limits we ask for"
+
+
+def test_each_builder_keeps_a_cache_mount_where_its_driver_finds_it(driver: SdkDriver, run_labels: dict[str, str],
+                                                                    cell_image: images.CellImage,
+                                                                    tmp_path: Path) -> None:
+    cid = cache_id(run_labels[LABEL_RUN], "it-drivers")
+    mount = f"{cid}-gocache"
+    (tmp_path / "Dockerfile").write_text(f"FROM {driver.local_ref(cell_image.tag)}\n"
+                                         f"RUN --mount=type=cache,id={mount},target=/c {marker(cid)}; touch /c/x\n")
+    tag = f"gcm-it-drivers/{run_labels[LABEL_RUN]}:build"
+    proc = driver.build(context=str(tmp_path), dockerfile=str(tmp_path / "Dockerfile"), tag=tag,
+                        platform=Arch.host(), labels=run_labels, build_args={}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [r for r in driver.build_records(("exec.cachemount",)) if marker(cid) in r.description]
+    where = driver.cache_mount_dir(mount)
+    try:
+        if driver.engine is Engine.DOCKER:  # BuildKit: a record in the engine, no host directory of ours
+            assert records and where is None
+            driver.prune_cell_builds(marker=marker(cid), labels={LABEL_CELL: "it-drivers"})
+            assert not [r for r in driver.build_records(("exec.cachemount",)) if marker(cid) in r.description]
+        else:  # buildah: no engine record, a directory under $TMPDIR/buildah-cache-<uid>
+            assert not records and where is not None and os.path.isfile(os.path.join(where, mount, "x"))
+    finally:
+        for r in driver.build_records():
+            if marker(cid) in r.description:
+                driver.remove_build_record(r.id)
+        if where:
+            for d in glob.glob(os.path.join(where, f"{cid}-*")):
+                shutil.rmtree(d, ignore_errors=True)
+        driver.remove_image(driver.local_ref(tag))
