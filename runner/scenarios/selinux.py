@@ -29,9 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from runner import host
+from runner import guest, host
 from runner.answer import BREAKS, WORKS, Answer, AnswerFn, Outcome, brief, per_case, pick
 from runner.model import Cell, Status
 from runner.results import CellResult
@@ -297,6 +298,21 @@ def verdict(variant: str, runs: Mapping[str, Mapping[str, Any]], avcs: Sequence[
                                     "and writes without relabelling, with SELinux confinement off for that "
                                     "container", obs)
     raise ValueError(f"unknown selinux variant {variant!r}")
+
+
+def guest_outcome(cell: Cell, run_dir: Path, images_dir: Path,
+                  planned: Sequence[Cell]) -> tuple[Status, str, dict[str, Any], dict[str, Any]]:
+    """(status, reason, observations, extra) of a cell on the podman-selinux engine: the guest target runs the
+    case (one boot shared by the run's guest cells) and hands back its records; they are judged here. extra:
+    host, image, toolchain, timings."""
+    got = guest.case_records(cell, run_dir, images_dir, planned)
+    if isinstance(got, tuple):
+        return got[0], got[1], {}, {}
+    v = verdict(cell.variant or "", got.runs, got.avc, {"guest": got.guest})
+    reason = v.reason
+    if v.status is Status.ERROR and (logs := got.engine_log()):
+        reason += f"; engine: {logs[-1]}"
+    return v.status, reason, v.observations, got.extra
 
 
 # ---------------------------------------------------------------- the report's row and title note
