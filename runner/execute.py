@@ -49,6 +49,7 @@ from runner.scenarios import (
     registry,
 )
 from runner.scenarios.base import Scenario
+from runner.scenarios.selinux import guest_outcome
 from runner.workloads import proxy
 
 WORKLOADS_SRC = Path(proxy.__file__).resolve().parent
@@ -261,7 +262,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     if cell.preset:
         return finish(cell.preset[0], cell.preset[1])
     if cell.engine.is_guest:  # the SELinux guest VM: its own target, one boot shared by the run's guest cells
-        status, reason, observations, extra = guest.cell_outcome(cell, ctx.run_dir, ctx.images_dir, ctx.planned)
+        status, reason, observations, extra = guest_outcome(cell, ctx.run_dir, ctx.images_dir, ctx.planned)
         result.host, result.image = extra.get("host", {}), extra.get("image", {})
         result.toolchain = extra.get("toolchain", {})
         timings.update(extra.get("timings", {}))

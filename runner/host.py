@@ -136,6 +136,9 @@ INSTALL = {"apt": "apt-get install", "dnf": "dnf install", "pacman": "pacman -S"
 PACKAGES: dict[str, dict[str, str]] = {
     "docker": {"apt": "docker.io", "dnf": "moby-engine", "pacman": "docker", "apk": "docker"},
     "podman": {"apt": "podman", "dnf": "podman", "pacman": "podman", "apk": "podman"},
+    # the SELinux guest VM (runner.guest): QEMU's x86-64 system emulator and qemu-img
+    "qemu-system": {"apt": "qemu-system-x86 qemu-utils", "dnf": "qemu-system-x86-core qemu-img",
+                    "pacman": "qemu-system-x86 qemu-img", "apk": "qemu-system-x86_64 qemu-img"},
     "debootstrap": {"apt": "debootstrap", "dnf": "debootstrap", "pacman": "debootstrap", "apk": "debootstrap"},
     "qemu": {"apt": "qemu-user-static binfmt-support", "dnf": "qemu-user-static",
              "pacman": "qemu-user-static qemu-user-static-binfmt", "apk": "qemu-aarch64 qemu-x86_64 qemu-openrc"},

@@ -53,7 +53,7 @@ class Arch(_StrEnum):
 class Engine(_StrEnum):
     DOCKER = "docker"
     PODMAN = "podman"
-    # podman inside an SELinux-enforcing Debian 12 guest VM booted with QEMU (runner/guest.py): not an
+    # podman inside an SELinux-enforcing Debian 12 guest VM booted with QEMU (runner/guest/): not an
     # engine API on this host, so it runs only the scenarios whose registry line gives guest_modes
     PODMAN_SELINUX = "podman-selinux"
 

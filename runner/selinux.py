@@ -1,4 +1,5 @@
-"""SELinux facts the `selinux` scenario needs: relabel options (only ever inside the run) and AVC records.
+"""SELinux facts the `selinux` scenario and the guest VM target share: the cases, relabel options (only ever
+inside the run) and AVC records.
 
 `:z`/`:Z` on a bind mount makes the engine relabel the host directory (chcon -R). Done on a user's
 own directory (a home, a source tree, ~/.cache/go-build) that changes its label for every other
@@ -9,6 +10,7 @@ cell's data directory, and refuses anything else before an engine sees it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +53,57 @@ def avcs_since(since: float, log: Path = AUDIT_LOG) -> list[dict[str, Any]] | No
     except OSError:
         return None
     return [r for r in map(parse_avc, text.splitlines()) if r is not None and r["time"] >= since]
+
+
+# ---------------------------------------------------------------- the `selinux` cases: what each variant runs
+@dataclass(frozen=True)
+class Run:
+    """One container run of a case.
+
+    mount: "bind" (a directory the run created), "volume" (a named volume), "build" (an image build whose
+    RUN step has GOCACHE on a `--mount=type=cache`); relabel: "" | "z" | "Z" on the bind mount;
+    security_opt: the engine's --security-opt values.
+    """
+
+    name: str
+    steps: tuple[str, ...]
+    mount: str = "bind"
+    relabel: str = ""
+    security_opt: tuple[str, ...] = ()
+
+
+LWB = ("label", "write", "build")
+RB = ("reuse", "build")
+CASES: dict[str, tuple[Run, ...]] = {
+    "bind": (Run("first", LWB), Run("second", ("build",))),
+    "bind-z": (Run("first", LWB, relabel="z"), Run("second", RB, relabel="z")),
+    "bind-Z": (Run("first", LWB, relabel="Z"), Run("second", RB, relabel="Z")),
+    # A directory relabelled by one container, then used by a new one without an option.
+    "bind-Z-reused": (Run("first", ("label", "write"), relabel="Z"), Run("second", ("label", "write", *RB))),
+    "bind-z-reused": (Run("first", ("label", "write"), relabel="z"), Run("second", ("label", "write", "reuse"))),
+    "label-disable": (Run("first", ("label", "write"), security_opt=("label=disable",)),),
+    "volume": (Run("first", LWB, mount="volume"), Run("second", RB, mount="volume")),
+    "build-cache-mount": (Run("first", LWB, mount="build"), Run("second", RB, mount="build")),
+}
+VARIANTS = tuple(CASES)
+WHAT = {
+    "bind": "bind mount, no relabel option",
+    "bind-z": "bind mount with :z",
+    "bind-Z": "bind mount with :Z",
+    "bind-Z-reused": ":Z dir, then a new container without an option",
+    "bind-z-reused": ":z dir, then a new container without an option",
+    "label-disable": "--security-opt label=disable, no relabel option",
+    "volume": "named volume",
+    "build-cache-mount": "image build, RUN --mount=type=cache",
+}
+
+
+def relabel(variant: str | None) -> str:
+    """The relabel option of the case's first run ("" for none)."""
+    runs = CASES.get(variant or "")
+    return runs[0].relabel if runs else ""
+
+
+def clean_label(text: Any) -> str:
+    """/proc/self/attr/current ends in a NUL byte."""
+    return str(text or "").strip("\x00\n ")

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Bake the SELinux-enforcing Debian guest's base disk (run by runner/guest.py, as root, under its lock).
+# Bake the SELinux-enforcing Debian guest's base disk (run by runner/guest/image.py, as root, under its lock).
+# What it relies on, and why: README.md beside it.
 #
-#   bake.sh RECIPE_DIR WORK_DIR OUT_DIR SUITE [MIRROR] [IMAGE_SCRIPT]
+#   bake.sh RECIPE_DIR WORK_DIR OUT_DIR SUITE [MIRROR] [IMAGE]
 #
 # debootstrap (packages.txt) -> the refpolicy `container` module and the local stdio module built and
 # installed -> config (enforcing, fstab, cgroupfs podman, serial autologin, the job runner) -> the
-# containers' image imported by IMAGE_SCRIPT (rendered by runner/guest.py) with podman in the chroot -> labels
+# containers' image IMAGE made by make-image.sh with podman in the chroot -> labels
 # written with setfiles (the host needs no SELinux) -> an ext4 image made with `mkfs.ext4 -d`, which
 # keeps the labels. OUT_DIR gets base.img, vmlinuz and initrd.img.
 # Lines starting with GCM-BAKE are progress for the host.
 set -euo pipefail
-recipe=$1 work=$2 out=$3 suite=$4 mirror=${5:-} image_script=${6:-}
+recipe=$1 work=$2 out=$3 suite=$4 mirror=${5:-} image=${6:-}
 root=$work/root
 step() { echo "GCM-BAKE $* [+${SECONDS}s]"; }
 unmount_all() {
@@ -75,24 +76,25 @@ in_root systemctl mask podman.service podman.socket podman-restart.service podma
 in_root apt-get clean
 rm -rf "$root/var/lib/apt/lists/"* "$root/var/log/"*.log
 
-if [ -n "$image_script" ]; then
+if [ -n "$image" ]; then
 	step "containers' image: podman import in the chroot"
 	# podman unpacks a layer in a chroot of its own and remounts "/" there, which fails unless the root is a
 	# mount point: bind the tree onto itself, with /proc, /sys, /dev and a /run of its own on top. All in a
 	# private mount namespace, so these mounts end with it, however it ends (the host's /dev bound into a
 	# tree that is later deleted must never outlive the step). Its storage lands in /var/lib/containers.
-	cp "$image_script" "$root/tmp/gcm-image.sh"
-	# shellcheck disable=SC2016 # the inner script gets $root as its $1
+	cp "$recipe/make-image.sh" "$root/tmp/gcm-make-image.sh"
+	# shellcheck disable=SC2016 # the inner script gets $root and $image as its $1 and $2
 	unshare --mount --propagation private /bin/bash -euc '
-		root=$1
+		root=$1 image=$2
 		mount --bind "$root" "$root"
 		mount -t proc proc "$root/proc"
 		mount -t sysfs sysfs "$root/sys"
 		mount --bind /dev "$root/dev"
 		mount -t tmpfs tmpfs "$root/run"
-		chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C bash /tmp/gcm-image.sh
-	' image-step "$root"
-	rm -f "$root/tmp/gcm-image.sh"
+		chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C \
+			bash /tmp/gcm-make-image.sh "$image" /dev/stderr
+	' image-step "$root" "$image"
+	rm -f "$root/tmp/gcm-make-image.sh"
 fi
 
 step "labels: setfiles"

@@ -28,10 +28,11 @@ A case whose output is lost (a record missing) is an `error`, never a pass.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from runner import host
+from runner import guest, host
 from runner.answer import BREAKS, WORKS, Answer, AnswerFn, Outcome, brief, per_case, pick
 from runner.model import Cell, Status
 from runner.results import CellResult
@@ -52,61 +53,18 @@ from runner.scenarios import (
 from runner.scenarios import buildkit as bk
 from runner.scenarios.base import Rows, Scenario
 from runner.scenarios.rows import lead
-from runner.selinux import avcs_since
+from runner.selinux import CASES as CASES
+from runner.selinux import VARIANTS as VARIANTS
+from runner.selinux import WHAT as WHAT
+from runner.selinux import Run as Run
+from runner.selinux import avcs_since, relabel
+from runner.selinux import clean_label as clean_label
 
 MOUNT = "/gocache"
 SRC = f"{SCRATCH}/src"
 ENV = {**OFFLINE_GO, "GOCACHE": MOUNT, "GOMODCACHE": f"{SCRATCH}/mod"}
 ADVICE = (":z labels the directory container_file_t for every container (shared caches); :Z gives it this "
           "container's private categories (a second container with other categories is denied)")
-
-
-@dataclass(frozen=True)
-class Run:
-    """One container run of a case.
-
-    mount: "bind" (a directory the run created), "volume" (a named volume), "build" (an image build whose
-    RUN step has GOCACHE on a `--mount=type=cache`); relabel: "" | "z" | "Z" on the bind mount;
-    security_opt: the engine's --security-opt values.
-    """
-
-    name: str
-    steps: tuple[str, ...]
-    mount: str = "bind"
-    relabel: str = ""
-    security_opt: tuple[str, ...] = ()
-
-
-LWB = ("label", "write", "build")
-RB = ("reuse", "build")
-CASES: dict[str, tuple[Run, ...]] = {
-    "bind": (Run("first", LWB), Run("second", ("build",))),
-    "bind-z": (Run("first", LWB, relabel="z"), Run("second", RB, relabel="z")),
-    "bind-Z": (Run("first", LWB, relabel="Z"), Run("second", RB, relabel="Z")),
-    # A directory relabelled by one container, then used by a new one without an option.
-    "bind-Z-reused": (Run("first", ("label", "write"), relabel="Z"), Run("second", ("label", "write", *RB))),
-    "bind-z-reused": (Run("first", ("label", "write"), relabel="z"), Run("second", ("label", "write", "reuse"))),
-    "label-disable": (Run("first", ("label", "write"), security_opt=("label=disable",)),),
-    "volume": (Run("first", LWB, mount="volume"), Run("second", RB, mount="volume")),
-    "build-cache-mount": (Run("first", LWB, mount="build"), Run("second", RB, mount="build")),
-}
-VARIANTS = tuple(CASES)
-WHAT = {
-    "bind": "bind mount, no relabel option",
-    "bind-z": "bind mount with :z",
-    "bind-Z": "bind mount with :Z",
-    "bind-Z-reused": ":Z dir, then a new container without an option",
-    "bind-z-reused": ":z dir, then a new container without an option",
-    "label-disable": "--security-opt label=disable, no relabel option",
-    "volume": "named volume",
-    "build-cache-mount": "image build, RUN --mount=type=cache",
-}
-
-
-def relabel(variant: str | None) -> str:
-    """The relabel option of the case's first run ("" for none)."""
-    runs = CASES.get(variant or "")
-    return runs[0].relabel if runs else ""
 
 
 def _selinux_rows(cells: Sequence[CellResult]) -> Rows:
@@ -216,11 +174,6 @@ def runs_from_probe(probe: Mapping[str, Any] | None) -> dict[str, Any]:
             "error": first_line(read_back.get("error") or write_back.get("error"))},
         "build": build_obs(build) if build is not None else None,
     }
-
-
-def clean_label(text: Any) -> str:
-    """/proc/self/attr/current ends in a NUL byte."""
-    return str(text or "").strip("\x00\n ")
 
 
 def context_type(context: str | None) -> str:
@@ -365,6 +318,21 @@ def verdict(variant: str, runs: Mapping[str, Mapping[str, Any]], avcs: Sequence[
                                     "and writes without relabelling, with SELinux confinement off for that "
                                     "container", obs)
     raise ValueError(f"unknown selinux variant {variant!r}")
+
+
+def guest_outcome(cell: Cell, run_dir: Path, images_dir: Path,
+                  planned: Sequence[Cell]) -> tuple[Status, str, dict[str, Any], dict[str, Any]]:
+    """(status, reason, observations, extra) of a cell on the podman-selinux engine: the guest target runs the
+    case (one boot shared by the run's guest cells) and hands back its records; they are judged here. extra:
+    host, image, toolchain, timings."""
+    got = guest.case_records(cell, run_dir, images_dir, planned)
+    if isinstance(got, tuple):
+        return got[0], got[1], {}, {}
+    v = verdict(cell.variant or "", got.runs, got.avc, {"guest": got.guest})
+    reason = v.reason
+    if v.status is Status.ERROR and (logs := got.engine_log()):
+        reason += f"; engine: {logs[-1]}"
+    return v.status, reason, v.observations, got.extra
 
 
 # ---------------------------------------------------------------- the report's row and title note

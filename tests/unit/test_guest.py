@@ -1,11 +1,13 @@
-"""The SELinux guest target's pure parts: accelerator choice, QEMU command, job rendering, results and AVC
-parsing, verdicts from the records, the plan's guest cells, and the report's row and title note."""
+"""The SELinux guest target's pure parts: accelerator choice, QEMU command, the job (its data, and job.sh run
+with every guest command stubbed), results and AVC parsing, verdicts from the records, the plan's guest cells,
+and the report's row and title note."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
 import os
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -52,9 +54,8 @@ def test_install_hint_per_kind_of_host() -> None:
 
 
 def test_qemu_command_has_no_network_and_three_disks(tmp_path: Path) -> None:
-    base = guest.Base(tmp_path, "k", 0.0, True)
     accel = guest.choose_accel(False, frozenset())
-    cmd = guest.qemu_command("qemu-system-x86_64", accel, base, tmp_path / "o.qcow2", tmp_path / "r.img",
+    cmd = guest.qemu_command("qemu-system-x86_64", accel, tmp_path, tmp_path / "o.qcow2", tmp_path / "r.img",
                              tmp_path / "job.tar", tmp_path / "go.img", tmp_path / "serial.log")
     assert "-nodefaults" in cmd and cmd[cmd.index("-nic") + 1] == "none" and "-netdev" not in cmd
     drives = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-drive"]
@@ -62,10 +63,11 @@ def test_qemu_command_has_no_network_and_three_disks(tmp_path: Path) -> None:
                                                  f"file={tmp_path}/job.tar", f"file={tmp_path}/go.img"]
     assert drives[0].endswith("format=qcow2") and all(d.endswith("readonly=on") for d in drives[2:])
     assert "enforcing=1" in cmd[cmd.index("-append") + 1] and cmd[cmd.index("-serial") + 1].startswith("file:")
+    assert cmd[cmd.index("-kernel") + 1] == str(tmp_path / "vmlinuz")
 
 
 def test_preflight_without_qemu_is_unavailable_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guest, "qemu_binary", lambda: None)
+    monkeypatch.setattr(guest.accel, "qemu_binary", lambda: None)
     check = guest.preflight_check(Arch.AMD64)
     assert not check.ok and check.mode == "guest" and "qemu-system-x86_64" in check.detail
     assert check.fix and "qemu" in check.fix
@@ -75,9 +77,9 @@ def test_preflight_without_qemu_is_unavailable_with_the_install_command(monkeypa
 def test_a_cell_without_qemu_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                             cfg: config.MatrixConfig) -> None:
     monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(guest, "qemu_binary", lambda: None)
+    monkeypatch.setattr(guest.accel, "qemu_binary", lambda: None)
     cell = _cell(cfg, "bind-z")
-    status, reason, _, _ = guest.cell_outcome(cell, tmp_path / "run", ROOT / "images", [cell])
+    status, reason, _, _ = se.guest_outcome(cell, tmp_path / "run", ROOT / "images", [cell])
     assert status is Status.UNAVAILABLE and "apt-get install qemu-system-x86" in reason
 
 
@@ -100,42 +102,100 @@ def test_the_guest_engine_plans_only_selinux_on_debian_12_amd64(cfg: config.Matr
 
 def test_cells_of_one_toolchain_share_a_boot(cfg: config.MatrixConfig) -> None:
     planned = [_cell(cfg, v) for v in ("volume", "bind", "bind-z")] + [_cell(cfg, "bind-Z", "go1.27")]
-    assert guest._batch_variants(planned[0], planned) == ["bind", "bind-z", "volume"]
+    assert guest.batch_variants(planned[0], planned) == ["bind", "bind-z", "volume"]
     alone = _cell(cfg, "label-disable")
-    assert guest._batch_variants(alone, []) == ["label-disable"]
+    assert guest.batch_variants(alone, []) == ["label-disable"]
 
 
-# ---------------------------------------------------------------- job rendering
-def test_the_job_runs_every_case_with_its_mount_and_options() -> None:
-    job = guest.render_job(se.VARIANTS, guest.TCG_FACTOR)
-    assert subprocess.run(["bash", "-n"], input=job, text=True).returncode == 0
-    assert f"-v {guest.GUEST_CACHE}/gcm-bind:/cache " in job  # no relabel option
-    assert f"-v {guest.GUEST_CACHE}/gcm-bind-z:/cache:z " in job and f"{guest.GUEST_CACHE}/gcm-bind-Z:/cache:Z " in job
-    assert "--security-opt label=disable" in job and "engine volume create gcm-volume" in job
-    assert "-v gcm-volume:/cache " in job and "podman build --pull=never --network=none" in job
-    assert job.count("podman run --rm --network=none") == sum(
-        1 for v in se.VARIANTS for r in se.CASES[v] if r.mount != "build")
-    for v in se.VARIANTS:
-        assert f"mark case-start {v}" in job and f"mark case-end {v}" in job
+# ---------------------------------------------------------------- the job: data in, job.sh runs it
+LOG = 'printf "%s" "${0##*/}" >>"$GCM_LOG"; printf " %q" "$@" >>"$GCM_LOG"; echo >>"$GCM_LOG"'
+STUBS = {  # every command of job.sh that needs the guest: each logs its argv; mkdir only below the test's dir
+    "podman": LOG + '\nif [ "$1 $2" = "volume inspect" ]; then echo "/vol/$5"; fi\n[ "$1 $2" != "image exists" ] '
+                    '|| [ -z "${GCM_NO_IMAGE:-}" ]',
+    "timeout": LOG + '\nshift 3\nexec "$@"',
+    "runcon": LOG + '\nshift 2\nexec "$@"',
+    "bash": LOG,  # make-image.sh, when the baked image is missing
+    "mkdir": 'for a in "$@"; do case $a in -*|"$GCM_ROOT"/*) ;; *) ' + LOG + '\nexit 0;; esac; done\n'
+             'exec /bin/mkdir "$@"',
+    **{name: LOG for name in ("chcon", "restorecon", "semodule", "mount", "stat", "ls")},
+}
+
+
+def _run_job(tmp_path: Path, variants: tuple[str, ...], **env: str) -> tuple[str, list[str], Path]:
+    """job.sh of a job tar for `variants`, run here with the guest's commands stubbed: (the commands it ran, one
+    per line with their arguments shell-quoted and this test's dir as ROOT; its GCM-MARK lines; results dir)."""
+    stubs, job, results = tmp_path / "stubs", tmp_path / "job", tmp_path / "results"
+    real_bash = shutil.which("bash")  # the stubs' bash (make-image.sh's) comes first on the job's PATH
+    assert real_bash
+    for d in (stubs, job, results):
+        d.mkdir(parents=True)
+    for name, body in STUBS.items():
+        (stubs / name).write_text(f"#!{real_bash}\n{body}\n")
+        (stubs / name).chmod(0o755)
+    guest.write_job_tar(tmp_path / "job.tar", ROOT / "images" / guest.RECIPE, variants, guest.TCG_FACTOR)
+    with tarfile.open(tmp_path / "job.tar") as t:
+        t.extractall(job, filter="data")
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "GCM_LOG": str(tmp_path / "log"),
+           "GCM_ROOT": str(tmp_path), "GCM_RESULTS": str(results), **env}
+    subprocess.run([real_bash, "-c", f'{real_bash} ./job.sh 3>"$1" >"$2" 2>&1', "_", str(tmp_path / "marks"),
+                    str(tmp_path / "job.log")], cwd=job, env=env, check=True, timeout=60)
+    return ((tmp_path / "log").read_text().replace(str(tmp_path), "ROOT"),
+            [ln.removeprefix("GCM-MARK ") for ln in (tmp_path / "marks").read_text().splitlines()], results)
+
+
+def test_the_cases_file_holds_every_run_with_its_mount_options_and_budget() -> None:
+    lines = guest.case_lines(se.VARIANTS, guest.TCG_FACTOR)
+    assert len(lines) == sum(len(se.CASES[v]) for v in se.VARIANTS)
+    assert lines[0] == "bind|first|bind|||1200|label write build"  # a build run under TCG: 90 s native x 13 + 30
+    assert "bind-Z-reused|second|bind|||1200|label write reuse build" in lines
+    assert "label-disable|first|bind||label=disable|225|label write" in lines
+    assert "bind-z|first|bind|z||1200|label write build" in lines
+    assert guest.case_lines(["volume"], guest.KVM_FACTOR) == ["volume|first|volume|||147|label write build",
+                                                              "volume|second|volume|||147|reuse build"]
+
+
+def test_the_job_runs_every_case_with_its_mount_and_options(tmp_path: Path) -> None:
+    log, marks, results = _run_job(tmp_path, se.VARIANTS)
+    runs = [ln.split(" ", 7)[7] for ln in log.splitlines() if ln.startswith("timeout -k 10 ")]
+    assert len(runs) == sum(len(se.CASES[v]) for v in se.VARIANTS)
+    ro, go = "-v ROOT/job/ro:/opt/gcm:ro -v /opt/gcm-go:/usr/local/go:ro", "localhost/gcm-busybox:1"
+    assert runs[0] == ("podman run --rm --network=none --name gcm-bind-first -v /home/gopher/.cache/gcm-bind:/cache "
+                       f"{ro} -v ROOT/results/cases/bind/first:/out {go} /bin/sh /opt/gcm/case.sh first label write "
+                       "build")
+    assert "-v /home/gopher/.cache/gcm-bind-z:/cache:z " in log and "/home/gopher/.cache/gcm-bind-Z:/cache:Z " in log
+    assert "--name gcm-label-disable-first --security-opt label=disable -v /home/gopher/.cache/gcm-label" in log
+    assert "podman volume create gcm-volume" in log and "-v gcm-volume:/cache " in log
     # the reused :Z case: its second run mounts the same dir without an option
-    reused = job.split("# ---- bind-Z-reused")[1].split("# ----")[0]
-    assert reused.count(f"{guest.GUEST_CACHE}/gcm-bind-Z-reused:/cache:Z ") == 1
-    assert reused.count(f"{guest.GUEST_CACHE}/gcm-bind-Z-reused:/cache ") == 1
-    assert "timeout -k 10 1200 " in job  # a build run under TCG: 90 s native x 13 + 30
-    assert "--mount=type=cache,target=/cache" in guest.containerfile()
-    assert job.count(f"-v {guest.GUEST_GO}:/usr/local/go:ro ") == sum(len(se.CASES[v]) for v in se.VARIANTS)
+    reused = [r for r in runs if "gcm-bind-Z-reused-" in r]
+    assert ["/cache:Z " in r for r in reused] == [True, False] and all("gcm-bind-Z-reused:/cache" in r for r in reused)
+    build = [r for r in runs if r.startswith("podman build")]
+    assert build[0] == ("podman build --pull=never --network=none --build-arg GCM_IMAGE=localhost/gcm-busybox:1 "
+                        "--build-arg GCM_RUN=first --build-arg GCM_STEPS=label\\ write\\ build "
+                        f"{ro} -v ROOT/results/cases/build-cache-mount/first:/out -f ROOT/job/ro/Containerfile "
+                        "-t localhost/gcm-build:first ROOT/job/ro/ctx")
+    assert "stat -c %C /var/tmp/buildah-cache-\\*/\\*" in log  # no buildah cache dir here: the glob stays
+    assert "stat -c %C /vol/gcm-volume" in log
+    for v in se.VARIANTS:
+        assert f"case-start {v}" in marks and f"case-end {v}" in marks
+    assert "run-end bind second rc=0" in marks and marks.count("image-done") == 1
+    assert (results / "cases/bind-z/second/engine.rc").read_text() == "0\n"
+    assert (results / "image-source").read_text() == "baked\n"
 
 
-def test_every_job_mounts_go_read_only_and_makes_the_busybox_image_only_if_the_bake_did_not() -> None:
-    pre = guest.render_prelude()
-    assert f"mount -o ro,context=system_u:object_r:container_ro_file_t:s0 /dev/vdd {guest.GUEST_GO}" in pre
-    assert "cp /bin/busybox" in pre and "podman import" in pre and "--change 'ENV GOCACHE=/cache'" in pre
-    assert "restorecon -R /var/lib/containers" in pre and pre.index("podman import") < pre.index("restorecon")
-    assert pre.index('if podman image exists "$IMAGE"') < pre.index("podman import")
-    baked = guest.bake_image_script()
-    assert all(line in baked for line in guest.image_script())  # the bake makes the same image
-    assert baked.startswith("#!/bin/bash\nset -euo pipefail")
-    assert baked.rstrip().endswith('podman image exists "$IMAGE"')
+def test_every_job_mounts_go_read_only_and_makes_the_busybox_image_only_if_the_bake_did_not(tmp_path: Path) -> None:
+    log, _, results = _run_job(tmp_path / "baked", ("bind",))
+    assert "mount -o ro\\,context=system_u:object_r:container_ro_file_t:s0 /dev/vdd /opt/gcm-go" in log
+    assert log.index("podman image exists") < log.index("restorecon -R /var/lib/containers")
+    assert "make-image.sh" not in log
+    log, _, results = _run_job(tmp_path / "missing", ("bind",), GCM_NO_IMAGE="1")
+    assert "bash ROOT/job/make-image.sh localhost/gcm-busybox:1 ROOT/results/image.log" in log
+    assert log.index("make-image.sh") < log.index("restorecon")
+    assert (results / "image-source").read_text() == "boot\n"
+    recipe = ROOT / "images" / guest.RECIPE
+    make = (recipe / "make-image.sh").read_text()
+    assert "cp /bin/busybox" in make and "podman import" in make and "GOCACHE=/cache" in make
+    assert "make-image.sh" in (recipe / "bake.sh").read_text()  # the bake makes the same image
+    assert "--mount=type=cache,target=/cache" in (recipe / "job" / "Containerfile").read_text()
 
 
 def test_the_recipe_key_covers_the_recipe_but_not_the_job(tmp_path: Path) -> None:
@@ -146,7 +206,11 @@ def test_the_recipe_key_covers_the_recipe_but_not_the_job(tmp_path: Path) -> Non
     (recipe / "policy" / "x.te").write_text("policy_module(x, 1.0)\n")
     key = guest.recipe_key(recipe, "bookworm", None)
     (recipe / "job" / "case.sh").write_text("echo changed\n")
+    (recipe / "README.md").write_text("what the recipe relies on\n")
     assert guest.recipe_key(recipe, "bookworm", None) == key
+    (recipe / "make-image.sh").write_text("podman import\n")
+    assert guest.recipe_key(recipe, "bookworm", None) != key
+    key = guest.recipe_key(recipe, "bookworm", None)
     (recipe / "policy" / "x.te").write_text("policy_module(x, 1.1)\n")
     assert guest.recipe_key(recipe, "bookworm", None) != key
     assert guest.recipe_key(recipe, "bookworm", "http://mirror.invalid/debian") != guest.recipe_key(
@@ -155,7 +219,8 @@ def test_the_recipe_key_covers_the_recipe_but_not_the_job(tmp_path: Path) -> Non
 
 def test_the_shipped_recipe_has_what_the_key_and_the_bake_need() -> None:
     recipe = ROOT / "images" / guest.RECIPE
-    for name in ("bake.sh", "packages.txt", "policy/gcmstdio.te", "job/case.sh",
+    for name in ("bake.sh", "make-image.sh", "packages.txt", "policy/gcmstdio.te", "job/case.sh", "job/job.sh",
+                 "job/Containerfile", "README.md",
                  "rootfs/usr/local/sbin/gcm-guest-job", "rootfs/etc/containers/containers.conf"):
         assert (recipe / name).is_file(), name
     packages = (recipe / "packages.txt").read_text()
@@ -308,17 +373,17 @@ def test_the_results_disk_is_a_tar_followed_by_zeros(tmp_path: Path) -> None:
         info.size = len(data)
         t.addfile(info, io.BytesIO(data))
     img.write_bytes(buf.getvalue() + bytes(1 << 20))
-    got, problem = guest._untar(img, tmp_path / "out")
+    got, problem = guest.untar(img, tmp_path / "out")
     assert problem is None and got is not None and (got / "facts.txt").read_text() == "rc=0\n"
     img.write_bytes(bytes(1 << 16))
-    got, problem = guest._untar(img, tmp_path / "out2")
+    got, problem = guest.untar(img, tmp_path / "out2")
     assert got is None and problem
     bad = io.BytesIO()
     with tarfile.open(fileobj=bad, mode="w") as t:
         info = tarfile.TarInfo("../escape")
         t.addfile(info, io.BytesIO(b""))
     img.write_bytes(bad.getvalue())
-    got, problem = guest._untar(img, tmp_path / "out3")
+    got, problem = guest.untar(img, tmp_path / "out3")
     assert got is None and "unsafe" in str(problem) and not (tmp_path / "escape").exists()
 
 
@@ -372,7 +437,7 @@ def test_killed_bakes_of_other_recipes_are_deleted_unless_one_is_running(monkeyp
         (d / "root").mkdir(parents=True)
     with open(tmp_path / "locks" / "guest-base-bbbb.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # a bake of recipe bbbb in progress
-        guest._sweep_killed_bakes(tmp_path / "guest")
+        guest.image._sweep_killed_bakes(tmp_path / "guest")
     assert not killed.exists() and running.exists()
 
 

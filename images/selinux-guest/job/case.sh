@@ -4,7 +4,7 @@
 #   case.sh RUN STEP...     RUN: the run's name (first, second); STEP: label | write | reuse | build
 #
 # Every record goes to a file in /out (a directory the guest labelled container_file_t), never to
-# stdout: a confined container's stdio can be lost (SELINUX-GUEST.md, pitfall 3), and a missing
+# stdout: a confined container's stdio can be lost (../README.md: container output), and a missing
 # record must read as lost output, not as an outcome. GOCACHE (/cache) is the mount under test.
 out=/out
 run=$1
