@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runner import cli, config, options, plan, pytest_plugin
-from runner.engine import Driver
+from runner.engine import SdkDriver
 from runner.errors import EngineUnavailable, UsageError
 from runner.model import Arch, Engine
 from runner.options import Given, Options
@@ -116,14 +116,14 @@ def test_plan_run_and_the_plugin_see_the_same_engines_for_gcm_engines_podman(
 
     checked: list[Engine] = []
 
-    def check(self: Driver) -> dict[str, str]:
+    def check(self: SdkDriver) -> dict[str, str]:
         checked.append(self.engine)
         if self.engine is not Engine.PODMAN:
             raise EngineUnavailable(f"{self.engine} is not asked for", fix="-")
         return {}
 
     handed: list[list[str]] = []
-    monkeypatch.setattr(Driver, "check", check)
+    monkeypatch.setattr(SdkDriver, "check", check)
     monkeypatch.setattr(pytest, "main", lambda args: handed.append(list(args)) or pytest.ExitCode.OK)
     monkeypatch.setattr(Arch, "host", staticmethod(lambda: Arch.AMD64))
     assert cli.main(["run", "--matrix", MATRIX, "--select", SELECT, "-n", "0"]) == 0
@@ -144,13 +144,13 @@ def test_plan_run_and_the_plugin_see_the_same_engines_for_gcm_engines_podman(
 
 def test_run_hands_the_podman_stand_in_to_the_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     """No engine named, docker silent, podman answering: the options pytest gets plan podman's cells."""
-    def check(self: Driver) -> dict[str, str]:
+    def check(self: SdkDriver) -> dict[str, str]:
         if self.engine is Engine.DOCKER:
             raise EngineUnavailable("docker does not answer", fix="start dockerd")
         return {}
 
     handed: list[list[str]] = []
-    monkeypatch.setattr(Driver, "check", check)
+    monkeypatch.setattr(SdkDriver, "check", check)
     monkeypatch.setattr(pytest, "main", lambda args: handed.append(list(args)) or pytest.ExitCode.OK)
     assert cli.main(["run", "--matrix", MATRIX, "--select", "debian-12/amd64/docker/go1.22/env", "-n", "0"]) == 0
     args = handed[0]
