@@ -236,7 +236,7 @@ def service(user: Rootless) -> Iterator[Rootless]:
 
 def _python_for(user: Rootless) -> tuple[str, dict[str, str]]:
     """An interpreter the user may run, with this environment's packages: this one, or the system's of the same
-    version reading this one's site-packages (a venv under /root is closed to other users)."""
+    version reading this one's site-packages (a venv in root's home is closed to other users)."""
     if user.run("test", "-x", sys.executable, check=False).returncode == 0:
         return sys.executable, {}
     system = "/usr/bin/python3"

@@ -13,17 +13,17 @@ from runner.model import Arch
 
 RETRY = [
     "toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating",
-    'Get "https://registry-1.docker.io/v2/": received unexpected HTTP status: 503 Service Unavailable',
+    'Get "https://registry.example/v2/": received unexpected HTTP status: 503 Service Unavailable',
     "error pulling image configuration: download failed after attempts=6: received unexpected HTTP status: "
     "502 Bad Gateway",
-    'initializing source docker://debian:12: reading manifest 12 in docker.io/library/debian: StatusCode: 429, '
+    'initializing source docker://debian:12: reading manifest 12 in registry.example/library/debian: StatusCode: 429, '
     '"{\\"errors\\":[{\\"code\\":\\"TOOMANYREQUESTS\\"}]}"',
     "requesting bearer token: invalid status code from registry 504 (Gateway Timeout)",
     "unknown: 500 Internal Server Error",
     "429 Too Many Requests",
 ]
 KEEP = [
-    'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io on 10.0.0.53:53: no such host',
+    'Get "https://registry.example/v2/": dial tcp: lookup registry.example on 192.0.2.53:53: no such host',
     "manifest unknown: manifest tagged by \"13.9\" is not found",
     "pull access denied for gcm/nope, repository does not exist or may require 'docker login'",
     "unauthorized: authentication required",
