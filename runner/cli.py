@@ -174,6 +174,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     if args.run is not None:
         check_run_id(args.run, "--run")
+    pruned = _prune_caches_first(args) if args.prune_caches else None
     for engine in args.engine or [Engine.DOCKER.value]:
         if Engine(engine).is_guest:  # a guest boot leaves only its job directory (overlay) if it was killed
             from runner import guest
@@ -197,7 +198,38 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     print(f"host: unmounted {unmount_leftovers(args.run, spare_live=not (args.all or args.run))} loop filesystems "
           f"and removed {buildrun.sweep_host_dirs(args.run)} build directories left by killed runs")
+    if pruned is not None:
+        _print_pruned(pruned)
     return 0
+
+
+def _prune_caches_first(args: argparse.Namespace) -> list[tuple[str, int, str]]:
+    """clean --prune-caches: refused (nothing deleted, not even the sweep) while any run is live, as seen from
+    its run.json under --reports and from the engines' labelled resources (runner.caches)."""
+    from runner import caches
+    from runner.sweep import live_runs
+
+    kinds = caches.parse_kinds(args.prune_caches)
+    live = caches.live_runs(Path(args.reports))
+    for engine in args.engine or [Engine.DOCKER.value]:
+        if Engine(engine).is_guest:
+            continue
+        try:
+            d = driver_for(Engine(engine))
+            d.check()
+            live += live_runs(d)
+        except (EngineUnavailable, docker.errors.DockerException, requests.exceptions.RequestException):
+            continue  # an engine that does not answer runs nothing here
+    return caches.prune(kinds, live)
+
+
+def _print_pruned(pruned: list[tuple[str, int, str]]) -> None:
+    from runner import caches
+
+    freed = sum(n for _, n, why in pruned if not why)
+    for path, n, why in pruned:
+        print(f"caches: {'left ' + path + ': ' + why if why else f'removed {path} ({caches.human(n)})'}")
+    print(f"caches: freed {caches.human(freed)}" if pruned else "caches: nothing to prune")
 
 
 def _clean_engine(d: Driver, args: argparse.Namespace) -> dict[str, int]:
@@ -228,6 +260,12 @@ def _clean_engine(d: Driver, args: argparse.Namespace) -> dict[str, int]:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from runner import doctor
 
+    if args.json:
+        from runner import json_out
+
+        code, data = json_out.doctor(_matrix_path(args), debug=args.debug)
+        print(json_out.dumps(data))
+        return code
     return doctor.run(_matrix_path(args), debug=args.debug)
 
 
@@ -335,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--github-summary-file", metavar="PATH", help="append that compact summary to PATH")
     p.add_argument("--baseline", metavar="OLD_RUN", help="list exactly the cells whose status changed since OLD_RUN")
     p.add_argument("--fail-on-change", action="store_true", help="with --baseline: exit 1 when a cell changed")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (counts, findings answered, files "
+                                                         "written) instead of the text")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("compare", help="a distro row against a reference row (default: its previous release), "
@@ -358,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dirs", nargs="+", metavar="DIR", help="run directories, or directories holding them")
     p.add_argument("--reports", default="reports", help="writes REPORTS/runs/RUN_ID and REPORTS/matrix.md")
     p.add_argument("--run-id", default="merged", help="id of the merged run (default: merged)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary instead of the table")
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("clean", help="remove what runs that are gone left behind (containers, volumes, mounts)")
@@ -367,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every run's resources, also those of runs still going (without --run or --all: only "
                             "runs whose runner process is gone)")
     p.add_argument("--images", action="store_true", help="also remove cached base and cell images")
+    p.add_argument("--prune-caches", nargs="?", const="all", metavar="KIND,...",
+                   help="also delete the tool's host caches (toolchains, probe, proxy, rootfs, guest, buildctx, "
+                        "records, durations; default all); refused while a run is live")
+    p.add_argument("--reports", default="reports", help="where live runs are looked for (default: reports)")
     p.add_argument("--engine", action="append", choices=[e.value for e in Engine],
                    help="clean this engine only; repeatable (default: docker)")
     p.set_defaults(func=cmd_clean)
@@ -384,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="host fingerprint, engines, and a preflight per arch, with the fix")
     p.add_argument("--matrix", help="matrix file (default: $GCM_MATRIX or ./matrix.toml)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (facts, caches, the report's lines)")
     p.set_defaults(func=cmd_doctor)
     for p in sub.choices.values():  # `go-cache-matrix plan --debug` works as well as `--debug plan`
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")

@@ -85,8 +85,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     if summary_path:  # appended, as GitHub Actions expects for $GITHUB_STEP_SUMMARY
         written.append(_write_output(Path(summary_path), markdown.github_summary(run)
                                      + ("\n" + changes_md if changes_md else "") + "\n", append=True))
-    print(text if args.print else f"wrote {', '.join(map(str, written))} ({len(run.cells)} cells)")
-    if changes_md is not None:
+    if args.json:  # one JSON object on stdout, nothing else (runner.json_out)
+        from runner import json_out
+
+        print(json_out.dumps(json_out.run_summary(run, written=written, changed=changed if args.baseline else None)))
+    else:
+        print(text if args.print else f"wrote {', '.join(map(str, written))} ({len(run.cells)} cells)")
+    if changes_md is not None and not args.json:
         print(changes_md if not args.print else "", end="")
     for p in run.problems:
         print(f"warning: {p}", file=sys.stderr)
@@ -154,6 +159,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"cannot write the merged reports to {e.filename or args.reports}: {e.strerror or e}",
                          fix="pass a writable --reports directory") from e
+    if args.json:  # one JSON object on stdout; warnings stay on stderr
+        from runner import json_out
+
+        print(json_out.dumps(json_out.merge_summary(run, Path(args.reports))))
+        for p in run.problems:
+            print(f"warning: {p}", file=sys.stderr)
+        return 0
     print(markdown.compat_table(run.cells))
     print(f"\nmerged {len(run.meta['shards'])} runs: {markdown.summary_line(run.cells)}")
     for s in run.meta["shards"]:

@@ -283,10 +283,31 @@ def _section(out: Out, title: str, debug: bool, fn: Callable[[], None]) -> None:
         out(f"  could not check: {type(e).__name__}: {e} (rerun with --debug for the traceback)")
 
 
-def run(matrix: str, *, debug: bool = False, out: Out = print) -> int:
+def check_caches(out: Out, facts: dict[str, Any]) -> None:
+    """The size of each of the tool's caches (runner.caches), and how to prune them."""
+    from runner import caches
+
+    root = paths.cache_dir()
+    found = caches.usage(root)
+    facts["caches"] = {"dir": str(root), "bytes": sum(u.bytes for u in found), "kinds": [u.to_dict() for u in found]}
+    out(f"  {root}: {caches.human(facts['caches']['bytes'])} in all")
+    for u in found:
+        if u.paths:
+            out(f"  {u.kind}: {caches.human(u.bytes)} in {u.files} file{'' if u.files == 1 else 's'}: {u.what}")
+    if facts["caches"]["bytes"]:
+        _fix(out, "`go-cache-matrix clean --prune-caches` (everything but locks) or `--prune-caches KIND,...`; "
+                  "refused while a run is live")
+
+
+def run(matrix: str, *, debug: bool = False, out: Out = print, facts: dict[str, Any] | None = None) -> int:
+    """The report, line by line to `out`; `facts` (when given) gets what --json prints besides the lines."""
+    facts = {} if facts is None else facts
     fields = host.os_release_fields(host.OS_RELEASE)
     host_arch = Arch.host()
     pm = host.package_manager(fields)
+    facts["host"] = {"os": fields.get("PRETTY_NAME") or platform.system(), "id": fields.get("ID"),
+                     "package_manager": pm, "arch": host_arch.value, "cpus": os.cpu_count(),
+                     "kernel": platform.release(), "uid": os.geteuid()}
     out(f"host: {fields.get('PRETTY_NAME') or platform.system()} (ID {fields.get('ID', '?')}"
         f"{', like ' + fields['ID_LIKE'] if fields.get('ID_LIKE') else ''}; packages: {pm or 'unknown'}), "
         f"{host_arch.value}, {os.cpu_count()} CPUs, kernel {platform.release()}, "
@@ -314,6 +335,8 @@ def run(matrix: str, *, debug: bool = False, out: Out = print) -> int:
     _section(out, "tools:", debug, lambda: check_tools(out, fields))
     _section(out, "registries (from the image refs in the matrix):", debug, lambda: check_registries(out, cfg))
     _section(out, "preflight per arch (docker):", debug, lambda: check_preflight(out, cfg, host_arch))
+    _section(out, "caches (this tool's, on the host):", debug, lambda: check_caches(out, facts))
+    facts["engines"] = {str(e): f for e, f in engines.items()}
     if engines:
         answering = ", ".join(f"{e} {f['version']}" for e, f in engines.items())
         out(f"essentials: ok ({answering} {'answers' if len(engines) == 1 else 'answer'})")

@@ -29,7 +29,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import paths, refs
+from runner import paths, pull_retry, refs
 from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver
 from runner.errors import CellProblem
 from runner.model import Arch, Distro, Family, ImageSource, Status
@@ -201,6 +201,14 @@ def _release_digest_name(driver: Driver, pulled: str, arch: Arch) -> None:
         driver.untag(name)
 
 
+PULL_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException)
+
+
+def _error_text(e: Exception) -> str:
+    """The engine's own words (APIError.explanation), not the SDK's wrapper around its HTTP 500."""
+    return str(getattr(e, "explanation", None) or e)
+
+
 def _pull(driver: Driver, distro: Distro, arch: Arch, mirror: str | None = None) -> Base:
     ref, pulled, tag = registry_ref(distro), pull_ref(distro, mirror), base_tag(distro, arch, mirror)
     named = pulled if pulled == ref else f"{pulled} (registry mirror for {ref})"
@@ -208,11 +216,17 @@ def _pull(driver: Driver, distro: Distro, arch: Arch, mirror: str | None = None)
     # another arch (another worker) cannot swap the image in between.
     with locked(f"pull-{driver.engine.value}-{_key(refs.parse(pulled).path)}"):
         _release_digest_name(driver, pulled, arch)
-        try:
-            attrs, digest = driver.pull(pulled, arch)
-        except (docker.errors.APIError, requests.exceptions.RequestException) as e:
-            text = getattr(e, "explanation", None) or str(e)
-            raise ImageUnavailable(f"pull {named} for {arch.to_oci()} failed: {text}") from None
+        attempts = []
+
+        def pull() -> tuple[dict[str, Any], str | None]:
+            attempts.append(1)
+            return driver.pull(pulled, arch)
+
+        try:  # a rate limit (429) or a registry's 5xx is tried again with backoff (runner.pull_retry)
+            attrs, digest = pull_retry.with_retries(pull, _error_text, retry_on=PULL_ERRORS)
+        except PULL_ERRORS as e:
+            tries = f" (after {len(attempts)} attempts)" if len(attempts) > 1 else ""
+            raise ImageUnavailable(f"pull {named} for {arch.to_oci()} failed{tries}: {_error_text(e)}") from None
         mismatch = platform_mismatch(attrs, arch)
         if mismatch:
             raise ImageUnavailable(f"pulled {named} but {mismatch}")

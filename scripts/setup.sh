@@ -4,7 +4,8 @@
 #
 #   scripts/setup.sh            what `nox -s matrix` needs: an engine, debootstrap, QEMU user-mode + binfmt, nox
 #   scripts/setup.sh --tests    also what only `nox -s tests` needs: a local registry (docker-registry, its
-#                               service disabled), QEMU for the SELinux guest VM, chromium for the report test
+#                               service disabled), QEMU for the SELinux guest VM, chromium for the report test,
+#                               uidmap and slirp4netns for the rootless podman test
 #   scripts/setup.sh --no-start install packages only: start no engine, register no binfmt entry
 #
 # An engine that is already there is left alone: docker-ce (Docker's own packages) is never replaced by
@@ -14,7 +15,7 @@
 # Exit: 0 done (warnings printed last), 1 a package could not be installed, 2 bad arguments or not an apt host.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 TESTS=0
 START=1
@@ -101,8 +102,9 @@ if [ "$NOX_VIA_PIPX" = 1 ]; then
 fi
 
 if [ "$TESTS" = 1 ]; then
-  step "packages for the tests (a local registry, QEMU for the SELinux guest VM, chromium for the report test)"
-  install_missing docker-registry qemu-system-x86 qemu-utils chromium
+  step "packages for the tests (a local registry, QEMU for the SELinux guest VM, chromium for the report test, rootless podman)"
+  # uidmap: newuidmap/newgidmap, which rootless podman maps a user's subuid range with; slirp4netns: its network
+  install_missing docker-registry qemu-system-x86 qemu-utils chromium uidmap slirp4netns
   # The registry tests start their own docker-registry on 127.0.0.1; the package's service (on :5000) is not wanted.
   if [ -d /run/systemd/system ]; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || warn "could not disable the docker-registry service"

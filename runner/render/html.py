@@ -11,7 +11,7 @@ from typing import Any
 from runner import findings
 from runner.answer import NOT_MEASURED
 from runner.model import Status
-from runner.render import markdown
+from runner.render import charts, markdown
 from runner.results import CellResult, RunResults
 
 _SEVERITY = (Status.ERROR, Status.FAIL, Status.KNOWN, Status.PASS, Status.UNAVAILABLE, Status.NA)
@@ -44,6 +44,7 @@ tr.emulated { background: repeating-linear-gradient(45deg, #f2f2f2 0 4px, #fff 4
 .findings td { max-width: 40em; }
 .badge { display: inline-block; padding: 0 .5em; border-radius: .8em; margin-right: .3em; }
 .legend span { display: inline-block; padding: 0 .5em; margin-right: .3em; }
+figure { margin: 1em 0 2em; } figure svg { max-width: 100%; height: auto; display: block; }
 """
 
 
@@ -140,6 +141,15 @@ def _reproduce_details(cells: Sequence[CellResult]) -> str:
             if lines else "")
 
 
+def _charts(cells: Sequence[CellResult]) -> list[str]:
+    """The Charts section (runner.render.charts): nothing at all when the run has no data for any chart."""
+    drawn = charts.charts(cells)
+    if not drawn:
+        return []
+    return ['<h2 id="charts">Charts</h2>', *(f'<figure id="{c.id}"><figcaption><strong>{html.escape(c.title)}</strong>'
+                                             f" · {html.escape(c.note)}</figcaption>{c.svg}</figure>" for c in drawn)]
+
+
 def _toc(cells: Sequence[CellResult]) -> str:
     """Links to every section and every scenario's table."""
     scenarios = "".join(f'<li><a href="#{anchor("scenario", d.scenario)}"><code>{html.escape(d.scenario)}</code></a>'
@@ -193,6 +203,10 @@ def render(run: RunResults) -> str:
     counts = [(s, sum(1 for c in cells if c.status is s)) for s in Status]
     summary = " ".join(f'<span class="badge {status_class(s)}">{n} {s.value}</span>' for s, n in counts if n)
     legend = " ".join(f'<span class="{status_class(s)}">{s.value}</span>' for s in _SEVERITY)
+    drawn = _charts(cells)
+    toc = _toc(cells)
+    if drawn:
+        toc = toc.replace('<li><a href="#compat">', '<li><a href="#charts">Charts</a></li><li><a href="#compat">', 1)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -204,8 +218,9 @@ def render(run: RunResults) -> str:
         *(f"<p>{_inline(line)}</p>" for line in markdown.host_lines(run.meta)),
         *_warnings(run.meta),
         f"<p>Cells: {summary or 'no cells'}</p>",
-        _toc(cells),
+        toc,
         *_findings(cells),
+        *drawn,
         '<h2 id="compat">Distro × architecture</h2>',
         f"<p>{html.escape(markdown.LEGEND)}</p>",
         f'<p class="legend">{legend} <span class="s s-pass emulated">emulated (QEMU)</span></p>',

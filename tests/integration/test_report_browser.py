@@ -1,5 +1,6 @@
 """The HTML report in a real browser (Debian's chromium, headless): no table wider than the window unless it sits in
-its own scroll box, anchors resolve, and a screenshot is kept (its path is printed).
+its own scroll box, anchors resolve, every chart's inline SVG is laid out with a non-zero box, and a screenshot is
+kept as a test artifact (reports/test-artifacts/report-browser.png; its path is printed).
 
 The report is rendered from synthetic results (one cell of each kind of table, one with an unbreakable reason that
 makes its table far wider than the window). A copy gets a small script that writes its measurements into the DOM,
@@ -12,6 +13,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,19 +38,46 @@ const links = [...document.querySelectorAll('a[href^="#"]')].map(a => a.getAttri
 const broken = links.filter(id => !document.getElementById(id));
 const svgs = [...document.querySelectorAll('svg')].map(s => {
   const r = s.getBoundingClientRect(); return r.width * r.height; });
+const charts = [...document.querySelectorAll('figure[id^="chart-"]')].map(f => {
+  const s = f.querySelector('svg'); const r = s ? s.getBoundingClientRect() : {width: 0, height: 0};
+  return [f.id, Math.round(r.width), Math.round(r.height), s ? s.querySelectorAll('path, use').length : 0]; });
 const out = document.createElement('pre'); out.id = 'gcm-measure';
-out.textContent = JSON.stringify({bad, links: links.length, broken, svgs,
-  pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth});
+out.textContent = JSON.stringify({bad, links: links.length, broken, svgs, charts,
+  pageWidth: document.documentElement.scrollWidth, pageHeight: document.documentElement.scrollHeight,
+  viewport: window.innerWidth});
 document.body.appendChild(out);
 </script>"""
 
 
-def _cell(cid: str, status: Status, reason: str) -> CellResult:
+ARTIFACT = Path(__file__).resolve().parents[2] / "reports" / "test-artifacts" / "report-browser.png"
+CHARTS = ["chart-cold-warm", "chart-qemu", "chart-tmpfs", "chart-concurrent"]
+
+
+def _cell(cid: str, status: Status, reason: str, obs: dict[str, Any] | None = None) -> CellResult:
     distro, arch, engine, toolchain, scenario = cid.split("/")
+    name, _, variant = scenario.partition(":")
     return CellResult(cell={"id": cid, "distro": distro, "distro_name": "Debian", "release": distro[-2:], "arch": arch,
-                            "engine": engine, "toolchain": toolchain, "scenario": scenario.split(":")[0],
-                            "variant": None, "emulated": False, "eol": "2028-06-30"},
-                      status=status, reason=reason, reproduce=f"go-cache-matrix run --select '{cid}'")
+                            "engine": engine, "toolchain": toolchain, "scenario": name,
+                            "variant": variant or None, "emulated": arch == "arm64", "eol": "2028-06-30"},
+                      status=status, reason=reason, reproduce=f"go-cache-matrix run --select '{cid}'",
+                      observations=obs or {})
+
+
+def _chart_cells() -> list[CellResult]:
+    """One cell per chart's data: cold-warm on both arches (arm64 emulated: the QEMU chart), tmpfs, concurrent."""
+    def build(sec: float) -> dict[str, Any]:
+        return {"sec": sec, "compiled": 0}
+    ratio = {"median": 0.93, "min": 0.8, "max": 1.1}
+    return [
+        _cell("debian-12/amd64/docker/go1.22/cold-warm:small", Status.PASS, "ok",
+              {"cold": build(12.0), "warm": build(0.08)}),
+        _cell("debian-12/arm64/docker/go1.22/cold-warm:small", Status.PASS, "ok",
+              {"cold": build(80.0), "warm": build(0.9)}),
+        _cell("debian-12/amd64/docker/go1.22/tmpfs-goroot", Status.PASS, "ok",
+              {"ratio_vs_disk": {"goroot-tmpfs/gocache-disk": ratio, "goroot-disk/gocache-tmpfs": ratio}}),
+        _cell("debian-12/amd64/docker/go1.22/concurrent:same", Status.PASS, "ok",
+              {"builds": [{"ran": True, "sec": s} for s in (30.0, 31.5, 33.0, 29.0)]}),
+    ]
 
 
 def test_report_in_headless_chromium(tmp_path: Path) -> None:
@@ -57,7 +86,7 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
         pytest.fail("chromium is not installed (fix: `scripts/setup.sh --tests`, or `apt-get install chromium`)")
     cells = [_cell("debian-12/amd64/docker/go1.22/env", Status.PASS, "ok"),
              _cell("debian-13/amd64/docker/go1.22/env", Status.UNAVAILABLE, "pull failed: " + "x" * 600),
-             _cell("debian-12/arm64/docker/go1.22/env", Status.FAIL, "go env | grep GOCACHE: wrong")]
+             _cell("debian-12/arm64/docker/go1.22/env", Status.FAIL, "go env | grep GOCACHE: wrong"), *_chart_cells()]
     page = html.render(RunResults(run_dir=tmp_path, meta={"run_id": "browser"}, cells=cells, problems=[]))
     report = tmp_path / "matrix.html"
     report.write_text(page)
@@ -74,8 +103,16 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     assert facts["pageWidth"] <= facts["viewport"], facts  # the page itself never scrolls sideways
     assert facts["links"] > 0 and facts["broken"] == [], facts
     assert all(area > 0 for area in facts["svgs"]), facts
+    # every chart drew: an inline SVG laid out with a real box and marks in it
+    assert [c[0] for c in facts["charts"]] == CHARTS, facts
+    assert all(w > 100 and h > 50 and marks > 0 for _, w, h, marks in facts["charts"]), facts
     shot = tmp_path / "report.png"
-    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}", report.as_uri()],
+    # The whole page, charts included (they sit below the findings; the layout checks used a 900 px window).
+    height = min(int(facts["pageHeight"]) + 20, 12000)
+    tall = [f for f in CHROMIUM_FLAGS if not f.startswith("--window-size")] + [f"--window-size=1280,{height}"]
+    subprocess.run([chromium, *tall, f"--user-data-dir={profile}", f"--screenshot={shot}", report.as_uri()],
                    capture_output=True, text=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 0
-    print(f"screenshot: {shot}")
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)  # reports/ is ignored by git; CI may upload it
+    shutil.copyfile(shot, ARTIFACT)
+    print(f"screenshot: {ARTIFACT}")
