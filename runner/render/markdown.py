@@ -37,8 +37,14 @@ def cell_text(value: Any) -> str:
     return re.sub(r"\r\n|\r|\n", "<br>", text)
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """Every table the tool renders in Markdown goes through here: each cell escaped once (cell_text)."""
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, pad: bool = True) -> str:
+    """Every table the tool renders in Markdown goes through here: each cell escaped once (cell_text).
+    pad=False: no column alignment, one space around each cell (a table whose cells vary a lot in length would
+    be padded to its longest cell on every line; renderers do not need the padding)."""
+    if not pad:
+        lines = [[cell_text(h) for h in headers], ["---"] * len(headers),
+                 *[[cell_text(v) for v in r] for r in rows]]
+        return "\n".join("| " + " | ".join(cols) + " |" for cols in lines)
     return str(tabulate([[cell_text(v) for v in r] for r in rows], headers=[cell_text(h) for h in headers],
                         tablefmt="github", disable_numparse=True))
 
@@ -380,13 +386,33 @@ FINDINGS_NOTE = ("Each answer is computed from this run's cells; nothing here is
                  "QEMU's, not Go's on that arch.")
 
 
+# The Markdown Findings: a compact table (one line per question, the answer and figure cut short) and, below it,
+# every question's full answer, figure, coverage, cells and reproduce command. A 7-column table of full texts
+# (the HTML report's) made tabulate pad every line to the longest cell: ~130 KB for 32 questions on a big run.
+FINDINGS_COMPACT_HEADERS = ["id", "question", "answer", "figure (spread, n)"]
+FINDINGS_BRIEF = 140  # characters of an answer or figure in the compact table; the full text is in the detail
+
+
 def findings_rows(found: Sequence[findings_mod.Finding]) -> list[list[str]]:
-    rows = []
-    for f in found:
-        links = ", ".join(f"[`{s}`](#{s})" for s in f.scenarios) + (f" ({len(f.cells)} cells)" if f.cells else "")
-        rows.append([f.question.id, md_cell(f.question.title), md_cell(f.answer), md_cell(f.figure),
-                     md_cell(coverage_text(f)), links, f"`{md_cell(f.reproduce)}`" if f.reproduce else ""])
-    return rows
+    """The compact table: the id links to the question's detail below (its heading's anchor)."""
+    return [[f"[{f.question.id}](#{f.question.id.lower()})", md_cell(f.question.title),
+             brief(f.answer, FINDINGS_BRIEF), brief(f.figure, FINDINGS_BRIEF)] for f in found]
+
+
+def finding_detail(f: findings_mod.Finding, level: str) -> list[str]:
+    """One question's full entry: heading `<level> Q04` (anchor q04), its title, then one line per field that
+    has content (answer, figure, coverage and what is not covered, the cells' scenarios, reproduce)."""
+    links = ", ".join(f"[`{s}`](#{s})" for s in f.scenarios) + (f" ({len(f.cells)} cells)" if f.cells else "")
+    fields = [("answer", _one_line(f.answer)), ("figure (spread, n)", _one_line(f.figure)),
+              ("coverage", _one_line(coverage_text(f))), ("cells", links),
+              ("reproduce", f"`{_one_line(f.reproduce)}`" if f.reproduce else "")]
+    return [f"{level} {f.question.id}", "", f"**{_one_line(f.question.title)}**", "",
+            *[f"- {name}: {value}" for name, value in fields if value], ""]
+
+
+def _one_line(text: str) -> str:
+    """Text on one line of a list item (outside a table a `|` needs no escape, and in a code span it must not)."""
+    return " ".join(text.split())
 
 
 def coverage_text(f: findings_mod.Finding) -> str:
@@ -397,8 +423,11 @@ def coverage_text(f: findings_mod.Finding) -> str:
 def findings_section(cells: Sequence[CellResult], level: str = "##") -> list[str]:
     found = findings_mod.compute(cells)
     answered = sum(1 for f in found if f.verdict != NOT_MEASURED)
-    return [f"{level} Findings", "", f"{answered} of {len(found)} questions answered from this run. {FINDINGS_NOTE}",
-            "", table(findings_rows(found), FINDINGS_HEADERS), ""]
+    detail = [line for f in found for line in finding_detail(f, level + "##")]
+    return [f"{level} Findings", "", f"{answered} of {len(found)} questions answered from this run. {FINDINGS_NOTE} "
+            "Each id links to the question's full answer, coverage and reproduce command below the table.",
+            "", table(findings_rows(found), FINDINGS_COMPACT_HEADERS, pad=False), "",
+            f"{level}# Findings in detail", "", *detail]
 
 
 def render(run: RunResults, changes_section: str | None = None) -> str:
