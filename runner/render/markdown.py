@@ -18,6 +18,7 @@ from tabulate import tabulate
 from runner import findings as findings_mod
 from runner import stats
 from runner.answer import BREAKS, DEGRADED, NOT_MEASURED, WORKS, brief
+from runner.config import version_key
 from runner.model import Status
 from runner.render import distro_order, rollup
 from runner.results import CellResult, RunResults
@@ -345,6 +346,23 @@ def host_line(host: dict[str, Any]) -> str:
             f"{'; '.join(map(_engine_text, engines))}; SELinux {host.get('selinux', '?')}.")
 
 
+def toolchains_line(cells: Sequence[CellResult]) -> str:
+    """'Toolchains: go1.22 = Go 1.22.10 (past end of support since 2025-02-11), go1.27 = Go 1.27.3, distro = …'."""
+    seen: dict[str, str] = {}
+    for c in sorted(cells, key=lambda c: c.id):
+        tc = str(c.cell.get("toolchain"))
+        if c.cell.get("toolchain_source") == "distro":
+            seen.setdefault(tc, f"{tc} = each release's own Go package")
+            continue
+        since = findings_mod.past_support(c)
+        text = f"{tc} = Go {c.cell.get('go_version', '?')}" + (
+            f" ({findings_mod.PAST_SUPPORT} since {since}: Go supports its two newest minor versions)" if since else "")
+        if len(text) > len(seen.get(tc, "")):  # a later cell of a run that crossed the date says so
+            seen[tc] = text
+    ordered = sorted(seen, key=lambda t: (t == "distro", version_key(t) or (0,), t))
+    return f"Toolchains: {', '.join(seen[t] for t in ordered)}." if seen else ""
+
+
 def host_lines(meta: dict[str, Any]) -> list[str]:
     """One line for a single run; one per shard for a merged run (meta["shards"])."""
     shards = meta.get("shards")
@@ -438,6 +456,7 @@ def render(run: RunResults, changes_section: str | None = None) -> str:
         run_line(run),
         "",
         *_blank_separated(host_lines(run.meta)),
+        *_blank_separated([line for line in [toolchains_line(cells)] if line]),
         f"Cells: {summary_line(cells)}.",
         "",
         *[f"**Warning:** {w}  " for w in run.meta.get("warnings", [])],
