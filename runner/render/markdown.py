@@ -355,12 +355,14 @@ def toolchains_line(cells: Sequence[CellResult]) -> str:
             seen.setdefault(tc, f"{tc} = each release's own Go package")
             continue
         since = findings_mod.past_support(c)
-        text = f"{tc} = Go {c.cell.get('go_version', '?')}" + (
-            f" ({findings_mod.PAST_SUPPORT} since {since}: Go supports its two newest minor versions)" if since else "")
+        text = f"{tc} = Go {c.cell.get('go_version', '?')}" + (f" ({findings_mod.PAST_SUPPORT} since {since})"
+                                                               if since else "")
         if len(text) > len(seen.get(tc, "")):  # a later cell of a run that crossed the date says so
             seen[tc] = text
     ordered = sorted(seen, key=lambda t: (t == "distro", version_key(t) or (0,), t))
-    return f"Toolchains: {', '.join(seen[t] for t in ordered)}." if seen else ""
+    why = " Go supports its two newest minor versions." if any(findings_mod.PAST_SUPPORT in t for t in seen.values()) \
+        else ""
+    return f"Toolchains: {', '.join(seen[t] for t in ordered)}.{why}" if seen else ""
 
 
 def host_lines(meta: dict[str, Any]) -> list[str]:
