@@ -25,7 +25,7 @@ import docker.errors
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import durations, engine_choice, findings, plan
+from runner import durations, engine_choice, findings, plan, refs
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
 from runner.model import Arch, Engine
@@ -60,10 +60,11 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                    help="add a row for an image matrix.toml does not list, or try a new image for a listed NAME; "
                         "rootfs:SUITE builds the row from a debootstrap rootfs of that Debian suite instead (no "
                         "registry; e.g. debian-14=rootfs:forky); repeatable")
-    p.add_argument("--registry-mirror", metavar="HOST[:PORT][/PREFIX]",
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="[REGISTRY=]HOST[:PORT][/PREFIX]",
                    help="pull docker.io images through this registry: docker.io/library/debian:12 becomes "
-                        "HOST[:PORT][/PREFIX]/library/debian:12 ($GCM_REGISTRY_MIRROR; overrides "
-                        "settings.registry_mirror)")
+                        "HOST[:PORT][/PREFIX]/library/debian:12; REGISTRY=… does the same for another registry, e.g. "
+                        "quay.io=HOST/quay; repeatable ($GCM_REGISTRY_MIRROR, comma-separated; each registry's "
+                        "mirror overrides settings.registry_mirror's)")
     p.add_argument("--shard", metavar="I/N", help="only shard I of N, balanced by expected cost ($GCM_SHARD); "
                                                  "join the shards' results with `merge`")
 
@@ -107,8 +108,9 @@ def _choices(args: argparse.Namespace, cfg: config_mod.MatrixConfig) -> plan.Cho
                                                  "--endpoint/GCM_ENDPOINTS"),
         shard=plan.parse_shard(shard) if shard is not None else None,
         distros=tuple(args.distro),
-        registry_mirror=config_mod.parse_registry_mirror(args.registry_mirror or os.environ.get("GCM_REGISTRY_MIRROR"),
-                                                         "--registry-mirror/GCM_REGISTRY_MIRROR"),
+        registry_mirror=refs.merge_mirrors(
+            config_mod.parse_registry_mirror(os.environ.get("GCM_REGISTRY_MIRROR"), "GCM_REGISTRY_MIRROR"),
+            *(config_mod.parse_registry_mirror(m, f"--registry-mirror {m!r}") for m in args.registry_mirror)),
     )
 
 
@@ -139,7 +141,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     host_arch = Arch(args.host_arch) if args.host_arch else Arch.host()
     cells = plan.build_plan(cfg, choices, host_arch=host_arch)
     profile = choices.profile or cfg.settings.default_profile
-    mirror = choices.registry_mirror or cfg.settings.registry_mirror
+    mirror = refs.merge_mirrors(cfg.settings.registry_mirror, choices.registry_mirror)
     workers = args.workers or durations.workers()
     if args.fit_minutes is not None:
         n, longest = _fit_shards(cfg, choices, host_arch, args.fit_minutes, workers)
@@ -171,7 +173,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if measured.warning:
         print(f"# warning: {measured.warning}", file=sys.stderr)
     if mirror:
-        print(f"# docker.io images are pulled through the registry mirror {mirror}", file=sys.stderr)
+        print(f"# registry mirrors: {refs.describe_mirrors(mirror)}", file=sys.stderr)
     return 0
 
 

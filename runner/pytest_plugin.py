@@ -25,7 +25,7 @@ import docker.errors
 import pytest
 import requests.exceptions
 
-from runner import buildrun, durations, host, paths, plan
+from runner import buildrun, durations, host, paths, plan, refs
 from runner import config as config_mod
 from runner.engine import LABEL_RUN
 from runner.errors import FatalError
@@ -80,7 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--gcm-endpoint", action="append", default=[], help="ARCH=URL: run that arch on another engine")
     g.addoption("--gcm-shard", default=None, help="I/N: only shard I of N")
     g.addoption("--gcm-distro", action="append", default=[], help="NAME=IMAGE_REF: an ad-hoc distro row")
-    g.addoption("--gcm-registry-mirror", default=None, help="HOST[:PORT][/PREFIX] to pull docker.io images through")
+    g.addoption("--gcm-registry-mirror", default=None,
+                help="[REGISTRY=]HOST[:PORT][/PREFIX], comma-separated: the registry mirrors images are pulled through")
     g.addoption("--gcm-run-id", default=None)
     g.addoption("--gcm-resume", action="store_true", help="run only the missing and errored cells of --gcm-run-id")
     g.addoption("--gcm-engine-substitution", default=None,
@@ -105,9 +106,9 @@ def _choices(config: pytest.Config) -> plan.Choices:
         shard=plan.parse_shard(shard) if (shard := config.getoption("gcm_shard") or os.environ.get("GCM_SHARD"))
         else None,
         distros=tuple(config.getoption("gcm_distro")),
-        registry_mirror=config_mod.parse_registry_mirror(
-            config.getoption("gcm_registry_mirror") or os.environ.get("GCM_REGISTRY_MIRROR"),
-            "--registry-mirror/GCM_REGISTRY_MIRROR"),
+        registry_mirror=refs.merge_mirrors(
+            config_mod.parse_registry_mirror(os.environ.get("GCM_REGISTRY_MIRROR"), "GCM_REGISTRY_MIRROR"),
+            config_mod.parse_registry_mirror(config.getoption("gcm_registry_mirror"), "--registry-mirror")),
     )
 
 
@@ -137,7 +138,7 @@ def pytest_configure(config: pytest.Config) -> None:
                      host_arch=host_arch, profile=profile,
                      default_matrix=Path(matrix).resolve() == (Path.cwd() / "matrix.toml").resolve(),
                      adhoc={s.partition("=")[0]: s for s in choices.distros}, planned=tuple(cells),
-                     registry_mirror=choices.registry_mirror or cfg.settings.registry_mirror)
+                     registry_mirror=refs.merge_mirrors(cfg.settings.registry_mirror, choices.registry_mirror))
     if worker:
         # Ctrl-C reaches every process of the terminal's group. A worker interrupted mid-cell would print
         # tracebacks and pluggy's "cannot send" while the controller shuts down; the controller alone handles it:
