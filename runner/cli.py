@@ -129,7 +129,7 @@ def _fit_shards(cfg: config_mod.MatrixConfig, choices: plan.Choices, host_arch: 
     start = max(1, math.ceil(durations.estimate(whole, measured, workers)[0] / limit))
     longest = one
     for n in range(start, min(plan.MAX_SHARDS, len(whole)) + 1):
-        longest = max(durations.estimate(plan.shard(whole, i, n), measured, workers)[0] for i in range(1, n + 1))
+        longest = max(durations.estimate(part, measured, workers)[0] for part in plan.shards(whole, n))
         if longest <= limit:
             return n, longest
     return 0, longest
