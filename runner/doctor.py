@@ -178,16 +178,17 @@ def check_tools(out: Out, fields: dict[str, str]) -> None:
 
 def registries(cfg: config_mod.MatrixConfig | None, mirror: str | None = None) -> list[str]:
     """The registries the matrix pulls from (distros with the registry source; Docker Hub when none is named),
-    with Docker Hub references moved to the mirror when one is set."""
+    with references moved to their registry's mirror where one is set."""
     refs = [d.image for d in cfg.distros.values() if any(s.value == "registry" for s in d.sources)] if cfg else []
     found = [host.registry_host(refs_mod.rewrite(r, mirror)) for r in refs or [f"{DEFAULT_REGISTRY}/library/x"]]
     return list(dict.fromkeys(found))
 
 
 def mirror_setting(cfg: config_mod.MatrixConfig | None) -> str | None:
-    """The mirror a run would use here: $GCM_REGISTRY_MIRROR, else the matrix's settings.registry_mirror."""
+    """The mirrors a run would use here: $GCM_REGISTRY_MIRROR's, over the matrix's settings.registry_mirror per
+    registry."""
     env = config_mod.parse_registry_mirror(os.environ.get("GCM_REGISTRY_MIRROR"), "GCM_REGISTRY_MIRROR")
-    return env or (cfg.settings.registry_mirror if cfg else None)
+    return refs_mod.merge_mirrors(cfg.settings.registry_mirror if cfg else None, env)
 
 
 def probe_registry(registry: str) -> tuple[bool, str]:
@@ -246,7 +247,7 @@ def _request_problem(e: Exception, api: str) -> str:
 def check_registries(out: Out, cfg: config_mod.MatrixConfig | None) -> None:
     mirror = mirror_setting(cfg)
     if mirror:
-        out(f"  mirror: Docker Hub references are pulled through {mirror}")
+        out(f"  mirrors: {refs_mod.describe_mirrors(mirror)}")
     for registry in registries(cfg, mirror):
         ok, detail = probe_registry(registry)
         out(f"  {registry}: {'reachable' if ok else 'unreachable'}: {detail}")

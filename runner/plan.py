@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import heapq
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -169,19 +170,25 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
-    """Shard `index` of `count`: greedy by expected cost (largest first onto the lightest shard).
+def shards(cells: Sequence[Cell], count: int) -> list[list[Cell]]:
+    """All `count` shards in one pass: greedy by expected cost (largest first onto the lightest shard, the lower
+    index on a tie), with a heap of (load, shard) so that `plan --fit-minutes` over a large profile does not
+    repeat the split once per shard.
 
     Deterministic for the same plan, so N runners given the same inputs split it without talking.
     """
-    loads = [0.0] * count
-    picked: list[Cell] = []
+    out: list[list[Cell]] = [[] for _ in range(count)]
+    heap = [(0.0, j) for j in range(count)]  # sorted, so already a heap
     for c in sorted(cells, key=lambda c: (-c.cost, c.id)):
-        k = min(range(count), key=lambda j: (loads[j], j))
-        loads[k] += c.cost if c.cost > 0 else 0.01  # preset cells are cheap, but not free
-        if k == index - 1:
-            picked.append(c)
-    return picked
+        load, k = heapq.heappop(heap)
+        out[k].append(c)
+        heapq.heappush(heap, (load + (c.cost if c.cost > 0 else 0.01), k))  # preset cells are cheap, not free
+    return out
+
+
+def shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
+    """Shard `index` (from 1) of `count` (see shards)."""
+    return shards(cells, count)[index - 1]
 
 
 def build_plan(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[Cell]:

@@ -5,8 +5,16 @@
 
 `debian:12`, `library/debian:12`, `index.docker.io/library/debian:12` name the same image as
 `docker.io/library/debian:12` (docker's rules); `docker.io/rockylinux/rockylinux:9` becomes
-`<mirror>/rockylinux/rockylinux:9`. References to other registries (quay.io/…, localhost:5000/…) are
-left as they are: a mirror stands in for Docker Hub only.
+`<mirror>/rockylinux/rockylinux:9`.
+
+A mirror setting is one text (matrix.toml, GCM_REGISTRY_MIRROR, --registry-mirror, and what a run records):
+comma-separated items, each `HOST[:PORT][/PREFIX]` (a mirror for Docker Hub, the form from before there were
+others) or `REGISTRY=HOST[:PORT][/PREFIX]` (a mirror for that registry host):
+
+    "m.example.com:5000/hub,quay.io=m.example.com:5000/quay"
+        quay.io/centos/centos:stream9 ──> m.example.com:5000/quay/centos/centos:stream9
+
+A reference to a registry the setting names no mirror for is left as it is.
 """
 
 from __future__ import annotations
@@ -17,8 +25,10 @@ from dataclasses import dataclass
 
 DOCKER_HUB = "docker.io"
 HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-MIRROR_FIX = ('write host[:port][/prefix] without a scheme, e.g. "mirror.example.com:5000/dockerhub" '
-              '(pulls docker.io/library/debian:12 as mirror.example.com:5000/dockerhub/library/debian:12)')
+MIRROR_FIX = ('write host[:port][/prefix] without a scheme for Docker Hub, e.g. "mirror.example.com:5000/dockerhub" '
+              '(pulls docker.io/library/debian:12 as mirror.example.com:5000/dockerhub/library/debian:12), and '
+              'REGISTRY=host[:port][/prefix] for another registry, e.g. quay.io=mirror.example.com:5000/quay; '
+              'several comma-separated, or --registry-mirror once per registry')
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]+))?$")
@@ -60,9 +70,39 @@ def parse(ref: str) -> Ref:
     return Ref(domain, path, tag or None, digest or None)
 
 
-def mirror_problem(mirror: str) -> str | None:
-    """Why `mirror` cannot be a registry mirror (host[:port][/prefix]), or None."""
-    mirror = mirror.strip()
+def _items(spec: str) -> list[tuple[str, str]]:
+    """[(registry, mirror)] of a setting as written: `HOST…` is Docker Hub's; a registry alias of Hub is docker.io."""
+    out = []
+    for item in spec.split(","):
+        registry, sep, target = item.strip().partition("=")
+        registry = registry.strip() if sep else DOCKER_HUB
+        out.append((DOCKER_HUB if registry in HUB_ALIASES else registry, (target if sep else item).strip()))
+    return out
+
+
+def mirror_problem(spec: str) -> str | None:
+    """Why `spec` cannot be a mirror setting (comma-separated HOST[:PORT][/PREFIX] or REGISTRY=HOST[:PORT][/PREFIX]
+    items), or None."""
+    if not spec.strip():
+        return "empty registry mirror"
+    seen: set[str] = set()
+    for registry, target in _items(spec):
+        if not target:
+            return f"{spec!r} has an empty item: write a mirror in each, separated by commas"
+        m = _HOST.match(registry)
+        if not m or not _is_domain(registry) or (m.group("port") is not None and not 0 < int(m.group("port")) < 65536):
+            return (f"{registry!r} before '=' is not a registry host (e.g. quay.io, registry.access.redhat.com, "
+                    f"localhost:5000)")
+        if registry in seen:
+            return f"{spec!r} names a mirror for {registry} twice"
+        seen.add(registry)
+        if problem := _target_problem(target):
+            return problem if registry == DOCKER_HUB else f"{registry}: {problem}"
+    return None
+
+
+def _target_problem(mirror: str) -> str | None:
+    """Why `mirror` cannot be one registry's mirror (host[:port][/prefix]), or None."""
     if not mirror:
         return "empty registry mirror"
     if "://" in mirror:
@@ -82,22 +122,53 @@ def mirror_problem(mirror: str) -> str | None:
     return None
 
 
-def normalise_mirror(mirror: str | None) -> str | None:
-    """'' and None: no mirror; else the mirror without surrounding blanks and trailing slashes."""
-    if mirror is None or not mirror.strip():
-        return None
-    return mirror.strip().rstrip("/")
+def mirrors(spec: str | None) -> dict[str, str]:
+    """{registry: mirror} of a checked setting (mirror_problem), mirrors without trailing slashes."""
+    if spec is None or not spec.strip():
+        return {}
+    return {registry: target.rstrip("/") for registry, target in _items(spec)}
 
 
-def rewrite(ref: str, mirror: str | None) -> str:
-    """`ref` as pulled through `mirror`: Docker Hub references move to <mirror>/<path>, keeping tag and digest.
-    Without a mirror, or for another registry's reference, `ref` itself."""
-    mirror = normalise_mirror(mirror)
+def _spec(by_registry: dict[str, str]) -> str | None:
+    """The canonical text: Docker Hub's mirror first and bare (as a setting of Hub alone always read), then
+    REGISTRY=MIRROR items by registry."""
+    items = [by_registry[DOCKER_HUB]] if DOCKER_HUB in by_registry else []
+    items += [f"{r}={m}" for r, m in sorted(by_registry.items()) if r != DOCKER_HUB]
+    return ",".join(items) or None
+
+
+def normalise_mirror(spec: str | None) -> str | None:
+    """'' and None: no mirror; else the checked setting in its canonical text (blanks and trailing slashes gone,
+    Docker Hub's mirror first)."""
+    return _spec(mirrors(spec))
+
+
+def merge_mirrors(*specs: str | None) -> str | None:
+    """Settings in precedence order (file, environment, command line): a later one's mirror for a registry wins,
+    the others' mirrors for other registries stay."""
+    merged: dict[str, str] = {}
+    for spec in specs:
+        merged.update(mirrors(spec))
+    return _spec(merged)
+
+
+def describe_mirrors(spec: str | None) -> str:
+    """'docker.io through m.example.com/hub, quay.io through m.example.com/quay' for messages."""
+    return ", ".join(f"{r} through {m}" for r, m in mirrors(normalise_mirror(spec)).items())
+
+
+def mirror_for(ref: str, spec: str | None) -> str | None:
+    """The mirror `ref`'s registry is pulled through under `spec`, or None."""
+    return mirrors(spec).get(parse(ref).domain) if spec else None
+
+
+def rewrite(ref: str, spec: str | None) -> str:
+    """`ref` as pulled through the setting: a reference to a registry it names a mirror for moves to
+    <mirror>/<path>, keeping tag and digest. Without a mirror for its registry, `ref` itself."""
+    mirror = mirror_for(ref, spec)
     if mirror is None:
         return ref
     r = parse(ref)
-    if r.domain != DOCKER_HUB:
-        return ref
     return str(Ref(mirror, r.path, r.tag, r.digest))
 
 

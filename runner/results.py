@@ -138,6 +138,7 @@ CELL_FIELDS: tuple[tuple[str, type | tuple[type, ...], bool], ...] = (
     ("toolchain", str, True), ("scenario", str, True), ("variant", (str, type(None)), False),
     ("emulated", bool, False), ("distro_name", str, False), ("release", str, False),
     ("eol", (str, type(None)), False), ("toolchain_source", (str, type(None)), False),
+    ("toolchain_eol", (str, type(None)), False),
 )
 RESULT_FIELDS: tuple[tuple[str, type | tuple[type, ...], bool], ...] = (
     ("cell", dict, True), ("status", str, True), ("reason", str, True), ("observations", dict, False),

@@ -216,6 +216,7 @@ def render(run: RunResults) -> str:
         "<h1>go-cache-matrix results</h1>",
         f"<p>{_inline(markdown.run_line(run))}</p>",
         *(f"<p>{_inline(line)}</p>" for line in markdown.host_lines(run.meta)),
+        *(f"<p>{_inline(line)}</p>" for line in [markdown.toolchains_line(cells)] if line),
         *_warnings(run.meta),
         f"<p>Cells: {summary or 'no cells'}</p>",
         toc,

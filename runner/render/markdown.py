@@ -18,6 +18,7 @@ from tabulate import tabulate
 from runner import findings as findings_mod
 from runner import stats
 from runner.answer import BREAKS, DEGRADED, NOT_MEASURED, WORKS, brief
+from runner.config import version_key
 from runner.model import Status
 from runner.render import distro_order, rollup
 from runner.results import CellResult, RunResults
@@ -37,8 +38,14 @@ def cell_text(value: Any) -> str:
     return re.sub(r"\r\n|\r|\n", "<br>", text)
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """Every table the tool renders in Markdown goes through here: each cell escaped once (cell_text)."""
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, pad: bool = True) -> str:
+    """Every table the tool renders in Markdown goes through here: each cell escaped once (cell_text).
+    pad=False: no column alignment, one space around each cell (a table whose cells vary a lot in length would
+    be padded to its longest cell on every line; renderers do not need the padding)."""
+    if not pad:
+        lines = [[cell_text(h) for h in headers], ["---"] * len(headers),
+                 *[[cell_text(v) for v in r] for r in rows]]
+        return "\n".join("| " + " | ".join(cols) + " |" for cols in lines)
     return str(tabulate([[cell_text(v) for v in r] for r in rows], headers=[cell_text(h) for h in headers],
                         tablefmt="github", disable_numparse=True))
 
@@ -339,6 +346,25 @@ def host_line(host: dict[str, Any]) -> str:
             f"{'; '.join(map(_engine_text, engines))}; SELinux {host.get('selinux', '?')}.")
 
 
+def toolchains_line(cells: Sequence[CellResult]) -> str:
+    """'Toolchains: go1.22 = Go 1.22.10 (past end of support since 2025-02-11), go1.27 = Go 1.27.3, distro = …'."""
+    seen: dict[str, str] = {}
+    for c in sorted(cells, key=lambda c: c.id):
+        tc = str(c.cell.get("toolchain"))
+        if c.cell.get("toolchain_source") == "distro":
+            seen.setdefault(tc, f"{tc} = each release's own Go package")
+            continue
+        since = findings_mod.past_support(c)
+        text = f"{tc} = Go {c.cell.get('go_version', '?')}" + (f" ({findings_mod.PAST_SUPPORT} since {since})"
+                                                               if since else "")
+        if len(text) > len(seen.get(tc, "")):  # a later cell of a run that crossed the date says so
+            seen[tc] = text
+    ordered = sorted(seen, key=lambda t: (t == "distro", version_key(t) or (0,), t))
+    why = " Go supports its two newest minor versions." if any(findings_mod.PAST_SUPPORT in t for t in seen.values()) \
+        else ""
+    return f"Toolchains: {', '.join(seen[t] for t in ordered)}.{why}" if seen else ""
+
+
 def host_lines(meta: dict[str, Any]) -> list[str]:
     """One line for a single run; one per shard for a merged run (meta["shards"])."""
     shards = meta.get("shards")
@@ -380,13 +406,33 @@ FINDINGS_NOTE = ("Each answer is computed from this run's cells; nothing here is
                  "QEMU's, not Go's on that arch.")
 
 
+# The Markdown Findings: a compact table (one line per question, the answer and figure cut short) and, below it,
+# every question's full answer, figure, coverage, cells and reproduce command. A 7-column table of full texts
+# (the HTML report's) made tabulate pad every line to the longest cell: ~130 KB for 32 questions on a big run.
+FINDINGS_COMPACT_HEADERS = ["id", "question", "answer", "figure (spread, n)"]
+FINDINGS_BRIEF = 140  # characters of an answer or figure in the compact table; the full text is in the detail
+
+
 def findings_rows(found: Sequence[findings_mod.Finding]) -> list[list[str]]:
-    rows = []
-    for f in found:
-        links = ", ".join(f"[`{s}`](#{s})" for s in f.scenarios) + (f" ({len(f.cells)} cells)" if f.cells else "")
-        rows.append([f.question.id, md_cell(f.question.title), md_cell(f.answer), md_cell(f.figure),
-                     md_cell(coverage_text(f)), links, f"`{md_cell(f.reproduce)}`" if f.reproduce else ""])
-    return rows
+    """The compact table: the id links to the question's detail below (its heading's anchor)."""
+    return [[f"[{f.question.id}](#{f.question.id.lower()})", md_cell(f.question.title),
+             brief(f.answer, FINDINGS_BRIEF), brief(f.figure, FINDINGS_BRIEF)] for f in found]
+
+
+def finding_detail(f: findings_mod.Finding, level: str) -> list[str]:
+    """One question's full entry: heading `<level> Q04` (anchor q04), its title, then one line per field that
+    has content (answer, figure, coverage and what is not covered, the cells' scenarios, reproduce)."""
+    links = ", ".join(f"[`{s}`](#{s})" for s in f.scenarios) + (f" ({len(f.cells)} cells)" if f.cells else "")
+    fields = [("answer", _one_line(f.answer)), ("figure (spread, n)", _one_line(f.figure)),
+              ("coverage", _one_line(coverage_text(f))), ("cells", links),
+              ("reproduce", f"`{_one_line(f.reproduce)}`" if f.reproduce else "")]
+    return [f"{level} {f.question.id}", "", f"**{_one_line(f.question.title)}**", "",
+            *[f"- {name}: {value}" for name, value in fields if value], ""]
+
+
+def _one_line(text: str) -> str:
+    """Text on one line of a list item (outside a table a `|` needs no escape, and in a code span it must not)."""
+    return " ".join(text.split())
 
 
 def coverage_text(f: findings_mod.Finding) -> str:
@@ -397,8 +443,11 @@ def coverage_text(f: findings_mod.Finding) -> str:
 def findings_section(cells: Sequence[CellResult], level: str = "##") -> list[str]:
     found = findings_mod.compute(cells)
     answered = sum(1 for f in found if f.verdict != NOT_MEASURED)
-    return [f"{level} Findings", "", f"{answered} of {len(found)} questions answered from this run. {FINDINGS_NOTE}",
-            "", table(findings_rows(found), FINDINGS_HEADERS), ""]
+    detail = [line for f in found for line in finding_detail(f, level + "##")]
+    return [f"{level} Findings", "", f"{answered} of {len(found)} questions answered from this run. {FINDINGS_NOTE} "
+            "Each id links to the question's full answer, coverage and reproduce command below the table.",
+            "", table(findings_rows(found), FINDINGS_COMPACT_HEADERS, pad=False), "",
+            f"{level}# Findings in detail", "", *detail]
 
 
 def render(run: RunResults, changes_section: str | None = None) -> str:
@@ -409,6 +458,7 @@ def render(run: RunResults, changes_section: str | None = None) -> str:
         run_line(run),
         "",
         *_blank_separated(host_lines(run.meta)),
+        *_blank_separated([line for line in [toolchains_line(cells)] if line]),
         f"Cells: {summary_line(cells)}.",
         "",
         *[f"**Warning:** {w}  " for w in run.meta.get("warnings", [])],

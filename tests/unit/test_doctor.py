@@ -112,7 +112,9 @@ def test_registry_api_host_and_the_matrix_registries(project_root: Path) -> None
 
     assert host.registry_api_host("docker.io") == "registry-1.docker.io"
     assert host.registry_api_host("quay.io") == "quay.io"
-    assert doctor.registries(config.load(project_root / "matrix.toml")) == ["docker.io"]
+    # Docker Hub, and the rows from Red Hat's registry (UBI) and quay.io (CentOS Stream)
+    assert sorted(doctor.registries(config.load(project_root / "matrix.toml"))) == [
+        "docker.io", "quay.io", "registry.access.redhat.com"]
     assert doctor.registries(None) == ["docker.io"]
 
 
@@ -120,7 +122,11 @@ def test_doctor_checks_the_mirror_a_run_would_use(project_root: Path, monkeypatc
     from runner import config
 
     cfg = config.load(project_root / "matrix.toml")
-    assert doctor.registries(cfg, "mirror.example.com:5000/hub") == ["mirror.example.com:5000"]
+    # a Docker Hub mirror leaves the other registries as they are; a mirror per registry host moves each
+    assert sorted(doctor.registries(cfg, "mirror.example.com:5000/hub")) == [
+        "mirror.example.com:5000", "quay.io", "registry.access.redhat.com"]
+    every = "m.example.com:5000/hub,quay.io=m.example.com:5000/quay,registry.access.redhat.com=m.example.com:5000/rh"
+    assert doctor.registries(cfg, every) == ["m.example.com:5000"]
     assert doctor.registries(None, "mirror.example.com") == ["mirror.example.com"]
     monkeypatch.setenv("GCM_REGISTRY_MIRROR", "127.0.0.1:5000/")
     assert doctor.mirror_setting(cfg) == "127.0.0.1:5000"

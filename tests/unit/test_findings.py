@@ -243,11 +243,23 @@ def test_markdown_opens_with_findings_and_keeps_tables_valid(tmp_path: Path) -> 
     pipe = c(D12, "location:home-unset", exit_code=1, stderr_first_line="a | b\nc")
     text = markdown.render(_run(tmp_path, [*all_cells(), pipe]))
     assert text.index("## Findings") < text.index("## Distro × architecture")
-    rows = [ln for ln in text.split("## Findings")[1].split("## Distro")[0].splitlines() if ln.startswith("| Q")]
+    section = text.split("## Findings\n")[1].split("## Distro")[0]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| [Q")]
     assert len(rows) == 32
-    header_cols = 7
+    header_cols = len(markdown.FINDINGS_COMPACT_HEADERS)
     for row in rows:
         assert row.replace("\\|", "").count("|") == header_cols + 1, row
+        assert "   |" not in row, "the compact table is not padded"
+    # Nothing is dropped: every question's full answer, coverage and reproduce command is in its detail entry,
+    # which the compact table's id links to.
+    for f in findings.compute([*all_cells(), pipe]):
+        entry = section.split(f"#### {f.question.id}\n")[1].split("\n#### ")[0]
+        assert f"](#{f.question.id.lower()})" in section
+        assert " ".join(f.answer.split()) in entry and f.question.title in entry
+        if f.reproduce:
+            assert f.reproduce in entry
+        if f.coverage:
+            assert f.coverage.text() in entry
     summary = markdown.github_summary(_run(tmp_path, all_cells()))
     assert summary.index("### Findings") < summary.index("### Distro × architecture")
 

@@ -62,7 +62,7 @@ def test_the_command_line_wins_over_the_environment(cfg: config.MatrixConfig) ->
            "GCM_SHARD": "2/3", "GCM_REGISTRY_MIRROR": "env.example:5000"}
     given = Given(matrix="cli.toml", profile="full", select=("x/*",), skip=("y/*",), engines=("docker",),
                   arches=("amd64",), endpoints=("amd64=unix:///b.sock",), shard="1/2",
-                  registry_mirror="cli.example:5000")
+                  registry_mirror=("cli.example:5000",))
     got = options.resolve(given, _mirrored(cfg, "file.example:5000"), env)
     assert (got.matrix, got.profile, got.registry_mirror) == ("cli.toml", "full", "cli.example:5000")
     assert got.choices == plan.Choices(profile="full", select=("x/*",), skip=("y/*",), engines=(Engine.DOCKER,),
@@ -85,7 +85,7 @@ def test_a_bad_variable_is_one_usage_error_naming_it(cfg: config.MatrixConfig, e
 def test_options_survive_json(cfg: config.MatrixConfig) -> None:
     got = options.resolve(Given(select=("x/*",), engines=("podman",), arches=("arm64",), shard="2/5",
                                 endpoints=("arm64=unix:///a.sock",), distros=("debian-14=rootfs:forky",),
-                                registry_mirror="cli.example:5000"), cfg, {"GCM_WORKLOAD": "small"})
+                                registry_mirror=("cli.example:5000",)), cfg, {"GCM_WORKLOAD": "small"})
     assert Options.from_json(got.to_json()) == got
     with pytest.raises(UsageError) as e:
         Options.from_json('{"matrix": "m.toml"}')

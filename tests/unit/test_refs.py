@@ -116,7 +116,7 @@ def test_cli_and_environment_win_over_the_file(monkeypatch: pytest.MonkeyPatch, 
     assert pulled().startswith("env.example.com:5000/library/debian:12@")
     assert pulled("--registry-mirror", "cli.example.com/p").startswith("cli.example.com/p/library/debian:12@")
     assert cli.main(["plan", "--matrix", matrix, "--registry-mirror", "nodot"]) == 2
-    assert "--registry-mirror/GCM_REGISTRY_MIRROR" in capsys.readouterr().err
+    assert "--registry-mirror 'nodot'" in capsys.readouterr().err
 
 
 def test_parse_registry_mirror_names_where_it_came_from() -> None:
@@ -125,3 +125,78 @@ def test_parse_registry_mirror_names_where_it_came_from() -> None:
     with pytest.raises(UsageError) as e:
         config.parse_registry_mirror("https://x.example.com", "GCM_REGISTRY_MIRROR")
     assert str(e.value).startswith("GCM_REGISTRY_MIRROR: ") and e.value.fix == refs.MIRROR_FIX
+
+
+# ---------------------------------------------------------------- a mirror per registry host (issue 20 item 5)
+MANY = "hub.example.com:5000/hub,quay.io=m.example.com/quay,registry.access.redhat.com=m.example.com/rh"
+
+
+@pytest.mark.parametrize(("ref", "want"), [
+    ("docker.io/library/debian:12", "hub.example.com:5000/hub/library/debian:12"),
+    (f"quay.io/centos/centos:stream9@{DIGEST}", f"m.example.com/quay/centos/centos:stream9@{DIGEST}"),
+    ("registry.access.redhat.com/ubi9/ubi:9.6", "m.example.com/rh/ubi9/ubi:9.6"),
+    ("ghcr.io/owner/image:1", "ghcr.io/owner/image:1"),  # no mirror named for it: left alone
+])
+def test_each_registry_is_pulled_through_its_own_mirror(ref: str, want: str) -> None:
+    assert refs.mirror_problem(MANY) is None
+    assert refs.rewrite(ref, MANY) == want
+
+
+def test_a_mirror_for_another_registry_only_leaves_docker_hub_alone() -> None:
+    spec = "quay.io=m.example.com/quay"
+    assert refs.rewrite("docker.io/library/debian:12", spec) == "docker.io/library/debian:12"
+    assert refs.mirror_for("quay.io/centos/centos:stream9", spec) == "m.example.com/quay"
+
+
+def test_the_canonical_text_and_precedence_per_registry() -> None:
+    # Hub's mirror first and bare (as the one-registry setting always read); aliases of Hub are docker.io
+    assert refs.normalise_mirror(" quay.io=m.example.com/quay/ , index.docker.io=h.example.com ") == \
+        "h.example.com,quay.io=m.example.com/quay"
+    assert refs.normalise_mirror("h.example.com/") == "h.example.com"
+    # file < environment < command line, registry by registry
+    assert refs.merge_mirrors("file.example.com,quay.io=file.example.com/quay", "quay.io=env.example.com/quay",
+                              None) == "file.example.com,quay.io=env.example.com/quay"
+    assert refs.merge_mirrors(None, None) is None
+    assert refs.describe_mirrors(MANY) == ("docker.io through hub.example.com:5000/hub, quay.io through "
+                                           "m.example.com/quay, registry.access.redhat.com through m.example.com/rh")
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("quay=m.example.com", "'quay' before '=' is not a registry host"),
+    ("quay.io=", "empty item"),
+    ("h.example.com,,quay.io=m.example.com", "empty item"),
+    ("quay.io=https://m.example.com", "quay.io: 'https://m.example.com' has a scheme"),
+    ("quay.io=nodot", "quay.io: 'nodot' has no dot and no port"),
+    ("quay.io=a.example.com,quay.io=b.example.com", "names a mirror for quay.io twice"),
+    ("a.example.com,docker.io=b.example.com", "names a mirror for docker.io twice"),
+])
+def test_bad_mirror_settings_are_named(spec: str, words: str) -> None:
+    problem = refs.mirror_problem(spec)
+    assert problem is not None and words in problem, problem
+
+
+def test_the_option_is_repeatable_and_a_bad_one_names_itself(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    matrix = str(_matrix(tmp_path, 'registry_mirror = "file.example.com"'))
+    monkeypatch.delenv("GCM_REGISTRY_MIRROR", raising=False)
+    args = ["plan", "--matrix", matrix, "--profile", "smoke", "--json"]
+    assert cli.main([*args, "--registry-mirror", "quay.io=m.example.com:5000/quay",
+                     "--registry-mirror", "registry.access.redhat.com=m.example.com:5000/rh"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["registry_mirror"] == ("file.example.com,quay.io=m.example.com:5000/quay,"
+                                      "registry.access.redhat.com=m.example.com:5000/rh")
+    assert out["pull_refs"]["debian-12"].startswith("file.example.com/library/debian:12@")
+    assert cli.main([*args, "--registry-mirror", "quay.io=https://m.example.com"]) == 2
+    err = capsys.readouterr().err
+    assert "--registry-mirror 'quay.io=https://m.example.com'" in err and "has a scheme" in err
+    assert "REGISTRY=host[:port][/prefix]" in err  # the fix names the form
+
+
+def test_the_table_form_in_matrix_toml(tmp_path: Path) -> None:
+    cfg = config.load(_matrix(tmp_path, 'registry_mirror = { "docker.io" = "h.example.com/hub", '
+                                        '"quay.io" = "h.example.com/quay" }'))
+    assert cfg.settings.registry_mirror == "h.example.com/hub,quay.io=h.example.com/quay"
+    with pytest.raises(ConfigError) as e:
+        config.load(_matrix(tmp_path, 'registry_mirror = { "quay" = "h.example.com/quay" }'))
+    assert "settings.registry_mirror.quay" in str(e.value) and "not a registry host" in str(e.value)
+    assert e.value.line is not None
