@@ -5,6 +5,9 @@ environment and the command line give is checked in runner.overrides (re-exporte
 TOML tables, and the line a key is written on, are runner.tomlread's. Scenario ids and variants come
 from the registry's catalogue (runner/scenarios/catalogue.py), which imports no scenario implementation.
 Every problem raises one ConfigError naming the file, the key and the fix.
+
+Why one module of ~520 lines: each matrix.toml table (settings, distros, toolchains, scenarios, profiles)
+is validated next to the typed value it produces, so a key and its error message stay together.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@
         gcm-cell/<distro>:<arch>-distro-go-<content key>   (toolchain = "distro": the release's own Go)
 
 Tags are content-addressed, so a second run finds everything and downloads nothing.
+
+Why one module of ~520 lines: the source order, cache lookup, pull (with retries), debootstrap fallback and
+build are one decision chain that reads top to bottom; engine differences live in runner.drivers.
 """
 
 from __future__ import annotations

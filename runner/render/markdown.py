@@ -3,7 +3,11 @@ measured and why, and the command that reproduces each cell.
 
 A scenario's detail table is the scenario's own: its title and rows come from its implementation
 (runner.scenarios.base.Scenario.detail_title / detail_rows); this module adds the "what happened" and
-QEMU slowdown columns and lays the tables out."""
+QEMU slowdown columns and lays the tables out.
+
+Why one module of ~520 lines: every section of matrix.md (compatibility table, Findings, detail tables,
+what was not measured, reproduce commands) is laid out here so their anchors and escaping agree.
+"""
 
 from __future__ import annotations
 
