@@ -81,3 +81,25 @@ def test_compare_reads_run_dirs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "status" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         celldiff.main(["compare", str(tmp_path / "nowhere"), str(tmp_path / "after")])
+
+
+def test_random_labels_ids_and_package_order_are_not_behaviour() -> None:
+    a = cell(observations={"label": "system_u:system_r:container_t:s0:c367,c639", "packages": ["a", "b"],
+                           "log": ["--> 342ea387f7c"], "sample": ["664 1002 /c/21/21f83c22d82530f7e5da-a"]})
+    b = cell(observations={"label": "system_u:system_r:container_t:s0:c87,c937", "packages": ["b", "a"],
+                           "log": ["--> 51c5ed19e65"], "sample": ["664 1002 /c/08/088ab206f7a28da2f6c9-d"]})
+    assert celldiff.compare({a["id"]: a}, {b["id"]: b}) == []
+    c = cell(observations={"label": "system_u:system_r:spc_t:s0", "packages": ["a", "c"],
+                           "log": ["--> 342ea387f7c"], "sample": ["600 1002 /c/21/21f83c22d82530f7e5da-a"]})
+    assert {d[1] for d in celldiff.compare({a["id"]: a}, {c["id"]: c})} == {
+        "observations.label", "observations.packages[]", "observations.sample[0]"}
+
+
+def test_race_outcomes_are_left_out_only_where_builds_race_on_purpose() -> None:
+    racing = "debian-12/amd64/docker/go1.22/concurrent:same"
+    a = cell(id=racing, observations={"builds": [{"compiled": 46}], "failures": 0})
+    b = cell(id=racing, observations={"builds": [{"compiled": 29}], "failures": 0})
+    assert celldiff.compare({racing: a}, {racing: b}) == []
+    assert celldiff.compare({racing: a}, {racing: {**b, "status": "fail"}}) != []
+    calm = "debian-12/amd64/docker/go1.22/storage:volume"
+    assert celldiff.compare({calm: {**a, "id": calm}}, {calm: {**b, "id": calm}}) != []
