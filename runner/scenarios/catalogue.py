@@ -77,6 +77,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(id="bench-steps", impl="bench:BenchSteps", matrix=False),
     Entry(id="toolchain", impl="toolchain:Toolchain", distro_go=True,
           variants=("default", "local", "auto", "auto-unserved", "path", "path-found")),
+    Entry(id="keying", impl="keying:Keying"),
 )
 
 BY_ID: dict[str, Entry] = {e.id: e for e in ENTRIES}

@@ -18,7 +18,6 @@ from typing import Any
 from runner.answer import (
     BREAKS,
     DEGRADED,
-    NO,
     NO_DIFFERENCE,
     VALUE,
     WORKS,
@@ -30,7 +29,6 @@ from runner.answer import (
     per_case,
     pick,
     where,
-    yes_no,
 )
 from runner.model import Cell, Status
 from runner.results import CellResult
@@ -49,6 +47,7 @@ from runner.scenarios import (
     step,
 )
 from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.keying import answer_keyed
 from runner.scenarios.rows import lead, mb
 from runner.stats import SAME, compare
 
@@ -136,7 +135,8 @@ class ColdWarm(Scenario):
 
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
-        return {"Q08": answer_touch, "Q09": answer_edit, "Q26": answer_qemu}
+        # Q08: this scenario's touch rebuild, with the keying cells' chmod, new inode and hard link beside it.
+        return {"Q08": answer_keyed, "Q09": answer_edit, "Q26": answer_qemu}
 
     @staticmethod
     def outcome(c: CellResult) -> Outcome:
@@ -245,19 +245,6 @@ class ColdWarm(Scenario):
 
     def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
         return _coldwarm_rows(cells)
-
-
-def answer_touch(cells: Sequence[CellResult]) -> Answer:
-    """Q08 (part): does `touch` of every source alone make the next build compile anything?"""
-    basis = pick(cells, "cold-warm")
-    def touched(c: CellResult) -> bool | None:
-        n = obs_of(c, "touch", "compiled")
-        return None if n is None else bool(n)
-
-    return yes_no(basis, touched,
-                  "touch alone recompiles", "touch alone recompiles nothing: the key is not the mtime",
-                  limits="touch only: chmod, a copy to a new inode and hard links are not measured") or Answer(
-        NO, "", tuple(basis))
 
 
 def _edit(c: CellResult) -> str | None:

@@ -79,6 +79,7 @@ AGREE: dict[str, list[CellResult]] = {
     "Q07": [c(D12, "storage:baked-aged", warm={"compiled": 0}, baked_files_before=398, baked_files_after=281)],
     "Q08": [c(D12, "cold-warm:small", **COLD)],
     "Q09": [c(D12, "cold-warm:small", **EDIT)],
+    "Q10": [c(D12, "keying", links={"files": 24, "multi_linked": 0, "output_links": 1, "output_in_cache": 0})],
     "Q12": [c(D13, "portability:from-debian-12", **PORT), c(D12, "portability:binary", sha256="ab"),
             c(D13, "portability:binary", sha256="ab")],
     "Q14": [c(D12, "storage:overlay", **STORAGE_OK)],

@@ -1,0 +1,54 @@
+"""The cells that decide Q08/Q10 (keying), for real on Debian 12 (amd64, go1.22), in one run: each new scenario once.
+
+Each scenario here is cheap (seconds per cell), so the module adds little to CI.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_ID = "it-question-cells"
+ROW = "debian-12/amd64/docker/go1.22/"
+SELECT = ["keying"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    reports = tmp_path_factory.mktemp("reports-question-cells")
+    argv = [sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", "-n", "2", "--run-id", RUN_ID]
+    for s in SELECT:
+        argv += ["--select", ROW + s]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n")
+    run_dir = reports / "runs" / RUN_ID
+    cells = {c["id"].removeprefix(ROW): c for c in json.loads((run_dir / "results.json").read_text())["cells"]}
+    found = {q["id"]: q for q in json.loads((run_dir / "findings.json").read_text())["questions"]}
+    return reports, cells, found
+
+
+def test_keying_metadata_changes_and_links(run: Any) -> None:
+    _, cells, found = run
+    c = cells["keying"]
+    assert c["status"] in ("pass", "fail"), c["reason"]
+    o = c["observations"]
+    assert o["cold"]["compiled"] == 3 and o["warm"]["compiled"] == 0
+    ch = o["changes"]
+    # Each change happened as described: stat before and after says so.
+    assert ch["touch"]["changed"].startswith("mtime ") and ch["chmod"]["changed"] == "mode 644→600"
+    assert ch["new-inode"]["changed"].startswith("inode ") and ch["hard-link"]["changed"] == "links 1→2"
+    assert all(x["ok"] for x in ch.values())
+    assert set(o["links"]) == {"files", "multi_linked", "output_links", "output_in_cache"}
+    assert o["links"]["files"] > 0
+    assert found["Q08"]["verdict"] in ("yes", "no", "depends") and "keying" in found["Q08"]["scenarios"]
+    assert found["Q10"]["verdict"] in ("value", "depends") and found["Q10"]["answer"].split(":")[0] in (
+        "copied", "hard-linked", "depends")
+
