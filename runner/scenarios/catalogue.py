@@ -78,6 +78,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(id="toolchain", impl="toolchain:Toolchain", distro_go=True,
           variants=("default", "local", "auto", "auto-unserved", "path", "path-found")),
     Entry(id="keying", impl="keying:Keying"),
+    Entry(id="mixed-go", impl="mixedgo:MixedGo"),
 )
 
 BY_ID: dict[str, Entry] = {e.id: e for e in ENTRIES}

@@ -1,4 +1,4 @@
-"""The cells that decide Q08/Q10 (keying), for real on Debian 12 (amd64, go1.22), in one run: each new scenario once.
+"""The cells that decide Q08/Q10 (keying), Q11 (mixed-go), for real on Debian 12 (amd64, go1.22), in one run: each new scenario once.
 
 Each scenario here is cheap (seconds per cell), so the module adds little to CI.
 """
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "it-question-cells"
 ROW = "debian-12/amd64/docker/go1.22/"
-SELECT = ["keying"]
+SELECT = ["keying", "mixed-go"]
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +52,17 @@ def test_keying_metadata_changes_and_links(run: Any) -> None:
     assert found["Q10"]["verdict"] in ("value", "depends") and found["Q10"]["answer"].split(":")[0] in (
         "copied", "hard-linked", "depends")
 
+
+def test_mixed_go_shares_one_cache(run: Any) -> None:
+    _, cells, found = run
+    c = cells["mixed-go"]
+    assert c["status"] in ("pass", "fail"), c["reason"]
+    o = c["observations"]
+    assert o["gos"]["a"]["version"] == "go1.22.10" and o["gos"]["b"]["version"] > "go1.22.10"
+    assert o["gos"]["path2"] == {"version": "go1.22.10", "goroot": "/tmp/gcm/goroot-2"}
+    b = o["builds"]
+    assert b["a-cold"]["compiled"] == 3 and b["a-warm"]["compiled"] == 0
+    # B wrote its own entries beside A's: the cache grew.
+    assert b["b-first"]["cache_files_after"] > b["a-warm"]["cache_files_after"]
+    assert set(o["verify"]) == {"a", "b", "path2"}
+    assert found["Q11"]["verdict"] in ("value", "depends") and "another Go version" in found["Q11"]["answer"]

@@ -80,6 +80,8 @@ AGREE: dict[str, list[CellResult]] = {
     "Q08": [c(D12, "cold-warm:small", **COLD)],
     "Q09": [c(D12, "cold-warm:small", **EDIT)],
     "Q10": [c(D12, "keying", links={"files": 24, "multi_linked": 0, "output_links": 1, "output_in_cache": 0})],
+    "Q11": [c(D12, "mixed-go", builds={"a-cold": {"ok": True, "compiled": 3}, "b-first": {"ok": True, "compiled": 3},
+                                       "path2-first": {"ok": True, "compiled": 0}}, verify={"a": {"ok": True}})],
     "Q12": [c(D13, "portability:from-debian-12", **PORT), c(D12, "portability:binary", sha256="ab"),
             c(D13, "portability:binary", sha256="ab")],
     "Q14": [c(D12, "storage:overlay", **STORAGE_OK)],
