@@ -1,4 +1,5 @@
-"""The cells that decide Q08/Q10 (keying), Q11 (mixed-go), for real on Debian 12 (amd64, go1.22), in one run: each new scenario once.
+"""The cells that decide Q08/Q10 (keying) and Q11 (mixed-go), for real on Debian 12 (amd64, go1.22), in one run:
+each new scenario once.
 
 Each scenario here is cheap (seconds per cell), so the module adds little to CI.
 """
