@@ -79,6 +79,7 @@ ENTRIES: tuple[Entry, ...] = (
           variants=("default", "local", "auto", "auto-unserved", "path", "path-found")),
     Entry(id="keying", impl="keying:Keying"),
     Entry(id="mixed-go", impl="mixedgo:MixedGo"),
+    Entry(id="static-binary", impl="binary:StaticBinary", variants_from="distros"),
 )
 
 BY_ID: dict[str, Entry] = {e.id: e for e in ENTRIES}

@@ -1,7 +1,7 @@
-"""The cells that decide Q08/Q10 (keying) and Q11 (mixed-go), for real on Debian 12 (amd64, go1.22), in one run:
-each new scenario once.
+"""The cells that decide Q08/Q10 (keying), Q11 (mixed-go) and Q13 (static-binary), for real on Debian 12 (amd64,
+go1.22), in one run: each new scenario once.
 
-Each scenario here is cheap (seconds per cell), so the module adds little to CI.
+keying and mixed-go take seconds; static-binary (in `full` only) builds the program: about 30 s and 17 s here.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "it-question-cells"
 ROW = "debian-12/amd64/docker/go1.22/"
-SELECT = ["keying", "mixed-go"]
+SELECT = ["keying", "mixed-go", "static-binary:binary", "static-binary:from-debian-13"]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     reports = tmp_path_factory.mktemp("reports-question-cells")
-    argv = [sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", "-n", "2", "--run-id", RUN_ID]
+    argv = [sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", "-n", "2", "--run-id", RUN_ID,
+            "--profile", "full"]
     for s in SELECT:
         argv += ["--select", ROW + s]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -67,3 +68,15 @@ def test_mixed_go_shares_one_cache(run: Any) -> None:
     assert b["b-first"]["cache_files_after"] > b["a-warm"]["cache_files_after"]
     assert set(o["verify"]) == {"a", "b", "path2"}
     assert found["Q11"]["verdict"] in ("value", "depends") and "another Go version" in found["Q11"]["answer"]
+
+
+def test_static_binary_sizes_and_runs(run: Any) -> None:
+    _, cells, found = run
+    c = cells["static-binary:binary"]
+    assert c["status"] in ("pass", "fail"), c["reason"]
+    b = c["observations"]["bytes"]
+    assert b["plain"] > b["trimpath"] > b["stripped"] > 0
+    assert c["observations"]["empty_root"] == ["/tmp/gcm/empty-root", "/tmp/gcm/empty-root/app"]
+    other = cells["static-binary:from-debian-13"]["observations"]
+    assert "13" in other["built_in"] and "12" in other["run_in"]
+    assert found["Q13"]["verdict"] in ("value", "depends") and "smaller than plain" in found["Q13"]["answer"]

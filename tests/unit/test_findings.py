@@ -84,6 +84,8 @@ AGREE: dict[str, list[CellResult]] = {
                                        "path2-first": {"ok": True, "compiled": 0}}, verify={"a": {"ok": True}})],
     "Q12": [c(D13, "portability:from-debian-12", **PORT), c(D12, "portability:binary", sha256="ab"),
             c(D13, "portability:binary", sha256="ab")],
+    "Q13": [c(D12, "static-binary:binary", bytes={"plain": 10, "trimpath": 9, "stripped": 7},
+              runs={"plain": {"ok": True}}, scratch={"ok": True})],
     "Q14": [c(D12, "storage:overlay", **STORAGE_OK)],
     "Q15": [c(D12, "tmpfs-goroot", **tmpfs([8.0, 8.1, 7.9, 8.0, 8.2], [10.0, 10.2, 9.9, 10.1, 10.0]))],
     "Q16": [c(D12, "filesystem:xfs", flock_second_blocked=True, concurrent={"builds": 3, "failed": 0})],
