@@ -9,8 +9,9 @@
 //
 // Step kinds:
 //
-//	exec      run argv (env, dir, uid/gid, umask, timeout); record exit code, wall time, output and,
-//	          with count_compiled, the package lines `go build -v` prints on stderr
+//	exec      run argv (env, dir, uid/gid, umask, timeout); record exit code, wall time, output, the
+//	          rusage of the process and its waited-for children (CPU time, peak RSS) and, with
+//	          count_compiled, the package lines `go build -v` prints on stderr
 //	copytree  copy path -> dest keeping modes and mtimes; a symlink stays a symlink unless
 //	          `deref_outside` is set and it points outside path: then its target is copied in its
 //	          place (a distro GOROOT such as Debian's /usr/lib/go-1.23 links src to
@@ -103,6 +104,15 @@ type StepResult struct {
 	FSType   string           `json:"fs_type,omitempty"`
 	Flock    *FlockResult     `json:"flock,omitempty"`
 	Parallel []StepResult     `json:"parallel,omitempty"`
+	Rusage   *Rusage          `json:"rusage,omitempty"`
+}
+
+// Rusage of an exec step's process as wait4(2) returns it: on Linux its own use plus that of every child it
+// waited for (go build's compile and link), so CPU time is the whole build's and maxrss its largest process.
+type Rusage struct {
+	UserSec  float64 `json:"user_sec"`
+	SysSec   float64 `json:"sys_sec"`
+	MaxRSSKB int64   `json:"maxrss_kb"`
 }
 
 type FlockResult struct {
@@ -229,6 +239,11 @@ func runExec(s Step, r *StepResult) {
 	err := cmd.Run()
 	r.WallSec = time.Since(start).Seconds()
 	r.Stdout, r.Stderr = clip(stdout.Bytes()), clip(stderr.Bytes())
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.Rusage = &Rusage{UserSec: tvSec(ru.Utime), SysSec: tvSec(ru.Stime), MaxRSSKB: int64(ru.Maxrss)}
+		}
+	}
 	if ctx.Err() == context.DeadlineExceeded {
 		r.TimedOut = true
 	}
@@ -252,6 +267,10 @@ func runExec(s Step, r *StepResult) {
 			}
 		}
 	}
+}
+
+func tvSec(tv syscall.Timeval) float64 {
+	return float64(tv.Sec) + float64(tv.Usec)/1e6
 }
 
 func copyFile(src, dst string, info fs.FileInfo) error {
