@@ -7,6 +7,8 @@ Go keys its cache on content, not mtimes, so (from cmd/go's documentation of the
   the one-byte change recompiles the changed package, and at most its dependents (a dependent is
   skipped when the changed package's export data stayed the same).
 Packages compiled are the lines `go build -v` prints: it names only packages it actually compiles.
+Besides: the cold build's CPU time and peak RSS (the probe's rusage of go and the compile/link processes it
+waited for; Q31) and the row's C library and version (Q32), answered in runner.scenarios.footprint.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from runner.scenarios import (
     step,
 )
 from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.footprint import LIBC_SCRIPT, answer_libc, answer_resources, parse_libc, rusage_obs
 from runner.scenarios.keying import answer_keyed
 from runner.scenarios.rows import lead, mb
 from runner.stats import SAME, compare
@@ -111,7 +114,7 @@ def setup_problem(probe: Mapping[str, Any], setup: list[str]) -> str | None:
 
 def _coldwarm_rows(cells: Sequence[CellResult]) -> Rows:
     headers = ["distro", "arch", "engine", "toolchain", "workload", "cold s (pkgs)", "warm s (pkgs)",
-               "touch s (pkgs)", "1-byte edit s (pkgs)", "cache MB", "status"]
+               "touch s (pkgs)", "1-byte edit s (pkgs)", "cache MB", "cold CPU s · peak RSS MB", "libc", "status"]
     rows = []
     for c in cells:
         o = c.observations
@@ -121,8 +124,12 @@ def _coldwarm_rows(cells: Sequence[CellResult]) -> Rows:
             return f"{s['sec']:.2f} ({s['compiled']})" if isinstance(s, dict) and "sec" in s else ""
 
         cache = o.get("edit", {}).get("cache_bytes_after") if isinstance(o.get("edit"), dict) else None
+        cold = o.get("cold")
+        cost = f"{cold['cpu_sec']:.1f} · {cold['maxrss_mb']:.0f}" if isinstance(cold, dict) and "maxrss_mb" in cold \
+            else ""
+        libc = (o.get("libc") or {}).get("raw", "") if isinstance(o.get("libc"), dict) else ""
         rows.append(lead(c) + [c.cell.get("variant", ""), b("cold"), b("warm"), b("touch"), b("edit"), mb(cache),
-                                 c.status.value])
+                                 cost, libc, c.status.value])
     return headers, rows
 
 
@@ -136,7 +143,8 @@ class ColdWarm(Scenario):
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
         # Q08: this scenario's touch rebuild, with the keying cells' chmod, new inode and hard link beside it.
-        return {"Q08": answer_keyed, "Q09": answer_edit, "Q26": answer_qemu}
+        return {"Q08": answer_keyed, "Q09": answer_edit, "Q26": answer_qemu, "Q31": answer_resources,
+                "Q32": answer_libc}
 
     @staticmethod
     def outcome(c: CellResult) -> Outcome:
@@ -176,6 +184,7 @@ class ColdWarm(Scenario):
             build_step("edit"),
             exec_step("deps", ["go", "list", "-f", DEPS_FORMAT, *w.list_args], **base),
             exec_step("run", w.run, **{**base, "stop_on_error": False}),
+            exec_step("libc", ["sh", "-c", LIBC_SCRIPT], stop_on_error=False),
         ]
         return steps
 
@@ -203,6 +212,8 @@ class ColdWarm(Scenario):
             }
             if name in ("touch", "edit"):
                 obs[name]["packages"] = compiled
+        obs["cold"].update(rusage_obs(step(probe, "cold")))
+        obs["libc"] = parse_libc(step(probe, "libc"))
         cold_before = (step(probe, "cold") or {}).get("before", {}).get(GOCACHE_DEFAULT, {})
         obs["cold"]["cache_bytes_before"] = cold_before.get("bytes", 0) if cold_before.get("exists") else 0
         run = step(probe, "run")

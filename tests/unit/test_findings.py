@@ -100,6 +100,8 @@ AGREE: dict[str, list[CellResult]] = {
     "Q26": [c(D12, "cold-warm:small", **COLD), c(ARM, "cold-warm:small", **{**COLD, "cold": {"sec": 115.0,
                                                                                               "compiled": 56}})],
     "Q27": [c(D12, "selinux:bind-z", write="ok", first={"ran": True, "ok": True}, second={"ran": True, "ok": True})],
+    "Q31": [c(D12, "cold-warm:small", **{**COLD, "cold": {**COLD["cold"], "maxrss_mb": 210.5, "cpu_sec": 30.2}})],
+    "Q32": [c(D12, "cold-warm:small", **COLD, libc={"name": "glibc", "version": "2.36", "raw": "glibc 2.36"})],
     "Q30": [make(f"{D12.replace('go1.22', 'distro')}/env", **env(), goroot="/usr/lib/go-1.23",
                  distro_changes={"go.env": {}, "go_env": {}})],
 }
