@@ -80,6 +80,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(id="keying", impl="keying:Keying"),
     Entry(id="mixed-go", impl="mixedgo:MixedGo"),
     Entry(id="static-binary", impl="binary:StaticBinary", variants_from="distros"),
+    Entry(id="ci-restore", impl="restore:CiRestore"),
 )
 
 BY_ID: dict[str, Entry] = {e.id: e for e in ENTRIES}

@@ -36,7 +36,6 @@ from runner.answer import (
     obs_of,
     per_case,
     pick,
-    where,
     yes_no,
 )
 from runner.model import Cell, Status
@@ -157,7 +156,7 @@ class Storage(Scenario):
 
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
-        return {"Q07": answer_aged, "Q14": answer_backends}
+        return {"Q14": answer_backends}  # Q07: ci-restore's answer_ci reads the baked-aged cells too
 
     @staticmethod
     def outcome(c: CellResult) -> Outcome:
@@ -337,19 +336,6 @@ def answer_backends(cells: Sequence[CellResult]) -> Answer:
     return per_case(basis, _kept, figure=figure,
                     limits="costs per backend need timing cells run alone (cold-warm, tmpfs-goroot); not measured "
                            "per backend")
-
-
-def answer_aged(cells: Sequence[CellResult]) -> Answer:
-    """Q07 (part): a cache with entries 6 days old, in an image layer: hits? what does trimming remove?"""
-    basis = pick(cells, "storage", "baked-aged")
-    trims = [f"{where(c)}: {obs_of(c, 'baked_files_before')} → {obs_of(c, 'baked_files_after')} files"
-             for c in judged(basis) if obs_of(c, "baked_files_before") is not None]
-    a = yes_no(basis, lambda c: None if obs_of(c, "warm", "compiled") is None else obs_of(c, "warm", "compiled") == 0,
-               "the aged entries hit (warm build compiled 0)", "the aged entries missed",
-               figure=("cache files before → after the first build: " + "; ".join(trims)) if trims else "",
-               limits="entries aged 6 days in an image layer stand in for a restored archive; a tar restore and "
-                      "HOME at a workspace's parent are not measured")
-    return a or Answer("value", "", tuple(basis))
 
 
 def answer_flock(cells: Sequence[CellResult]) -> Answer:

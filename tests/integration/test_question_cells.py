@@ -1,7 +1,8 @@
-"""The cells that decide Q08/Q10 (keying), Q11 (mixed-go) and Q13 (static-binary), for real on Debian 12 (amd64,
-go1.22), in one run: each new scenario once.
+"""The cells that decide Q07 (ci-restore), Q08/Q10 (keying), Q11 (mixed-go) and Q13 (static-binary), for real on
+Debian 12 (amd64, go1.22), in one run: each new scenario once.
 
-keying and mixed-go take seconds; static-binary (in `full` only) builds the program: about 30 s and 17 s here.
+keying, mixed-go and ci-restore take seconds; static-binary (in `full` only) builds the program: about 30 s
+and 17 s here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "it-question-cells"
 ROW = "debian-12/amd64/docker/go1.22/"
-SELECT = ["keying", "mixed-go", "static-binary:binary", "static-binary:from-debian-13"]
+SELECT = ["keying", "mixed-go", "ci-restore", "static-binary:binary", "static-binary:from-debian-13"]
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,14 @@ def test_static_binary_sizes_and_runs(run: Any) -> None:
     other = cells["static-binary:from-debian-13"]["observations"]
     assert "13" in other["built_in"] and "12" in other["run_in"]
     assert found["Q13"]["verdict"] in ("value", "depends") and "smaller than plain" in found["Q13"]["answer"]
+
+
+def test_ci_restore_hits_and_trims(run: Any) -> None:
+    _, cells, found = run
+    c = cells["ci-restore"]
+    assert c["status"] in ("pass", "fail"), c["reason"]
+    o = c["observations"]
+    # The archive kept the aged mtimes: nearly every restored file is older than 4 days before the first build.
+    assert o["restored_files"]["old"] >= o["restored_files"]["files"] - 2
+    assert o["restored"]["ok"] and o["trim_txt_after"].isdigit()
+    assert found["Q07"]["verdict"] in ("yes", "no", "depends") and "ci-restore" in found["Q07"]["scenarios"]
