@@ -26,11 +26,14 @@
 //	statfs    record the type of the filesystem holding path (ext4, xfs, btrfs, tmpfs, overlay, ...)
 //	flock     take an exclusive flock(2) on path, then ask a second process for it: does it block?
 //	parallel  run the exec steps in `steps` at the same time
+//	zipedit   rewrite the zip at path to dest with `data` appended to the first member whose name ends
+//	          with `member`: a valid archive whose content no longer matches a recorded hash
 //
 // Every step may list `measure` directories whose size is recorded before and after it.
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -71,6 +74,7 @@ type Step struct {
 	StopOnError   bool              `json:"stop_on_error,omitempty"`
 	DerefOutside  bool              `json:"deref_outside,omitempty"`
 	Days          float64           `json:"days,omitempty"`
+	Member        string            `json:"member,omitempty"`
 	Steps         []Step            `json:"steps,omitempty"`
 }
 
@@ -269,6 +273,45 @@ func runExec(s Step, r *StepResult) {
 	}
 }
 
+func zipEdit(src, dst, member, data string) error {
+	zr, err := zip.OpenReader(src)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	edited := false
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if !edited && strings.HasSuffix(f.Name, member) {
+			body, edited = append(body, data...), true
+		}
+		w, err := zw.Create(f.Name)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(body); err != nil {
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if !edited {
+		return fmt.Errorf("no member of %s ends with %q", src, member)
+	}
+	return os.WriteFile(dst, buf.Bytes(), 0o644)
+}
+
 func tvSec(tv syscall.Timeval) float64 {
 	return float64(tv.Sec) + float64(tv.Usec)/1e6
 }
@@ -431,6 +474,8 @@ func runStep(s Step) StepResult {
 		}
 	case "flock":
 		r.Flock, err = flockTest(s.Path)
+	case "zipedit":
+		err = zipEdit(s.Path, s.Dest, s.Member, s.Data)
 	case "parallel":
 		r.Parallel = make([]StepResult, len(s.Steps))
 		var wg sync.WaitGroup
