@@ -81,6 +81,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(id="mixed-go", impl="mixedgo:MixedGo"),
     Entry(id="static-binary", impl="binary:StaticBinary", variants_from="distros"),
     Entry(id="ci-restore", impl="restore:CiRestore"),
+    Entry(id="offline-proxy", impl="proxy:OfflineProxy"),
 )
 
 BY_ID: dict[str, Entry] = {e.id: e for e in ENTRIES}

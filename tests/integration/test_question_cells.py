@@ -1,8 +1,8 @@
-"""The cells that decide Q07 (ci-restore), Q08/Q10 (keying), Q11 (mixed-go) and Q13 (static-binary), for real on
-Debian 12 (amd64, go1.22), in one run: each new scenario once.
+"""The cells that decide Q07 (ci-restore), Q08/Q10 (keying), Q11 (mixed-go), Q13 (static-binary) and Q23
+(offline-proxy), for real on Debian 12 (amd64, go1.22), in one run: each new scenario once.
 
-keying, mixed-go and ci-restore take seconds; static-binary (in `full` only) builds the program: about 30 s
-and 17 s here.
+keying, mixed-go, ci-restore and offline-proxy take seconds; static-binary (in `full` only) builds the program:
+about 30 s and 17 s here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "it-question-cells"
 ROW = "debian-12/amd64/docker/go1.22/"
-SELECT = ["keying", "mixed-go", "ci-restore", "static-binary:binary", "static-binary:from-debian-13"]
+SELECT = ["keying", "mixed-go", "ci-restore", "offline-proxy", "static-binary:binary", "static-binary:from-debian-13"]
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +92,14 @@ def test_ci_restore_hits_and_trims(run: Any) -> None:
     assert o["restored_files"]["old"] >= o["restored_files"]["files"] - 2
     assert o["restored"]["ok"] and o["trim_txt_after"].isdigit()
     assert found["Q07"]["verdict"] in ("yes", "no", "depends") and "ci-restore" in found["Q07"]["scenarios"]
+
+
+def test_offline_proxy_contacts_and_tampering(run: Any) -> None:
+    _, cells, found = run
+    c = cells["offline-proxy"]
+    assert c["status"] in ("pass", "fail"), c["reason"]
+    cases = c["observations"]["cases"]
+    assert cases["sumdb-off"]["ok"] and cases["sumdb-off"]["hosts"] == []
+    assert "sum.golang.org" in cases["sumdb-on-no-gosum"]["hosts"]
+    assert not cases["tampered"]["ok"] and "checksum mismatch" in cases["tampered"]["said"]
+    assert found["Q23"]["verdict"] in ("value", "depends") and "tampered zip" in found["Q23"]["answer"]

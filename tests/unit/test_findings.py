@@ -94,6 +94,7 @@ AGREE: dict[str, list[CellResult]] = {
     "Q20": [c(D12, "modcache:concurrent", **MODCACHE_CONC)],
     "Q21": [c(D12, "multiuser:umask-002", builds={"a-cold": {"ok": True}, "b-warm": {"ok": True}})],
     "Q22": [c(D12, "modcache:download", **MODCACHE_DL)],
+    "Q23": [c(D12, "offline-proxy", cases={"tampered": {"ok": False, "said": "checksum mismatch", "hosts": []}})],
     "Q24": [c("debian-12/amd64/docker/go1.27", "remote", **REMOTE)],
     "Q25": [c(D12, "buildkit:prune", builds={"before": {"go_build_ok": True}, "after": {"go_build_ok": True}},
               survived_prune=False)],
