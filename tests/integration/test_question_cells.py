@@ -1,8 +1,9 @@
-"""The cells that decide Q07 (ci-restore), Q08/Q10 (keying), Q11 (mixed-go), Q13 (static-binary) and Q23
-(offline-proxy), for real on Debian 12 (amd64, go1.22), in one run: each new scenario once.
+"""The cells that decide Q07 (ci-restore), Q08/Q10 (keying), Q11 (mixed-go), Q13 (static-binary), Q23
+(offline-proxy) and Q16 at scale (concurrent:many-tmpfs), for real on Debian 12 (amd64, go1.22), in one run: each
+new scenario once.
 
-keying, mixed-go, ci-restore and offline-proxy take seconds; static-binary (in `full` only) builds the program:
-about 30 s and 17 s here.
+keying, mixed-go, ci-restore, offline-proxy and many-tmpfs take seconds; static-binary (in `full` only) builds the
+program: about 30 s and 17 s here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "it-question-cells"
 ROW = "debian-12/amd64/docker/go1.22/"
-SELECT = ["keying", "mixed-go", "ci-restore", "offline-proxy", "static-binary:binary", "static-binary:from-debian-13"]
+SELECT = ["keying", "mixed-go", "ci-restore", "offline-proxy", "static-binary:binary", "static-binary:from-debian-13",
+          "concurrent:many-tmpfs"]
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +105,13 @@ def test_offline_proxy_contacts_and_tampering(run: Any) -> None:
     assert "sum.golang.org" in cases["sumdb-on-no-gosum"]["hosts"]
     assert not cases["tampered"]["ok"] and "checksum mismatch" in cases["tampered"]["said"]
     assert found["Q23"]["verdict"] in ("value", "depends") and "tampered zip" in found["Q23"]["answer"]
+
+
+def test_sixteen_builds_at_once_on_tmpfs(run: Any) -> None:
+    _, cells, found = run
+    c = cells["concurrent:many-tmpfs"]
+    assert c["status"] in ("pass", "fail"), c["reason"]
+    o = c["observations"]
+    assert o["fs_type"] == "tmpfs" and o["concurrent"]["builds"] == 16
+    assert o["flock_second_blocked"] in (True, False) and o["build_sec_p95"] >= o["build_sec_p50"] > 0
+    assert "concurrent" in found["Q16"]["scenarios"]
