@@ -13,7 +13,9 @@ so processes racing on the same action only do duplicate work. Variants, all wit
                   build and a second build
     many-<fs>     at scale: N=16 builds of the three-package `lib` at once in one container, both caches on
                   ext4, xfs or btrfs (loop-mounted), tmpfs, or the container's overlay layer; the filesystem
-                  seen and whether flock(2) excludes a second process there are recorded too (Q16)
+                  seen and whether flock(2) excludes a second process there are recorded too (Q16); before
+                  the builds, 16 `go mod download`s at once into an empty GOMODCACHE on the same filesystem,
+                  then `go mod verify` (Q20)
 
 Pass (same, mixed, containers): no build fails, Go prints no corruption message, the warm build(s)
 compile 0 packages. clean-during: builds that fail while the cache is removed under them are recorded
@@ -66,6 +68,7 @@ CLEAN_DELAY_SEC = 1
 CLEAN = "clean"
 MANY_N = 16
 LIB_SRC = f"{SCRATCH}/lib"
+DOWNLOAD_CACHE = f"{CACHE_ROOT}/mod-concurrent"  # many-<fs>: the GOMODCACHE the 16 downloads share
 # many-<fs>: where both caches live (None: the container's writable overlay layer)
 MANY_MOUNTS: dict[str, MountSpec | None] = {
     "ext4": MountSpec("loop", CACHE_ROOT, name="ext4"), "xfs": MountSpec("loop", CACHE_ROOT, name="xfs"),
@@ -99,6 +102,12 @@ def many_setup(ctx: JobContext) -> list[dict[str, Any]]:
             exec_step("mkdir", ["mkdir", "-p", GOCACHE, GOMODCACHE, BIN], stop_on_error=True),
             {"name": "fs", "kind": "statfs", "path": CACHE_ROOT},
             {"name": "flock", "kind": "flock", "path": f"{CACHE_ROOT}/flock-test"},
+            {"name": "downloads", "kind": "parallel", "steps": [
+                exec_step(f"download-{i}", ["go", "mod", "download"], dir=LIB_SRC,
+                          env={**ENV, "GOMODCACHE": DOWNLOAD_CACHE}, timeout_sec=ctx.build_timeout)
+                for i in range(1, MANY_N + 1)]},
+            exec_step("downloads-verify", ["go", "mod", "verify"], dir=LIB_SRC,
+                      env={**ENV, "GOMODCACHE": DOWNLOAD_CACHE}, timeout_sec=ctx.build_timeout),
             exec_step("mod-download", ["go", "mod", "download"], dir=LIB_SRC, env=ENV, timeout_sec=ctx.build_timeout,
                       stop_on_error=True)]
 
@@ -325,6 +334,11 @@ class Concurrent(Scenario):
             flock = (step(probe, "flock") or {}).get("flock") or {}
             obs["flock_second_blocked"] = flock.get("second_blocked")
             obs["concurrent"] = {"builds": len(builds), "failed": obs["failures"]}
+            dl, verify = step(probe, "downloads") or {}, step(probe, "downloads-verify") or {}
+            obs["downloads"] = {"runs": [{"ok": bool(d.get("ok")), "exit_code": d.get("exit_code"),
+                                          "go_error": go_error(d.get("stderr"))} for d in dl.get("parallel") or []],
+                                "verify": {"verified": bool(verify.get("ok")),
+                                           "said": message(verify.get("stdout")) or message(verify.get("stderr"))}}
             times = [float(b["sec"]) for b in builds if b.get("ran")]
             if times:
                 obs["build_sec_p50"], obs["build_sec_p95"] = percentile(times, 0.5), percentile(times, 0.95)
@@ -352,6 +366,12 @@ class Concurrent(Scenario):
             if obs["corruption_during"]:
                 problems.append(f"Go reported a corrupted cache during the concurrent builds: "
                                 f"{obs['corruption_during'][0]}")
+        dl_failed = [d for d in (obs.get("downloads") or {}).get("runs", []) if not d["ok"]]
+        if dl_failed:
+            problems.append(f"{len(dl_failed)} of {MANY_N} concurrent go mod downloads failed: "
+                            f"{dl_failed[0]['go_error']}")
+        if "downloads" in obs and not obs["downloads"]["verify"]["verified"]:
+            problems.append(f"go mod verify after the concurrent downloads: {obs['downloads']['verify']['said']}")
         if v.startswith("many-") and obs.get("flock_second_blocked") is False:
             problems.append(f"flock on {obs.get('fs_type')} did not exclude a second process")
         if obs["corruption_after"]:

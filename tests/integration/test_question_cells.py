@@ -114,4 +114,6 @@ def test_sixteen_builds_at_once_on_tmpfs(run: Any) -> None:
     o = c["observations"]
     assert o["fs_type"] == "tmpfs" and o["concurrent"]["builds"] == 16
     assert o["flock_second_blocked"] in (True, False) and o["build_sec_p95"] >= o["build_sec_p50"] > 0
-    assert "concurrent" in found["Q16"]["scenarios"]
+    dl = o["downloads"]
+    assert len(dl["runs"]) == 16 and isinstance(dl["verify"]["verified"], bool)
+    assert "concurrent" in found["Q16"]["scenarios"] and "concurrent" in found["Q20"]["scenarios"]
