@@ -9,8 +9,9 @@
 //
 // Step kinds:
 //
-//	exec      run argv (env, dir, uid/gid, umask, timeout); record exit code, wall time, output and,
-//	          with count_compiled, the package lines `go build -v` prints on stderr
+//	exec      run argv (env, dir, uid/gid, umask, timeout); record exit code, wall time, output, the
+//	          rusage of the process and its waited-for children (CPU time, peak RSS) and, with
+//	          count_compiled, the package lines `go build -v` prints on stderr
 //	copytree  copy path -> dest keeping modes and mtimes; a symlink stays a symlink unless
 //	          `deref_outside` is set and it points outside path: then its target is copied in its
 //	          place (a distro GOROOT such as Debian's /usr/lib/go-1.23 links src to
@@ -25,11 +26,14 @@
 //	statfs    record the type of the filesystem holding path (ext4, xfs, btrfs, tmpfs, overlay, ...)
 //	flock     take an exclusive flock(2) on path, then ask a second process for it: does it block?
 //	parallel  run the exec steps in `steps` at the same time
+//	zipedit   rewrite the zip at path to dest with `data` appended to the first member whose name ends
+//	          with `member`: a valid archive whose content no longer matches a recorded hash
 //
 // Every step may list `measure` directories whose size is recorded before and after it.
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -70,6 +74,7 @@ type Step struct {
 	StopOnError   bool              `json:"stop_on_error,omitempty"`
 	DerefOutside  bool              `json:"deref_outside,omitempty"`
 	Days          float64           `json:"days,omitempty"`
+	Member        string            `json:"member,omitempty"`
 	Steps         []Step            `json:"steps,omitempty"`
 }
 
@@ -103,6 +108,15 @@ type StepResult struct {
 	FSType   string           `json:"fs_type,omitempty"`
 	Flock    *FlockResult     `json:"flock,omitempty"`
 	Parallel []StepResult     `json:"parallel,omitempty"`
+	Rusage   *Rusage          `json:"rusage,omitempty"`
+}
+
+// Rusage of an exec step's process as wait4(2) returns it: on Linux its own use plus that of every child it
+// waited for (go build's compile and link), so CPU time is the whole build's and maxrss its largest process.
+type Rusage struct {
+	UserSec  float64 `json:"user_sec"`
+	SysSec   float64 `json:"sys_sec"`
+	MaxRSSKB int64   `json:"maxrss_kb"`
 }
 
 type FlockResult struct {
@@ -229,6 +243,11 @@ func runExec(s Step, r *StepResult) {
 	err := cmd.Run()
 	r.WallSec = time.Since(start).Seconds()
 	r.Stdout, r.Stderr = clip(stdout.Bytes()), clip(stderr.Bytes())
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.Rusage = &Rusage{UserSec: tvSec(ru.Utime), SysSec: tvSec(ru.Stime), MaxRSSKB: int64(ru.Maxrss)}
+		}
+	}
 	if ctx.Err() == context.DeadlineExceeded {
 		r.TimedOut = true
 	}
@@ -252,6 +271,49 @@ func runExec(s Step, r *StepResult) {
 			}
 		}
 	}
+}
+
+func zipEdit(src, dst, member, data string) error {
+	zr, err := zip.OpenReader(src)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	edited := false
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if !edited && strings.HasSuffix(f.Name, member) {
+			body, edited = append(body, data...), true
+		}
+		w, err := zw.Create(f.Name)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(body); err != nil {
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if !edited {
+		return fmt.Errorf("no member of %s ends with %q", src, member)
+	}
+	return os.WriteFile(dst, buf.Bytes(), 0o644)
+}
+
+func tvSec(tv syscall.Timeval) float64 {
+	return float64(tv.Sec) + float64(tv.Usec)/1e6
 }
 
 func copyFile(src, dst string, info fs.FileInfo) error {
@@ -412,6 +474,8 @@ func runStep(s Step) StepResult {
 		}
 	case "flock":
 		r.Flock, err = flockTest(s.Path)
+	case "zipedit":
+		err = zipEdit(s.Path, s.Dest, s.Member, s.Data)
 	case "parallel":
 		r.Parallel = make([]StepResult, len(s.Steps))
 		var wg sync.WaitGroup

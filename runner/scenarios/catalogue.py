@@ -67,7 +67,9 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(id="portability", impl="portability:Portability", variants_from="distros"),
     Entry(id="remote", impl="remote:Remote"),
     Entry(id="multiuser", impl="multiuser:MultiUser", variants=("umask-002", "umask-022")),
-    Entry(id="concurrent", impl="concurrent:Concurrent", variants=("same", "mixed", "containers", "clean-during")),
+    Entry(id="concurrent", impl="concurrent:Concurrent",
+          variants=("same", "mixed", "containers", "clean-during", "many-ext4", "many-xfs", "many-btrfs", "many-tmpfs",
+                    "many-overlay")),
     Entry(id="modcache", impl="modcache:ModCache", variants=("download", "concurrent")),
     Entry(id="buildkit", impl="buildkit:Buildkit",
           variants=("rebuild", "shared", "locked", "private", "nonroot", "cross-arch", "prune", "no-cache")),
@@ -77,6 +79,11 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(id="bench-steps", impl="bench:BenchSteps", matrix=False),
     Entry(id="toolchain", impl="toolchain:Toolchain", distro_go=True,
           variants=("default", "local", "auto", "auto-unserved", "path", "path-found")),
+    Entry(id="keying", impl="keying:Keying"),
+    Entry(id="mixed-go", impl="mixedgo:MixedGo"),
+    Entry(id="static-binary", impl="binary:StaticBinary", variants_from="distros"),
+    Entry(id="ci-restore", impl="restore:CiRestore"),
+    Entry(id="offline-proxy", impl="proxy:OfflineProxy"),
 )
 
 BY_ID: dict[str, Entry] = {e.id: e for e in ENTRIES}

@@ -7,6 +7,8 @@ Go keys its cache on content, not mtimes, so (from cmd/go's documentation of the
   the one-byte change recompiles the changed package, and at most its dependents (a dependent is
   skipped when the changed package's export data stayed the same).
 Packages compiled are the lines `go build -v` prints: it names only packages it actually compiles.
+Besides: the cold build's CPU time and peak RSS (the probe's rusage of go and the compile/link processes it
+waited for; Q31) and the row's C library and version (Q32), answered in runner.scenarios.footprint.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 from runner.answer import (
     BREAKS,
     DEGRADED,
-    NO,
     NO_DIFFERENCE,
     VALUE,
     WORKS,
@@ -30,7 +31,6 @@ from runner.answer import (
     per_case,
     pick,
     where,
-    yes_no,
 )
 from runner.model import Cell, Status
 from runner.results import CellResult
@@ -49,6 +49,8 @@ from runner.scenarios import (
     step,
 )
 from runner.scenarios.base import Rows, Scenario
+from runner.scenarios.footprint import LIBC_SCRIPT, answer_libc, answer_resources, parse_libc, rusage_obs
+from runner.scenarios.keying import answer_keyed
 from runner.scenarios.rows import lead, mb
 from runner.stats import SAME, compare
 
@@ -112,7 +114,7 @@ def setup_problem(probe: Mapping[str, Any], setup: list[str]) -> str | None:
 
 def _coldwarm_rows(cells: Sequence[CellResult]) -> Rows:
     headers = ["distro", "arch", "engine", "toolchain", "workload", "cold s (pkgs)", "warm s (pkgs)",
-               "touch s (pkgs)", "1-byte edit s (pkgs)", "cache MB", "status"]
+               "touch s (pkgs)", "1-byte edit s (pkgs)", "cache MB", "cold CPU s · peak RSS MB", "libc", "status"]
     rows = []
     for c in cells:
         o = c.observations
@@ -122,8 +124,12 @@ def _coldwarm_rows(cells: Sequence[CellResult]) -> Rows:
             return f"{s['sec']:.2f} ({s['compiled']})" if isinstance(s, dict) and "sec" in s else ""
 
         cache = o.get("edit", {}).get("cache_bytes_after") if isinstance(o.get("edit"), dict) else None
+        cold = o.get("cold")
+        cost = f"{cold['cpu_sec']:.1f} · {cold['maxrss_mb']:.0f}" if isinstance(cold, dict) and "maxrss_mb" in cold \
+            else ""
+        libc = (o.get("libc") or {}).get("raw", "") if isinstance(o.get("libc"), dict) else ""
         rows.append(lead(c) + [c.cell.get("variant", ""), b("cold"), b("warm"), b("touch"), b("edit"), mb(cache),
-                                 c.status.value])
+                                 cost, libc, c.status.value])
     return headers, rows
 
 
@@ -136,7 +142,9 @@ class ColdWarm(Scenario):
 
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
-        return {"Q08": answer_touch, "Q09": answer_edit, "Q26": answer_qemu}
+        # Q08: this scenario's touch rebuild, with the keying cells' chmod, new inode and hard link beside it.
+        return {"Q08": answer_keyed, "Q09": answer_edit, "Q26": answer_qemu, "Q31": answer_resources,
+                "Q32": answer_libc}
 
     @staticmethod
     def outcome(c: CellResult) -> Outcome:
@@ -176,6 +184,7 @@ class ColdWarm(Scenario):
             build_step("edit"),
             exec_step("deps", ["go", "list", "-f", DEPS_FORMAT, *w.list_args], **base),
             exec_step("run", w.run, **{**base, "stop_on_error": False}),
+            exec_step("libc", ["sh", "-c", LIBC_SCRIPT], stop_on_error=False),
         ]
         return steps
 
@@ -203,6 +212,8 @@ class ColdWarm(Scenario):
             }
             if name in ("touch", "edit"):
                 obs[name]["packages"] = compiled
+        obs["cold"].update(rusage_obs(step(probe, "cold")))
+        obs["libc"] = parse_libc(step(probe, "libc"))
         cold_before = (step(probe, "cold") or {}).get("before", {}).get(GOCACHE_DEFAULT, {})
         obs["cold"]["cache_bytes_before"] = cold_before.get("bytes", 0) if cold_before.get("exists") else 0
         run = step(probe, "run")
@@ -245,19 +256,6 @@ class ColdWarm(Scenario):
 
     def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
         return _coldwarm_rows(cells)
-
-
-def answer_touch(cells: Sequence[CellResult]) -> Answer:
-    """Q08 (part): does `touch` of every source alone make the next build compile anything?"""
-    basis = pick(cells, "cold-warm")
-    def touched(c: CellResult) -> bool | None:
-        n = obs_of(c, "touch", "compiled")
-        return None if n is None else bool(n)
-
-    return yes_no(basis, touched,
-                  "touch alone recompiles", "touch alone recompiles nothing: the key is not the mtime",
-                  limits="touch only: chmod, a copy to a new inode and hard links are not measured") or Answer(
-        NO, "", tuple(basis))
 
 
 def _edit(c: CellResult) -> str | None:

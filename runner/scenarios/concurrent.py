@@ -11,6 +11,11 @@ so processes racing on the same action only do duplicate work. Variants, all wit
                   once (Phase replicas) each run 2 builds at once; then a new container's warm build
     clean-during  one container: 3 builds at once with `sleep 1; go clean -cache` alongside; then a warm-up
                   build and a second build
+    many-<fs>     at scale: N=16 builds of the three-package `lib` at once in one container, both caches on
+                  ext4, xfs or btrfs (loop-mounted), tmpfs, or the container's overlay layer; the filesystem
+                  seen and whether flock(2) excludes a second process there are recorded too (Q16); before
+                  the builds, 16 `go mod download`s at once into an empty GOMODCACHE on the same filesystem,
+                  then `go mod verify` (Q20)
 
 Pass (same, mixed, containers): no build fails, Go prints no corruption message, the warm build(s)
 compile 0 packages. clean-during: builds that fail while the cache is removed under them are recorded
@@ -61,6 +66,14 @@ BIN = f"{SCRATCH}/bin"
 MOUNT = MountSpec("bind", CACHE_ROOT, name="cache")
 CLEAN_DELAY_SEC = 1
 CLEAN = "clean"
+MANY_N = 16
+LIB_SRC = f"{SCRATCH}/lib"
+DOWNLOAD_CACHE = f"{CACHE_ROOT}/mod-concurrent"  # many-<fs>: the GOMODCACHE the 16 downloads share
+# many-<fs>: where both caches live (None: the container's writable overlay layer)
+MANY_MOUNTS: dict[str, MountSpec | None] = {
+    "ext4": MountSpec("loop", CACHE_ROOT, name="ext4"), "xfs": MountSpec("loop", CACHE_ROOT, name="xfs"),
+    "btrfs": MountSpec("loop", CACHE_ROOT, name="btrfs"), "tmpfs": MountSpec("tmpfs", CACHE_ROOT, options="size=1g"),
+    "overlay": None}
 
 # A `go build -v` package line (the probe's own pattern): an import path alone on its line.
 _PKG_LINE = re.compile(r"^[A-Za-z0-9_.~+\-]+(/[A-Za-z0-9_.~+\-]+)*$")
@@ -68,9 +81,9 @@ _CORRUPT = re.compile(r"corrupt|invalid|unexpected", re.IGNORECASE)
 
 
 def build(name: str, ctx: JobContext, workload: str, out: str) -> dict[str, Any]:
-    target = "." if workload == "small" else "cmd/gofmt"
-    return exec_step(name, ["go", "build", "-v", "-o", f"{BIN}/{out}", target], dir=SRC, env=ENV,
-                     count_compiled=True, timeout_sec=ctx.build_timeout)
+    target = "cmd/gofmt" if workload == "gofmt" else "."
+    return exec_step(name, ["go", "build", "-v", "-o", f"{BIN}/{out}", target], dir=LIB_SRC if workload == "lib"
+                     else SRC, env=ENV, count_compiled=True, timeout_sec=ctx.build_timeout)
 
 
 def setup_steps(ctx: JobContext, download: bool = True) -> list[dict[str, Any]]:
@@ -80,6 +93,29 @@ def setup_steps(ctx: JobContext, download: bool = True) -> list[dict[str, Any]]:
         steps.append(exec_step("mod-download", ["go", "mod", "download"], dir=SRC, env=ENV,
                                timeout_sec=ctx.build_timeout, stop_on_error=True))
     return steps
+
+
+def many_setup(ctx: JobContext) -> list[dict[str, Any]]:
+    """many-<fs>: the `lib` workload, both caches under CACHE_ROOT, the filesystem seen and a flock test there."""
+    return [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/lib", "dest": LIB_SRC,
+             "stop_on_error": True},
+            exec_step("mkdir", ["mkdir", "-p", GOCACHE, GOMODCACHE, BIN], stop_on_error=True),
+            {"name": "fs", "kind": "statfs", "path": CACHE_ROOT},
+            {"name": "flock", "kind": "flock", "path": f"{CACHE_ROOT}/flock-test"},
+            {"name": "downloads", "kind": "parallel", "steps": [
+                exec_step(f"download-{i}", ["go", "mod", "download"], dir=LIB_SRC,
+                          env={**ENV, "GOMODCACHE": DOWNLOAD_CACHE}, timeout_sec=ctx.build_timeout)
+                for i in range(1, MANY_N + 1)]},
+            exec_step("downloads-verify", ["go", "mod", "verify"], dir=LIB_SRC,
+                      env={**ENV, "GOMODCACHE": DOWNLOAD_CACHE}, timeout_sec=ctx.build_timeout),
+            exec_step("mod-download", ["go", "mod", "download"], dir=LIB_SRC, env=ENV, timeout_sec=ctx.build_timeout,
+                      stop_on_error=True)]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))]
 
 
 def parallel(builds: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -95,6 +131,8 @@ def workloads(variant: str) -> list[str]:
         return ["small", "small"]
     if variant == "clean-during":
         return ["small"] * 3
+    if variant.startswith("many-"):
+        return ["lib"] * MANY_N
     return ["small"] * N
 
 
@@ -219,7 +257,8 @@ class Concurrent(Scenario):
         if v == "clean-during":
             builds.append(exec_step(CLEAN, ["sh", "-c", f"sleep {CLEAN_DELAY_SEC}; go clean -cache"], env=ENV,
                                     timeout_sec=ctx.build_timeout))
-        afters = [build(n, ctx, "gofmt" if n.endswith("gofmt") else "small", n) for n in after_names(v)]
+        after_workload = "lib" if v.startswith("many-") else "small"
+        afters = [build(n, ctx, "gofmt" if n.endswith("gofmt") else after_workload, n) for n in after_names(v)]
         after_all = [*afters, {"name": "cache-after", "kind": "du", "path": GOCACHE}]
         if v == "containers":
             return [
@@ -228,6 +267,9 @@ class Concurrent(Scenario):
                       replicas=2),
                 Phase("final", [*setup_steps(ctx, download=False), *after_all], mounts=(MOUNT,)),
             ]
+        if v.startswith("many-"):
+            mount = MANY_MOUNTS[v.removeprefix("many-")]
+            return [Phase("main", [*many_setup(ctx), *parallel(builds), *after_all], mounts=(mount,) if mount else ())]
         return [Phase("main", [*setup_steps(ctx), *parallel(builds), *after_all], mounts=(MOUNT,))]
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
@@ -286,6 +328,20 @@ class Concurrent(Scenario):
             # The clean began CLEAN_DELAY_SEC into the step: which builds were still running then.
             obs["builds_running_at_clean"] = sum(1 for r in builds if r.get("sec", 0) > CLEAN_DELAY_SEC)
 
+        if v.startswith("many-"):
+            probe = probes.get("main", {})
+            obs["fs_type"] = (step(probe, "fs") or {}).get("fs_type", "")
+            flock = (step(probe, "flock") or {}).get("flock") or {}
+            obs["flock_second_blocked"] = flock.get("second_blocked")
+            obs["concurrent"] = {"builds": len(builds), "failed": obs["failures"]}
+            dl, verify = step(probe, "downloads") or {}, step(probe, "downloads-verify") or {}
+            obs["downloads"] = {"runs": [{"ok": bool(d.get("ok")), "exit_code": d.get("exit_code"),
+                                          "go_error": go_error(d.get("stderr"))} for d in dl.get("parallel") or []],
+                                "verify": {"verified": bool(verify.get("ok")),
+                                           "said": message(verify.get("stdout")) or message(verify.get("stderr"))}}
+            times = [float(b["sec"]) for b in builds if b.get("ran")]
+            if times:
+                obs["build_sec_p50"], obs["build_sec_p95"] = percentile(times, 0.5), percentile(times, 0.95)
         afters = {n: run_obs(step(after_probe, n)) for n in after_names(v)}
         obs["after"] = afters
         after_cache = (step(after_probe, "cache-after") or {}).get("usage") or {}
@@ -310,6 +366,14 @@ class Concurrent(Scenario):
             if obs["corruption_during"]:
                 problems.append(f"Go reported a corrupted cache during the concurrent builds: "
                                 f"{obs['corruption_during'][0]}")
+        dl_failed = [d for d in (obs.get("downloads") or {}).get("runs", []) if not d["ok"]]
+        if dl_failed:
+            problems.append(f"{len(dl_failed)} of {MANY_N} concurrent go mod downloads failed: "
+                            f"{dl_failed[0]['go_error']}")
+        if "downloads" in obs and not obs["downloads"]["verify"]["verified"]:
+            problems.append(f"go mod verify after the concurrent downloads: {obs['downloads']['verify']['said']}")
+        if v.startswith("many-") and obs.get("flock_second_blocked") is False:
+            problems.append(f"flock on {obs.get('fs_type')} did not exclude a second process")
         if obs["corruption_after"]:
             problems.append(f"Go reported a corrupted cache afterwards: {obs['corruption_after'][0]}")
         for n in final_names:
@@ -336,6 +400,9 @@ class Concurrent(Scenario):
             return f"{during}; afterwards: {warm}, no corruption reported"
         extra = f", containers overlapped {obs['containers_overlap_sec']:.1f}s" if "containers_overlap_sec" in obs \
             else ""
+        if "build_sec_p50" in obs:
+            extra += (f" on {obs.get('fs_type')}; build wall p50 {obs['build_sec_p50']:.2f}s, p95 "
+                      f"{obs['build_sec_p95']:.2f}s; flock excludes: {obs.get('flock_second_blocked')}")
         return (f"{len(builds)} concurrent builds all succeeded in {obs['parallel_sec']:.1f}s "
                 f"(compiled {'/'.join(str(b['compiled']) for b in builds)}){extra}; {warm}")
 
@@ -360,8 +427,10 @@ def answer_concurrent(cells: Sequence[CellResult]) -> Answer:
     a = yes_no(racing, lambda c: bool(c.observations.get("failures") or c.observations.get("corruption")),
                "concurrent builds failed or reported corruption", "no concurrent build failed, no corruption message",
                figure=figure + (f"; corruption: {corrupt[0]}" if corrupt else ""),
-               limits="4 builds at once (2+2 across two containers), not many writers; corruption is looked for in "
-                      "Go's messages and a warm rebuild, not by verifying entries")
+               limits=("4 builds at once (2+2 across two containers)" + (
+                   ", and 16 of `lib` per filesystem (many-<fs>)" if any(
+                       str(c.cell.get("variant")).startswith("many-") for c in racing) else ", not many writers")
+                   + "; corruption is looked for in Go's messages and a warm rebuild, not by verifying entries"))
     if a is None and clean.n:  # only `go clean -cache` during builds ran: its count is the answer
         return Answer("value", f"only `go clean -cache` during builds was measured: {clean.k} of {clean.n} builds "
                                f"failed on {', '.join(clean.rows)}", tuple(basis), figure=figure,

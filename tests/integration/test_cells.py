@@ -91,6 +91,9 @@ def test_cold_warm_hits_the_cache(run: Any, workload: str) -> None:
     t = cell["timings"]
     assert t["in_container_sec"] > 0 and t["cell_wall_sec"] >= t["in_container_sec"]
     assert obs["binary_runs"] is True
+    # Q31/Q32: the probe's rusage of the cold build (go and the compilers it waited for), and the row's C library.
+    assert obs["cold"]["cpu_sec"] > 0.5 and obs["cold"]["maxrss_mb"] > 20
+    assert obs["libc"]["name"] == "glibc" and obs["libc"]["version"].startswith("2.")
 
 
 def test_unreachable_registry_is_unavailable_not_a_crash(run: Any) -> None:

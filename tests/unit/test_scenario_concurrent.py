@@ -50,7 +50,9 @@ def test_registered_with_its_variants() -> None:
     from runner.scenarios import catalogue
 
     assert "concurrent" in KNOWN_SCENARIOS and "concurrent" in registry()
-    assert catalogue.variants("concurrent") == ("same", "mixed", "containers", "clean-during")
+    assert catalogue.variants("concurrent")[:4] == ("same", "mixed", "containers", "clean-during")
+    assert {v for v in catalogue.variants("concurrent") if v.startswith("many-")} == {
+        "many-ext4", "many-xfs", "many-btrfs", "many-tmpfs", "many-overlay"}
 
 
 @pytest.mark.parametrize(("variant", "targets"), [
@@ -183,3 +185,83 @@ def test_failed_build_records_go_s_words_past_the_header() -> None:
     assert "small-1: exit 1: runtime: covercounter.go:8:2: could not import" in v.reason
     b = v.observations["builds"][0]
     assert b["stderr_first_line"] == "# runtime" and b["stderr"] == gone
+
+
+def many(flock: bool = True, failed: int = 0, dl_failed: int = 0, verified: bool = True) -> dict[str, Any]:
+    builds = [run(f"lib-{i}", 3, ok=i > failed, stderr="" if i > failed else "go: lock: bad", sec=0.2 + i / 100)
+              for i in range(1, 17)]
+    p = probe(builds, [run("warm", 0, sec=0.1)])
+    lock = {"second_blocked": flock, "acquired_after_release": True}
+    downloads = [{"name": f"download-{i}", "ok": i > dl_failed, "exit_code": 0 if i > dl_failed else 1,
+                  "stderr": "" if i > dl_failed else "go: rename x: file exists"} for i in range(1, 17)]
+    p["steps"][2:2] = [{"name": "fs", "ok": True, "fs_type": "tmpfs"}, {"name": "flock", "ok": True, "flock": lock},
+                       {"name": "downloads", "ok": not dl_failed, "parallel": downloads},
+                       {"name": "downloads-verify", "ok": verified, "exit_code": 0 if verified else 1,
+                        "stdout": "all modules verified\n" if verified else "gcm.example/words v1.0.0: dir has been "
+                                                                            "modified\n"}]
+    return {"main": p}
+
+
+@pytest.mark.parametrize(("variant", "mount"), [("many-ext4", "loop"), ("many-tmpfs", "tmpfs"), ("many-overlay", None)])
+def test_many_builds_the_lib_sixteen_times_on_its_filesystem(variant: str, mount: str | None) -> None:
+    (phase,) = Concurrent().phases(ccell(variant), CTX)
+    assert [m.kind for m in phase.mounts] == ([mount] if mount else [])
+    par = next(s for s in phase.steps if s["name"] == "parallel")["steps"]
+    assert len(par) == 16 and all(b["dir"].endswith("/lib") for b in par)
+    assert {s["name"] for s in phase.steps} >= {"fs", "flock", "warm"}
+
+
+def test_many_records_fs_flock_and_build_time_percentiles() -> None:
+    v = Concurrent().evaluate(ccell("many-tmpfs"), many(), CTX)
+    assert v.status is Status.PASS, v.reason
+    o = v.observations
+    assert (o["fs_type"], o["flock_second_blocked"], o["concurrent"]) == ("tmpfs", True, {"builds": 16, "failed": 0})
+    assert o["build_sec_p50"] == 0.28 and o["build_sec_p95"] == 0.36
+    assert "build wall p50 0.28s, p95 0.36s" in v.reason
+
+
+def test_many_fails_on_a_failed_build_or_a_flock_that_does_not_exclude() -> None:
+    v = Concurrent().evaluate(ccell("many-xfs"), many(failed=2), CTX)
+    assert v.status is Status.FAIL and "2 of 16 concurrent builds failed" in v.reason
+    w = Concurrent().evaluate(ccell("many-xfs"), many(flock=False), CTX)
+    assert w.status is Status.FAIL and "flock on tmpfs did not exclude" in w.reason
+
+
+def test_q16_reads_the_many_cells_and_disagreeing_rows_depend() -> None:
+    from runner.answer import DEPENDS, YES
+    from runner.scenarios.storage import answer_flock
+    from tests.unit.test_results import make
+
+    def mcell(where: str, variant: str, **kw: Any) -> Any:
+        v = Concurrent().evaluate(ccell(variant), many(**kw), CTX)
+        return make(f"{where}/concurrent:{variant}", v.status, **v.observations)
+
+    d12, d13 = "debian-12/amd64/docker/go1.22", "debian-13/amd64/docker/go1.22"
+    a = answer_flock([mcell(d12, "many-tmpfs"), mcell(d12, "many-overlay")])
+    assert a.verdict == YES and "overlay, tmpfs" in a.text and "0 of 32 concurrent builds failed" in a.figure
+    assert "many-tmpfs: p50 0.28s p95 0.36s" in a.figure
+    b = answer_flock([mcell(d12, "many-tmpfs"), mcell(d13, "many-tmpfs", flock=False)])
+    assert b.verdict == DEPENDS and "debian-13" in b.text
+
+
+def test_many_judges_the_concurrent_downloads_and_q20_reads_them() -> None:
+    from runner.answer import DEPENDS, NO, YES
+    from runner.scenarios.modcache import answer_downloads
+    from tests.unit.test_results import make
+
+    v = Concurrent().evaluate(ccell("many-btrfs"), many(), CTX)
+    assert v.status is Status.PASS and len(v.observations["downloads"]["runs"]) == 16
+    bad = Concurrent().evaluate(ccell("many-btrfs"), many(dl_failed=1), CTX)
+    assert bad.status is Status.FAIL and "1 of 16 concurrent go mod downloads failed: go: rename x" in bad.reason
+    unverified = Concurrent().evaluate(ccell("many-btrfs"), many(verified=False), CTX)
+    assert "go mod verify after the concurrent downloads: gcm.example/words" in unverified.reason
+
+    def mcell(where: str, **kw: Any) -> Any:
+        r = Concurrent().evaluate(ccell("many-btrfs"), many(**kw), CTX)
+        return make(f"{where}/concurrent:many-btrfs", r.status, **r.observations)
+
+    d12, d13 = "debian-12/amd64/docker/go1.22", "debian-13/amd64/docker/go1.22"
+    a = answer_downloads([mcell(d12), mcell(d13)])
+    assert a.verdict == YES and "passed (on btrfs)" in a.text and "0 of 32 concurrent downloads failed" in a.figure
+    assert answer_downloads([mcell(d12, dl_failed=2)]).verdict == NO
+    assert answer_downloads([mcell(d12), mcell(d13, verified=False)]).verdict == DEPENDS
