@@ -401,6 +401,8 @@ class SdkDriver(abc.ABC):
         info = self.client.info()
         return {"storage_driver": info.get("Driver"), "cgroup_version": info.get("CgroupVersion"),
                 "cgroup_driver": info.get("CgroupDriver"), "security_options": info.get("SecurityOptions", []),
-                "rootless": any("rootless" in str(o) for o in info.get("SecurityOptions", [])),
+                # docker lists "name=rootless" among its security options; podman's compat API says Rootless: true.
+                "rootless": bool(info.get("Rootless"))
+                or any("rootless" in str(o) for o in info.get("SecurityOptions", [])),
                 "docker_root_dir": info.get("DockerRootDir"), "kernel": info.get("KernelVersion")}
 

@@ -132,14 +132,26 @@ def test_docker_picks_a_cli_that_can_build_with_buildkit(monkeypatch: pytest.Mon
 
 
 # ---------------------------------------------------------------- containers
+def _podman(rootless: bool) -> PodmanDriver:
+    d = PodmanDriver()
+    d.__dict__["_rootless"] = rootless  # what the engine's info would say (cached_property): no engine asked
+    return d
+
+
 def test_only_podman_containers_get_explicit_rlimits() -> None:
     assert DockerDriver().container_defaults() == {}
-    limits = {u["Name"]: u for u in PodmanDriver().container_defaults()["ulimits"]}
+    assert "network_mode" not in _podman(False).container_defaults()
+    limits = {u["Name"]: u for u in _podman(False).container_defaults()["ulimits"]}
     assert set(limits) == {"nofile", "nproc"}
     assert limits["nproc"]["Soft"] <= limits["nproc"]["Hard"] <= PODMAN_NPROC_CAP
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert limits["nofile"]["Hard"] <= 65536 and (nofile[1] == resource.RLIM_INFINITY
                                                   or limits["nofile"]["Hard"] <= nofile[1]), "never above ours"
+
+
+def test_rootless_podman_containers_get_no_network() -> None:
+    """slirp4netns (rootless podman's default network) needs /dev/net/tun open to the user; no cell needs a network."""
+    assert _podman(True).container_defaults()["network_mode"] == "none"
 
 
 def test_podman_rlimits_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
