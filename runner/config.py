@@ -455,7 +455,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             if a != "native":
                 enum_value(p, "arches", a, Arch)
         for ref, known, key in ((profile.distros, distros, "distros"), (profile.toolchains, toolchains, "toolchains")):
-            for item in ref:
+            for item in (i.removeprefix("!") for i in ref):  # "!name" leaves out what "*" (or a glob) took
                 if item == "*" or item in known:
                     continue
                 if not any(ch in item for ch in "*?["):

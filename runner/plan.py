@@ -37,7 +37,11 @@ class Choices:
 
 
 def _pick(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
-    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    """The names some pattern matches and no "!pattern" does (a profile's `distros = ["*", "!rhel-9"]`)."""
+    take = [p for p in patterns if not p.startswith("!")]
+    drop = [p[1:] for p in patterns if p.startswith("!")]
+    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in take)
+            and not any(fnmatch.fnmatchcase(n, p) for p in drop)]
 
 
 def _profile_arches(profile: Profile, host_arch: Arch) -> list[Arch]:

@@ -118,3 +118,18 @@ def test_plan_json_shape(cfg: config.MatrixConfig) -> None:
     d = plan.plan_to_dict(cells, host_arch=Arch.AMD64, profile="smoke")
     assert d["count"] == 2 and d["host_arch"] == "amd64"
     assert {"id", "distro", "arch", "engine", "toolchain", "scenario", "variant", "emulated"} <= set(d["cells"][0])
+
+
+def test_a_profile_leaves_rows_out_with_a_bang() -> None:
+    from runner.plan import _pick
+
+    names = ["debian-12", "debian-13", "rhel-9", "alma-9"]
+    assert _pick(names, ["*", "!rhel-9", "!alma-*"]) == ["debian-12", "debian-13"]
+    assert _pick(names, ["debian-*"]) == ["debian-12", "debian-13"]
+    assert _pick(names, ["!rhel-9"]) == []  # only leaves out: takes nothing
+
+
+def test_the_shipped_default_profile_takes_a_new_row_and_leaves_out_the_costly_ones() -> None:
+    cfg = config.load(str(Path(__file__).resolve().parents[2] / "matrix.toml"))
+    rows = {c.distro.id for c in plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)}
+    assert {"debian-12", "debian-13"} <= rows and not rows & {"rhel-9", "centos-stream-9", "alma-9", "ubuntu-20.04"}
