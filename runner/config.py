@@ -455,6 +455,10 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             if a != "native":
                 enum_value(p, "arches", a, Arch)
         for ref, known, key in ((profile.distros, distros, "distros"), (profile.toolchains, toolchains, "toolchains")):
+            if ref and all(i.startswith("!") for i in ref):
+                example = ", ".join(f'"{i}"' for i in ("*", *ref))
+                raise p.fail(key, f"{list(ref)} only leaves names out, so it picks none",
+                             fix=f"start with what it takes, e.g. [{example}]")
             for item in (i.removeprefix("!") for i in ref):  # "!name" leaves out what "*" (or a glob) took
                 if item == "*" or item in known:
                     continue

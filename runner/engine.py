@@ -309,6 +309,8 @@ class SdkDriver(abc.ABC):
         """A started container, removed (with its anonymous volumes) on exit, whatever happened."""
         kw: dict[str, Any] = {"labels": dict(labels), "platform": platform.to_oci(), **(extra or {})}
         for k, v in self.container_defaults().items():
+            if k == "network_mode" and "network" in kw:
+                continue  # the SDK refuses network and network_mode together: the caller's network wins
             kw.setdefault(k, v)
         binds = [m for m in mounts if not m.volume and not m.tmpfs]
         vols = [m for m in mounts if m.volume]

@@ -223,9 +223,12 @@ def _unsharded(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[
     if choices.distros:
         extra = {d.id: d for d in (adhoc_distro(s, cfg.distros) for s in choices.distros)}
         profile = cfg.profiles[name]
-        adhoc = tuple(i for i in extra if not any(fnmatch.fnmatchcase(i, p) for p in profile.distros))
+        # --distro NAME=… asks for that row: a "!pattern" of the profile that leaves it out does not apply.
+        kept = tuple(p for p in profile.distros
+                     if not (p.startswith("!") and any(fnmatch.fnmatchcase(i, p[1:]) for i in extra)))
+        adhoc = tuple(i for i in extra if not _pick([i], kept))
         cfg = replace(cfg, distros={**cfg.distros, **extra},
-                      profiles={**cfg.profiles, name: replace(profile, distros=profile.distros + adhoc)})
+                      profiles={**cfg.profiles, name: replace(profile, distros=kept + adhoc)})
     engines = choices.engines or cfg.profiles[name].engines or cfg.settings.engines
     endpoints = {**cfg.settings.endpoints, **choices.endpoints}
     cells = expand(cfg, cfg.profiles[name], host_arch=host_arch, engines=engines, endpoints=endpoints)

@@ -31,7 +31,7 @@ MIRROR_FIX = ('write host[:port][/prefix] without a scheme for Docker Hub, e.g. 
               'several comma-separated, or --registry-mirror once per registry')
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]+))?$")
+_HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{{1,5}}))?$")
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")  # docker's path-component grammar
 
 
@@ -75,7 +75,7 @@ def _items(spec: str) -> list[tuple[str, str]]:
     out = []
     for item in spec.split(","):
         registry, sep, target = item.strip().partition("=")
-        registry = registry.strip() if sep else DOCKER_HUB
+        registry = registry.strip().lower() if sep else DOCKER_HUB  # references' registries come out lower-case
         out.append((DOCKER_HUB if registry in HUB_ALIASES else registry, (target if sep else item).strip()))
     return out
 

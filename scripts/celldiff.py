@@ -11,7 +11,8 @@ reports dirs holding one run each).
 
 What may differ between two runs of the same behaviour is ignored (IGNORED below, extendable with --ignore):
 timings and timestamps, run ids, labels, image, container and volume ids, the guest image's content key and
-build notes, host facts. Numbers inside `reason` texts are masked (they carry seconds and byte counts).
+build notes, host facts. Measured figures inside `reason` texts (decimals, numbers with a unit) are masked;
+Go versions, exit codes and counts are compared.
 Race outcomes of cells that start builds at once on purpose (RACES: which build compiled what) are left out,
 their status kept. Strings are compared with SELinux MCS categories and hex ids (images, layers, cache
 entries) masked. Measured floats in observations (seconds, ratios) are compared by type only; `go build -v`
@@ -70,7 +71,7 @@ IGNORED: dict[str, str] = {
     "*.waited_sec": "timing",
     "*base_key": "the guest image's content key (and a rootfs's) follows its recipe files",
     "*.trim_txt_seen": "trim.txt holds the time of the last trim: a timestamp",
-    "*.barrier*": "the start time a barrier waits for: a timestamp",
+    "*.barrier": "the start time a barrier waits for: a timestamp (barrier_met is compared)",
     "*.GOGCCFLAGS": "holds a random temporary directory",
 }
 
@@ -78,17 +79,18 @@ IGNORED: dict[str, str] = {
 # `go clean -cache` during builds, which one fails and how) differs between two runs of the same code. The
 # status is still compared. Cell-id glob -> dotted path globs.
 RACES: dict[str, tuple[str, ...]] = {
-    "*/concurrent:*": ("observations.builds*", "observations.failures", "observations.cache_files_before*",
-                       "observations.steps.error", "reason"),
+    "*/concurrent:*": ("observations.builds*", "observations.failures", "observations.concurrent.failed",
+                       "observations.cache_files_before*", "observations.steps.error", "reason"),
     "*/buildkit:shared": ("observations.builds.*_before", "observations.builds.*.mount_empty",
-                          "observations.mounts_started_empty"),
+                          "observations.mounts_started_empty", "reason"),
 }
 
 _MCS = re.compile(r"(s0):c\d+,c\d+")  # SELinux: each container gets random MCS categories
 _HEX = re.compile(r"\b[0-9a-f]{11,}\b")  # image, layer and cache-entry ids
 _ENTRY = re.compile(r"/[0-9a-f]{2}/<id>-[ad]\b")  # a GOCACHE entry's path (a sample of entries: any of them)
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# Measured figures in a reason: decimals and numbers with a unit. Go versions, exit codes and counts stay.
+_NUMBER = re.compile(r"\b\d+\.\d+(?:\s*(?:s|ms|×|x|%|[KMG]i?B)\b)?|\b\d+\s*(?:s|ms|%|[KMG]i?B|B)\b")
 
 
 def _flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -188,7 +190,9 @@ def run_at(ref: str, run_args: list[str]) -> Path:
         raise SystemExit(f"celldiff: error: --before/--after {ref!r} is not a commit of this repository\n"
                          f"  fix: a branch, tag or sha that `git rev-parse` knows") from None
     reports = OUT / sha[:12]
-    run_id = f"celldiff-{sha[:12]}"
+    # One run per call: a second check of the same commit (or --before X --after X, a noise check) gets its own.
+    n = 1 + sum(1 for _ in (reports / "runs").glob(f"celldiff-{sha[:12]}*")) if (reports / "runs").is_dir() else 1
+    run_id = f"celldiff-{sha[:12]}" + (f"-{n}" if n > 1 else "")
     with tempfile.TemporaryDirectory(prefix="gcm-celldiff-") as tmp:
         tree = Path(tmp) / "src"
         _git("worktree", "add", "--detach", str(tree), sha)

@@ -103,3 +103,18 @@ def test_race_outcomes_are_left_out_only_where_builds_race_on_purpose() -> None:
     assert celldiff.compare({racing: a}, {racing: {**b, "status": "fail"}}) != []
     calm = "debian-12/amd64/docker/go1.22/storage:volume"
     assert celldiff.compare({calm: {**a, "id": calm}}, {calm: {**b, "id": calm}}) != []
+
+
+def test_a_reason_keeps_exit_codes_and_go_versions_and_masks_measured_figures() -> None:
+    a = cell(reason="go1.22: exit 1 after 3.25s, 12 MiB")
+    assert celldiff.compare({a["id"]: a}, {a["id"]: cell(reason="go1.22: exit 1 after 4.5s, 13 MiB")}) == []
+    assert celldiff.compare({a["id"]: a}, {a["id"]: cell(reason="go1.22: exit 2 after 3.25s, 12 MiB")}) != []
+    assert celldiff.compare({a["id"]: a}, {a["id"]: cell(reason="go1.27: exit 1 after 3.25s, 12 MiB")}) != []
+
+
+def test_a_barrier_not_met_is_behaviour() -> None:
+    a = cell(observations={"across": {"barrier": ["start at 1796547408.97"], "barrier_met": True}})
+    b = cell(observations={"across": {"barrier": ["start at 1796548205.64"], "barrier_met": True}})
+    assert celldiff.compare({a["id"]: a}, {b["id"]: b}) == []
+    c = cell(observations={"across": {"barrier": ["start at 1796548205.64"], "barrier_met": False}})
+    assert celldiff.compare({a["id"]: a}, {c["id"]: c}) != []

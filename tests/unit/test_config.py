@@ -75,6 +75,7 @@ BAD = [
     ("toolchains|go1.22|version", "1.21.13", ["toolchains.go1.22.version", "minimum 1.22"]),
     ("toolchains|go1.22|version", "latest", ["toolchains.go1.22.version", "not a Go version"]),
     ("profiles|smoke|distros", ["debain-12"], ["profiles.smoke.distros", "did you mean 'debian-12'"]),
+    ("profiles|smoke|distros", ["!debian-12"], ["profiles.smoke.distros", "only leaves names out"]),
     ("profiles|smoke|scenarios", ["cold-warm:huge"], ["profiles.smoke.scenarios", "no variant 'huge'"]),
     ("scenarios|cold-wram", {}, ["scenarios.cold-wram", "did you mean 'cold-warm'"]),
     ("profiles|default|emulated_timing", ["debain-12"],

@@ -133,3 +133,11 @@ def test_the_shipped_default_profile_takes_a_new_row_and_leaves_out_the_costly_o
     cfg = config.load(str(Path(__file__).resolve().parents[2] / "matrix.toml"))
     rows = {c.distro.id for c in plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)}
     assert {"debian-12", "debian-13"} <= rows and not rows & {"rhel-9", "centos-stream-9", "alma-9", "ubuntu-20.04"}
+
+
+def test_distro_flag_brings_back_a_row_the_profile_leaves_out() -> None:
+    cfg = config.load(str(Path(__file__).resolve().parents[2] / "matrix.toml"))
+    spec = "rhel-9=registry.access.redhat.com/ubi9/ubi:9.5"  # default has "!rhel-9"
+    cells = plan.build_plan(cfg, plan.Choices(distros=(spec,)), host_arch=Arch.AMD64)
+    assert any(c.distro.id == "rhel-9" for c in cells)
+    assert not any(c.distro.id == "alma-9" for c in cells), "only the row asked for comes back"

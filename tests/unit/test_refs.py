@@ -200,3 +200,11 @@ def test_the_table_form_in_matrix_toml(tmp_path: Path) -> None:
         config.load(_matrix(tmp_path, 'registry_mirror = { "quay" = "h.example.com/quay" }'))
     assert "settings.registry_mirror.quay" in str(e.value) and "not a registry host" in str(e.value)
     assert e.value.line is not None
+
+
+def test_a_mirrors_registry_is_matched_whatever_its_case_and_a_huge_port_is_a_problem() -> None:
+    from runner import refs
+
+    assert refs.mirror_for("quay.io/centos/centos:stream9", refs.normalise_mirror("Quay.io=m.example.com:5000/q"))
+    assert refs.mirror_problem("quay.io=m.example.com:" + "9" * 5000) is not None
+    assert refs.mirror_problem("m.example.com:" + "9" * 5000) is not None
