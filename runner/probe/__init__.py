@@ -53,7 +53,10 @@ def build_static(source: Path, name: str, host_go: GoTree, arch: Arch) -> Path:
             "GOPATH": str(cache_dir() / "host-gopath"),
         }
         proc = subprocess.run(
-            [str(host_go.goroot / "bin" / "go"), "build", "-trimpath", "-o", str(tmp), "."],
+            # -buildvcs=false: VCS stamping runs git in the checkout, which fails (exit 128) where the checkout is
+            # another user's (git's safe.directory: a rootless run from root's clone) or has no git; the binary
+            # is keyed by its source's content, not by a commit.
+            [str(host_go.goroot / "bin" / "go"), "build", "-trimpath", "-buildvcs=false", "-o", str(tmp), "."],
             cwd=source, env=env, capture_output=True, text=True, timeout=600,
         )
         if proc.returncode != 0:
