@@ -205,13 +205,15 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 def _prune_caches_first(args: argparse.Namespace) -> list[tuple[str, int, str]]:
     """clean --prune-caches: refused (nothing deleted, not even the sweep) while any run is live, as seen from
-    its run.json under --reports and from the engines' labelled resources (runner.caches)."""
+    its run.json under --reports and from the labelled resources of every engine that answers (runner.caches)."""
     from runner import caches
     from runner.sweep import live_runs
 
     kinds = caches.parse_kinds(args.prune_caches)
     live = caches.live_runs(Path(args.reports))
-    for engine in args.engine or [Engine.DOCKER.value]:
+    # Every engine that answers, not only docker: a live podman run mounts the same toolchains. (A guest run's
+    # resources are not an engine's; its run.json under --reports is what shows it.)
+    for engine in args.engine or [e.value for e in Engine if not e.is_guest]:
         if Engine(engine).is_guest:
             continue
         try:

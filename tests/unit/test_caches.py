@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from runner import caches, cli, json_out
+from runner.engine import LABEL_RUN
 from runner.errors import UsageError
-from runner.model import Status
-from runner.resources import owner_token
+from runner.model import Engine, Status
+from runner.resources import LABEL_OWNER, owner_token
 from tests.unit.test_clean_live import FakeDriver
 from tests.unit.test_render_reports import cells as report_cells
 
@@ -104,6 +105,19 @@ def test_clean_prune_caches_refuses_with_a_live_run_and_sweeps_nothing(
     assert code != 0 and FakeDriver.swept == []
     assert "refusing to prune caches while 1 run(s) are live: busy" in capsys.readouterr().err
     assert (cache / "toolchains").exists()
+
+
+def test_clean_prune_caches_asks_podman_too(
+        cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A live run with resources on podman only (none on docker, no run.json under --reports) still blocks it."""
+    class OnPodman(FakeDriver):
+        def labelled(self, keys: list[str]) -> list[dict[str, str]]:
+            return super().labelled(keys) if self.engine is Engine.PODMAN else []
+
+    monkeypatch.setattr(cli, "driver_for", OnPodman)
+    OnPodman.labels, OnPodman.swept = [{LABEL_RUN: "pod-run", LABEL_OWNER: owner_token()}], []
+    assert cli.main(["clean", "--prune-caches", "--reports", str(tmp_path / "reports")]) != 0
+    assert "pod-run" in capsys.readouterr().err and (cache / "toolchains").exists()
 
 
 def test_clean_prune_caches_prunes_when_nothing_is_live(
