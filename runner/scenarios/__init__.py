@@ -6,7 +6,7 @@ with what Go's documentation says should happen, and the observations go into th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +153,16 @@ def describe_failure(s: Mapping[str, Any] | None, name: str) -> str:
     if s.get("error"):
         return f"{name}: {s['error']}"
     return f"{name}: exit {s.get('exit_code')}: {go_words(s) or '(no stderr)'}"
+
+
+def setup_failure(probe: Mapping[str, Any], names: Sequence[str]) -> str | None:
+    """"setup: …" for the first of a cell's preparation steps (copying sources, downloading modules) that failed or
+    did not run, or None: the tool's problem (an `error`), not a finding about Go."""
+    for name in names:
+        s = step(probe, name)
+        if s is None or not s.get("ok"):
+            return f"setup: {describe_failure(s, name)}"
+    return None
 
 
 def build_obs(s: Mapping[str, Any] | None, measure: str | None = None) -> dict[str, Any]:

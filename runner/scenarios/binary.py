@@ -47,6 +47,7 @@ from runner.scenarios import (
     describe_failure,
     exec_step,
     go_words,
+    setup_failure,
     step,
 )
 from runner.scenarios.base import Rows, Scenario
@@ -123,10 +124,8 @@ class StaticBinary(Scenario):
         obs: dict[str, Any] = {"case": cell.variant, "run_in": _os(main)}
         builder = main if cell.variant == "binary" else probes["build"]
         obs["built_in"] = _os(builder)
-        for name in ("copy-src", "mod-download"):
-            s = step(builder, name)
-            if s is None or not s.get("ok"):
-                return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
+        if problem := setup_failure(builder, ("copy-src", "mod-download")):
+            return Verdict(Status.ERROR, problem, obs)
         flavours = list(FLAVOURS) if cell.variant == "binary" else ["plain"]
         for name in flavours:
             s = step(builder, f"build-{name}")

@@ -52,6 +52,7 @@ from runner.scenarios import (
     build_obs,
     describe_failure,
     exec_step,
+    setup_failure,
     step,
 )
 from runner.scenarios.base import Rows, Scenario
@@ -142,10 +143,8 @@ class Keying(Scenario):
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         probe = probes["main"]
         obs: dict[str, Any] = {"workload": ctx.workload}
-        for name in ("copy-src", "mkdir", "mod-download", "mkdir-out"):
-            s = step(probe, name)
-            if s is None or not s.get("ok"):
-                return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
+        if problem := setup_failure(probe, ("copy-src", "mkdir", "mod-download", "mkdir-out")):
+            return Verdict(Status.ERROR, problem, obs)
         for name in ("cold", "warm"):
             obs[name] = build_obs(step(probe, name), GOCACHE)
             if not obs[name].get("ok"):

@@ -48,6 +48,7 @@ from runner.scenarios import (
     describe_failure,
     exec_step,
     go_words,
+    setup_failure,
     step,
 )
 from runner.scenarios.base import Rows, Scenario
@@ -99,10 +100,8 @@ class MixedGo(Scenario):
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         probe = probes["main"]
         obs: dict[str, Any] = {"workload": ctx.workload}
-        for name in ("copy-src", "mkdir", "mod-download", "link-path2"):
-            s = step(probe, name)
-            if s is None or not s.get("ok"):
-                return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
+        if problem := setup_failure(probe, ("copy-src", "mkdir", "mod-download", "link-path2")):
+            return Verdict(Status.ERROR, problem, obs)
         obs["gos"] = {}
         for who in ("a", "b", "path2"):
             s = step(probe, f"env-{who}")

@@ -63,6 +63,7 @@ from runner.scenarios import (
     describe_failure,
     exec_step,
     first_line,
+    setup_failure,
     step,
 )
 from runner.scenarios.base import Rows, Scenario
@@ -361,10 +362,8 @@ class ModCache(Scenario):
     @staticmethod
     def _download(p: Mapping[str, Any]) -> Verdict:
         obs: dict[str, Any] = {"variant": "download"}
-        for name in ("copy-src", "chown"):
-            s = step(p, name)
-            if s is None or not s.get("ok"):
-                return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
+        if problem := setup_failure(p, ("copy-src", "chown")):
+            return Verdict(Status.ERROR, problem, obs)
         for suffix, label in (("", "default"), ("-rw", "modcacherw")):
             o: dict[str, Any] = {"download": run_obs(step(p, f"download{suffix}")),
                                  "verify": verify_obs(step(p, f"verify{suffix}")),

@@ -39,6 +39,7 @@ from runner.scenarios import (
     Verdict,
     describe_failure,
     exec_step,
+    setup_failure,
     step,
 )
 from runner.scenarios.base import Rows, Scenario
@@ -100,10 +101,8 @@ class OfflineProxy(Scenario):
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         probe = probes["main"]
         obs: dict[str, Any] = {"workload": ctx.workload}
-        for name in ("copy-proxy", "tamper"):
-            s = step(probe, name)
-            if s is None or not s.get("ok"):
-                return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
+        if problem := setup_failure(probe, ("copy-proxy", "tamper")):
+            return Verdict(Status.ERROR, problem, obs)
         default = step(probe, "gosumdb-default") or {}
         obs["gosumdb_default"] = (default.get("stdout") or "").strip()
         sumdb_host = obs["gosumdb_default"].split()[0].split("+")[0] if obs["gosumdb_default"] else ""
