@@ -17,7 +17,7 @@ import fnmatch
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,11 +78,25 @@ class Profile:
     distros: tuple[str, ...]
     arches: tuple[str, ...]  # arch names or "native"
     toolchains: tuple[str, ...]
-    scenarios: tuple[str, ...]  # "cold-warm" or "cold-warm:small"
+    scenarios: tuple[str, ...]  # "cold-warm", "cold-warm:small", "tmpfs-goroot@go1.27" (split_item)
     engines: tuple[Engine, ...] = ()  # empty: settings.engines
     emulate_all: bool = False  # run under QEMU also what scenarios.*.emulated / workloads.*.emulated leave out
     # Distros whose emulated timing cells (cold-warm: the QEMU factor) run; None: every distro's.
     emulated_timing: tuple[str, ...] | None = None
+
+
+def split_item(item: str) -> tuple[str, str, str]:
+    """A profile's scenario item "<scenario>[:<variant>][@<toolchain>]" -> (scenario, variant, toolchain);
+    "" where the item leaves that part open. "@go1.27" keeps the item to that toolchain of the profile."""
+    rest, _, toolchain = item.partition("@")
+    sid, _, variant = rest.partition(":")
+    return sid, variant, toolchain
+
+
+def picks(patterns: Sequence[str], name: str) -> bool:
+    """Whether a profile list ("*", globs, names, "!name" exclusions) takes `name`."""
+    taken = any(fnmatch.fnmatchcase(name, p) for p in patterns if not p.startswith("!"))
+    return taken and not any(fnmatch.fnmatchcase(name, p[1:]) for p in patterns if p.startswith("!"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -471,7 +485,14 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                     raise p.fail(key, f"the glob {item!r} matches none of the {key} of this file",
                                  fix=f"use one of: {', '.join(known)} or \"*\"")
         for item in profile.scenarios:
-            sid, _, variant = item.partition(":")
+            sid, variant, only_tc = split_item(item)
+            if only_tc and only_tc not in toolchains:
+                raise p.fail("scenarios", f"{item!r}: unknown toolchain {only_tc!r}{did_you_mean(only_tc, toolchains)}",
+                             fix=f"after @ name one of: {', '.join(toolchains)}")
+            if only_tc and not picks(profile.toolchains, only_tc):
+                raise p.fail("scenarios", f"{item!r}: the profile's toolchains {list(profile.toolchains)} leave "
+                                          f"{only_tc!r} out, so the item gives no cell",
+                             fix=f"add {only_tc!r} to the profile's toolchains, or name one of them after @")
             if sid not in scenarios:
                 raise p.fail("scenarios", f"unknown scenario {sid!r}{did_you_mean(sid, scenarios)}",
                              fix=f"use one of: {', '.join(scenarios)}")

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from runner.config import MatrixConfig, Profile, adhoc_distro
+from runner.config import MatrixConfig, Profile, adhoc_distro, picks, split_item
 from runner.errors import NothingSelected, UsageError, did_you_mean
 from runner.model import GUEST_ARCHES, GUEST_DISTROS, Arch, Cell, Engine, Status
 from runner.scenarios import catalogue, registry
@@ -38,10 +38,7 @@ class Choices:
 
 def _pick(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
     """The names some pattern matches and no "!pattern" does (a profile's `distros = ["*", "!rhel-9"]`)."""
-    take = [p for p in patterns if not p.startswith("!")]
-    drop = [p[1:] for p in patterns if p.startswith("!")]
-    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in take)
-            and not any(fnmatch.fnmatchcase(n, p) for p in drop)]
+    return [n for n in names if picks(patterns, n)]
 
 
 def _profile_arches(profile: Profile, host_arch: Arch) -> list[Arch]:
@@ -74,7 +71,9 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
             for engine in engines:
                 for tc_id in _pick(list(cfg.toolchains), profile.toolchains):
                     for item in profile.scenarios:
-                        sid, _, only_variant = item.partition(":")
+                        sid, only_variant, only_tc = split_item(item)
+                        if only_tc and tc_id != only_tc:
+                            continue  # the profile keeps this item to one toolchain ("<scenario>@<toolchain>")
                         scenario = cfg.scenarios[sid]
                         if cfg.toolchains[tc_id].scenarios and sid not in cfg.toolchains[tc_id].scenarios:
                             continue  # not run with this toolchain (toolchains.*.scenarios in matrix.toml)
@@ -245,7 +244,7 @@ def left_out_under_qemu(cfg: MatrixConfig, profile_name: str, cells: Sequence[Ce
         return {}
     out: dict[str, str] = {}
     for item in profile.scenarios:
-        sid, _, variant = item.partition(":")
+        sid, variant, _ = split_item(item)
         sc = cfg.scenarios[sid]
         if not sc.emulated:
             out[f"scenario {sid}"] = sc.native_because or "scenarios.*.emulated = false"

