@@ -25,6 +25,9 @@
 //	age       set the mtime of every regular file below path to `days` days ago
 //	statfs    record the type of the filesystem holding path (ext4, xfs, btrfs, tmpfs, overlay, ...)
 //	flock     take an exclusive flock(2) on path, then ask a second process for it: does it block?
+//	flock-contend
+//	          `procs` processes at once each take LOCK_EX on path `rounds` times (blocking, as Go's
+//	          lockedfile does), hold it `hold_ms` and let go: every wait in milliseconds and every failure
 //	parallel  run the exec steps in `steps` at the same time
 //	zipedit   rewrite the zip at path to dest with `data` appended to the first member whose name ends
 //	          with `member`: a valid archive whose content no longer matches a recorded hash
@@ -76,6 +79,9 @@ type Step struct {
 	Days          float64           `json:"days,omitempty"`
 	Member        string            `json:"member,omitempty"`
 	Steps         []Step            `json:"steps,omitempty"`
+	Procs         int               `json:"procs,omitempty"`
+	Rounds        int               `json:"rounds,omitempty"`
+	HoldMs        float64           `json:"hold_ms,omitempty"`
 }
 
 type Job struct {
@@ -107,6 +113,7 @@ type StepResult struct {
 	After    map[string]Usage `json:"after,omitempty"`
 	FSType   string           `json:"fs_type,omitempty"`
 	Flock    *FlockResult     `json:"flock,omitempty"`
+	Contend  *ContendResult   `json:"contend,omitempty"`
 	Parallel []StepResult     `json:"parallel,omitempty"`
 	Rusage   *Rusage          `json:"rusage,omitempty"`
 }
@@ -123,6 +130,26 @@ type FlockResult struct {
 	SecondBlocked     bool   `json:"second_blocked"`
 	AcquiredAfterFree bool   `json:"acquired_after_release"`
 	Detail            string `json:"detail,omitempty"`
+}
+
+// ContendResult: what `procs` processes taking one flock(2) `rounds` times each saw. WaitsMs holds every
+// acquisition's wait (from asking to holding); Failures counts attempts that returned an error (Errors: the
+// first few words), and ProcFailures processes that did not report at all.
+type ContendResult struct {
+	Procs        int       `json:"procs"`
+	Rounds       int       `json:"rounds"`
+	HoldMs       float64   `json:"hold_ms"`
+	Acquired     int       `json:"acquired"`
+	Failures     int       `json:"failures"`
+	ProcFailures int       `json:"proc_failures"`
+	WaitsMs      []float64 `json:"waits_ms"`
+	Errors       []string  `json:"errors,omitempty"`
+}
+
+// contendReport is what one --flock-contend process prints.
+type contendReport struct {
+	WaitsMs []float64 `json:"waits_ms"`
+	Errors  []string  `json:"errors,omitempty"`
 }
 
 type Result struct {
@@ -474,6 +501,8 @@ func runStep(s Step) StepResult {
 		}
 	case "flock":
 		r.Flock, err = flockTest(s.Path)
+	case "flock-contend":
+		r.Contend, err = flockContend(s.Path, s.Procs, s.Rounds, s.HoldMs)
 	case "zipedit":
 		err = zipEdit(s.Path, s.Dest, s.Member, s.Data)
 	case "parallel":
@@ -581,6 +610,80 @@ func flockTest(path string) (*FlockResult, error) {
 	return res, nil
 }
 
+// flockContend starts procs copies of this binary (--flock-contend) at once on one lock file and gathers
+// what each saw. An error is returned only when the test itself could not run.
+func flockContend(path string, procs, rounds int, holdMs float64) (*ContendResult, error) {
+	if procs < 2 || rounds < 1 {
+		return nil, fmt.Errorf("flock-contend needs procs >= 2 and rounds >= 1, got %d and %d", procs, rounds)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	res := &ContendResult{Procs: procs, Rounds: rounds, HoldMs: holdMs, WaitsMs: []float64{}}
+	outs := make([]bytes.Buffer, procs)
+	cmds := make([]*exec.Cmd, procs)
+	for i := range cmds {
+		cmds[i] = exec.Command("/proc/self/exe", "--flock-contend", path, fmt.Sprint(rounds), fmt.Sprint(holdMs))
+		cmds[i].Stdout = &outs[i]
+		if err := cmds[i].Start(); err != nil {
+			res.ProcFailures++
+			res.Errors = append(res.Errors, err.Error())
+			cmds[i] = nil
+		}
+	}
+	for i, c := range cmds {
+		if c == nil {
+			continue
+		}
+		werr := c.Wait()
+		var rep contendReport
+		if jerr := json.Unmarshal(outs[i].Bytes(), &rep); jerr != nil {
+			res.ProcFailures++
+			res.Errors = append(res.Errors, fmt.Sprintf("process %d: %v (output unreadable: %v)", i+1, werr, jerr))
+			continue
+		}
+		res.WaitsMs = append(res.WaitsMs, rep.WaitsMs...)
+		res.Acquired += len(rep.WaitsMs)
+		res.Failures += len(rep.Errors)
+		for _, e := range rep.Errors {
+			if len(res.Errors) < 5 {
+				res.Errors = append(res.Errors, e)
+			}
+		}
+	}
+	return res, nil
+}
+
+// flockContendChild takes LOCK_EX on path rounds times, holding it holdMs each time, and prints its report.
+func flockContendChild(path string, rounds int, holdMs float64) int {
+	rep := contendReport{WaitsMs: []float64{}}
+	hold := time.Duration(holdMs * float64(time.Millisecond))
+	for i := 0; i < rounds; i++ {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+			continue
+		}
+		t0 := time.Now()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			rep.Errors = append(rep.Errors, "lock: "+err.Error())
+			f.Close()
+			continue
+		}
+		rep.WaitsMs = append(rep.WaitsMs, float64(time.Since(t0).Microseconds())/1000)
+		time.Sleep(hold)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+			rep.Errors = append(rep.Errors, "unlock: "+err.Error())
+		}
+		f.Close()
+	}
+	b, _ := json.Marshal(rep)
+	fmt.Println(string(b))
+	return 0
+}
+
 func flockTry(path string) int {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -649,6 +752,19 @@ func main() {
 	if len(os.Args) == 2 && os.Args[1] == "--preflight" {
 		preflight()
 		return
+	}
+	if len(os.Args) == 5 && os.Args[1] == "--flock-contend" {
+		var rounds int
+		var holdMs float64
+		if _, err := fmt.Sscan(os.Args[3], &rounds); err != nil {
+			fmt.Fprintln(os.Stderr, "--flock-contend: rounds:", err)
+			os.Exit(2)
+		}
+		if _, err := fmt.Sscan(os.Args[4], &holdMs); err != nil {
+			fmt.Fprintln(os.Stderr, "--flock-contend: hold_ms:", err)
+			os.Exit(2)
+		}
+		os.Exit(flockContendChild(os.Args[2], rounds, holdMs))
 	}
 	if len(os.Args) == 3 && os.Args[1] == "--flock-try" {
 		os.Exit(flockTry(os.Args[2]))

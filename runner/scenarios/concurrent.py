@@ -13,9 +13,10 @@ so processes racing on the same action only do duplicate work. Variants, all wit
                   build and a second build
     many-<fs>     at scale: N=16 builds of the three-package `lib` at once in one container, both caches on
                   ext4, xfs or btrfs (loop-mounted), tmpfs, or the container's overlay layer; the filesystem
-                  seen and whether flock(2) excludes a second process there are recorded too (Q16); before
-                  the builds, 16 `go mod download`s at once into an empty GOMODCACHE on the same filesystem,
-                  then `go mod verify` (Q20)
+                  seen and whether flock(2) excludes a second process there are recorded too (Q16), and 16
+                  processes taking one flock 20 times each (holding it 2 ms): every wait (p50/p95) and
+                  failure; before the builds, 16 `go mod download`s at once into an empty GOMODCACHE on the
+                  same filesystem, then `go mod verify` (Q20)
 
 Pass (same, mixed, containers): no build fails, Go prints no corruption message, the warm build(s)
 compile 0 packages. clean-during: builds that fail while the cache is removed under them are recorded
@@ -67,6 +68,10 @@ MOUNT = MountSpec("bind", CACHE_ROOT, name="cache")
 CLEAN_DELAY_SEC = 1
 CLEAN = "clean"
 MANY_N = 16
+# many-<fs>: MANY_N processes each take one flock(2) LOCK_ROUNDS times and hold it LOCK_HOLD_MS (the probe's
+# flock-contend: the blocking call Go's lockedfile makes): every wait, and every attempt that failed.
+LOCK_ROUNDS = 20
+LOCK_HOLD_MS = 2.0
 LIB_SRC = f"{SCRATCH}/lib"
 DOWNLOAD_CACHE = f"{CACHE_ROOT}/mod-concurrent"  # many-<fs>: the GOMODCACHE the 16 downloads share
 # many-<fs>: where both caches live (None: the container's writable overlay layer)
@@ -102,6 +107,8 @@ def many_setup(ctx: JobContext) -> list[dict[str, Any]]:
             exec_step("mkdir", ["mkdir", "-p", GOCACHE, GOMODCACHE, BIN], stop_on_error=True),
             {"name": "fs", "kind": "statfs", "path": CACHE_ROOT},
             {"name": "flock", "kind": "flock", "path": f"{CACHE_ROOT}/flock-test"},
+            {"name": "flock-contend", "kind": "flock-contend", "path": f"{CACHE_ROOT}/flock-contend", "procs": MANY_N,
+             "rounds": LOCK_ROUNDS, "hold_ms": LOCK_HOLD_MS},
             {"name": "downloads", "kind": "parallel", "steps": [
                 exec_step(f"download-{i}", ["go", "mod", "download"], dir=LIB_SRC,
                           env={**ENV, "GOMODCACHE": DOWNLOAD_CACHE}, timeout_sec=ctx.build_timeout)
@@ -116,6 +123,25 @@ def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..1) of a non-empty list."""
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))]
+
+
+def lock_waits(s: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The flock-contend step: attempts, failures (a process that did not report counts all its rounds), wait
+    p50/p95/max in ms; None when the step did not run."""
+    if s is None:
+        return None
+    c = s.get("contend") or {}
+    if not c:
+        return {"attempts": 0, "failed": 0, "errors": [str(s.get("error") or "the step did not run")]}
+    waits = [float(w) for w in c.get("waits_ms") or []]
+    procs, rounds = int(c.get("procs") or 0), int(c.get("rounds") or 0)
+    attempts = procs * rounds
+    out: dict[str, Any] = {"procs": procs, "rounds": rounds, "hold_ms": c.get("hold_ms"), "attempts": attempts,
+                           "acquired": len(waits), "failed": attempts - len(waits), "errors": c.get("errors") or []}
+    if waits:
+        out.update(p50_ms=round(percentile(waits, 0.5), 3), p95_ms=round(percentile(waits, 0.95), 3),
+                   max_ms=round(max(waits), 3))
+    return out
 
 
 def parallel(builds: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -205,9 +231,17 @@ def _window(probe: Mapping[str, Any]) -> tuple[float, float] | None:
     return None
 
 
+def _waits_cell(lw: Mapping[str, Any] | None) -> str:
+    if not lw:
+        return ""
+    if "p95_ms" not in lw:
+        return f"({lw.get('failed', 0)} of {lw.get('attempts', 0)} failed)"
+    return f"{lw['p50_ms']:.1f} / {lw['p95_ms']:.1f} ({lw['failed']} of {lw['attempts']})"
+
+
 def _concurrent_rows(cells: Sequence[CellResult]) -> Rows:
     headers = ["distro", "arch", "engine", "toolchain", "variant", "N", "failures", "corruption messages",
-               "parallel step s", "warm compiled after", "status"]
+               "parallel step s", "flock waits ms p50/p95 (failed)", "warm compiled after", "status"]
     rows = []
     for c in cells:
         o = c.observations
@@ -219,7 +253,7 @@ def _concurrent_rows(cells: Sequence[CellResult]) -> Rows:
         rows.append(lead(c) + [c.cell.get("variant"), o.get("n", ""), fails,
                                  "; ".join(corrupt) if corrupt else ("none" if "corruption" in o else ""),
                                  f"{o['parallel_sec']:.2f}" if isinstance(o.get("parallel_sec"), (int, float)) else "",
-                                 o.get("warm_compiled", ""), c.status.value])
+                                 _waits_cell(o.get("lock_waits")), o.get("warm_compiled", ""), c.status.value])
     return headers, rows
 
 
@@ -333,6 +367,8 @@ class Concurrent(Scenario):
             obs["fs_type"] = (step(probe, "fs") or {}).get("fs_type", "")
             flock = (step(probe, "flock") or {}).get("flock") or {}
             obs["flock_second_blocked"] = flock.get("second_blocked")
+            if (waits := lock_waits(step(probe, "flock-contend"))) is not None:
+                obs["lock_waits"] = waits
             obs["concurrent"] = {"builds": len(builds), "failed": obs["failures"]}
             dl, verify = step(probe, "downloads") or {}, step(probe, "downloads-verify") or {}
             obs["downloads"] = {"runs": [{"ok": bool(d.get("ok")), "exit_code": d.get("exit_code"),
@@ -374,6 +410,10 @@ class Concurrent(Scenario):
             problems.append(f"go mod verify after the concurrent downloads: {obs['downloads']['verify']['said']}")
         if v.startswith("many-") and obs.get("flock_second_blocked") is False:
             problems.append(f"flock on {obs.get('fs_type')} did not exclude a second process")
+        lw = obs.get("lock_waits") or {}
+        if lw.get("failed"):
+            problems.append(f"{lw['failed']} of {lw['attempts']} flock(2) attempts by {lw.get('procs')} processes "
+                            f"failed on {obs.get('fs_type')}: {(lw.get('errors') or ['(no message)'])[0]}")
         if obs["corruption_after"]:
             problems.append(f"Go reported a corrupted cache afterwards: {obs['corruption_after'][0]}")
         for n in final_names:
@@ -403,6 +443,9 @@ class Concurrent(Scenario):
         if "build_sec_p50" in obs:
             extra += (f" on {obs.get('fs_type')}; build wall p50 {obs['build_sec_p50']:.2f}s, p95 "
                       f"{obs['build_sec_p95']:.2f}s; flock excludes: {obs.get('flock_second_blocked')}")
+            if "p95_ms" in (lw := obs.get("lock_waits") or {}):
+                extra += (f"; flock waits of {lw['procs']} processes p50 {lw['p50_ms']:.1f} ms, "
+                          f"p95 {lw['p95_ms']:.1f} ms, {lw['failed']} of {lw['attempts']} failed")
         return (f"{len(builds)} concurrent builds all succeeded in {obs['parallel_sec']:.1f}s "
                 f"(compiled {'/'.join(str(b['compiled']) for b in builds)}){extra}; {warm}")
 

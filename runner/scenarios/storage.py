@@ -351,9 +351,21 @@ def answer_flock(cells: Sequence[CellResult]) -> Answer:
     figure = rate_text(failed, builds, "concurrent builds failed") if builds else ""
     if p95:
         figure += ("; " if figure else "") + "build wall time of 16 at once, " + ", ".join(p95)
+    locks = [(c, c.observations["lock_waits"]) for c in judged(many) if (c.observations.get("lock_waits") or {})]
+    if locks:
+        tried = sum(int(w.get("attempts") or 0) for _, w in locks)
+        lost = sum(int(w.get("failed") or 0) for _, w in locks)
+        waits = ", ".join(f"{str(c.cell.get('variant')).removeprefix('many-')} p50 {w['p50_ms']:.1f} ms p95 "
+                          f"{w['p95_ms']:.1f} ms" for c, w in locks if "p95_ms" in w)
+        figure += ("; " if figure else "") + rate_text(lost, tried, "flock(2) attempts failed") + (
+            f"; flock waits: {waits}" if waits else "")
+    hold: dict[str, Any] = next((w for _, w in locks), {})
     a = yes_no(basis, lambda c: obs_of(c, "flock_second_blocked"),  # type: ignore[arg-type, return-value]
                f"flock excludes a second process on {', '.join(fs)}", "flock does not exclude", figure=figure,
-               limits="at most 16 writers per cell; Go does not report its lock waits: the build wall times stand in "
-                      "for them" if many else "3 concurrent builds per filesystem, not many writers; tmpfs and overlay "
-                      "flock and lock waits (p50/p95) need the concurrent:many-<fs> cells")
+               limits=(f"at most 16 writers per cell; Go does not report its own lock waits: the waits are the probe's "
+                       f"flock(2), the call Go's lockedfile makes, by {hold.get('procs')} processes holding it "
+                       f"{hold.get('hold_ms')} ms each, and the build wall times" if locks else
+                       "at most 16 writers per cell; Go does not report its lock waits: the build wall times stand in "
+                       "for them") if many else "3 concurrent builds per filesystem, not many writers; tmpfs and "
+                      "overlay flock and lock waits (p50/p95) need the concurrent:many-<fs> cells")
     return a or Answer("value", "", tuple(basis))

@@ -187,14 +187,18 @@ def test_failed_build_records_go_s_words_past_the_header() -> None:
     assert b["stderr_first_line"] == "# runtime" and b["stderr"] == gone
 
 
-def many(flock: bool = True, failed: int = 0, dl_failed: int = 0, verified: bool = True) -> dict[str, Any]:
+def many(flock: bool = True, failed: int = 0, dl_failed: int = 0, verified: bool = True,
+         contend: dict[str, Any] | None = None) -> dict[str, Any]:
     builds = [run(f"lib-{i}", 3, ok=i > failed, stderr="" if i > failed else "go: lock: bad", sec=0.2 + i / 100)
               for i in range(1, 17)]
     p = probe(builds, [run("warm", 0, sec=0.1)])
     lock = {"second_blocked": flock, "acquired_after_release": True}
     downloads = [{"name": f"download-{i}", "ok": i > dl_failed, "exit_code": 0 if i > dl_failed else 1,
                   "stderr": "" if i > dl_failed else "go: rename x: file exists"} for i in range(1, 17)]
+    waits = {"procs": 16, "rounds": 20, "hold_ms": 2.0, "acquired": 320, "failures": 0, "proc_failures": 0,
+             "waits_ms": [float(i % 40) for i in range(320)]} if contend is None else contend
     p["steps"][2:2] = [{"name": "fs", "ok": True, "fs_type": "tmpfs"}, {"name": "flock", "ok": True, "flock": lock},
+                       {"name": "flock-contend", "ok": True, "contend": waits},
                        {"name": "downloads", "ok": not dl_failed, "parallel": downloads},
                        {"name": "downloads-verify", "ok": verified, "exit_code": 0 if verified else 1,
                         "stdout": "all modules verified\n" if verified else "gcm.example/words v1.0.0: dir has been "
@@ -220,6 +224,23 @@ def test_many_records_fs_flock_and_build_time_percentiles() -> None:
     assert "build wall p50 0.28s, p95 0.36s" in v.reason
 
 
+def test_many_records_flock_waits_and_fails_on_a_lost_lock() -> None:
+    steps = [s["name"] for s in Concurrent().phases(ccell("many-ext4"), CTX)[0].steps]
+    assert steps.index("flock-contend") < steps.index("parallel"), "the lock test runs before the builds"
+    o = Concurrent().evaluate(ccell("many-tmpfs"), many(), CTX).observations
+    assert o["lock_waits"] == {"procs": 16, "rounds": 20, "hold_ms": 2.0, "attempts": 320, "acquired": 320,
+                               "failed": 0, "errors": [], "p50_ms": 19.0, "p95_ms": 37.0, "max_ms": 39.0}
+    lost = {"procs": 16, "rounds": 20, "hold_ms": 2.0, "acquired": 300, "failures": 20, "proc_failures": 0,
+            "waits_ms": [1.0] * 300, "errors": ["lock: no locks available"]}
+    v = Concurrent().evaluate(ccell("many-tmpfs"), many(contend=lost), CTX)
+    assert v.status is Status.FAIL and "20 of 320 flock(2) attempts by 16 processes failed on tmpfs: lock: no locks" \
+        in v.reason
+    dead = {"procs": 16, "rounds": 20, "hold_ms": 2.0, "acquired": 0, "failures": 0, "proc_failures": 16,
+            "waits_ms": [], "errors": ["process 1: signal: killed"]}
+    w = Concurrent().evaluate(ccell("many-tmpfs"), many(contend=dead), CTX)
+    assert w.status is Status.FAIL and "320 of 320" in w.reason, "a process that never reported lost every round"
+
+
 def test_many_fails_on_a_failed_build_or_a_flock_that_does_not_exclude() -> None:
     v = Concurrent().evaluate(ccell("many-xfs"), many(failed=2), CTX)
     assert v.status is Status.FAIL and "2 of 16 concurrent builds failed" in v.reason
@@ -240,6 +261,8 @@ def test_q16_reads_the_many_cells_and_disagreeing_rows_depend() -> None:
     a = answer_flock([mcell(d12, "many-tmpfs"), mcell(d12, "many-overlay")])
     assert a.verdict == YES and "overlay, tmpfs" in a.text and "0 of 32 concurrent builds failed" in a.figure
     assert "many-tmpfs: p50 0.28s p95 0.36s" in a.figure
+    assert "0 of 640 flock(2) attempts failed" in a.figure and "flock waits: tmpfs p50 19.0 ms p95 37.0 ms" in a.figure
+    assert "by 16 processes holding it 2.0 ms each" in a.limits
     b = answer_flock([mcell(d12, "many-tmpfs"), mcell(d13, "many-tmpfs", flock=False)])
     assert b.verdict == DEPENDS and "debian-13" in b.text
 
