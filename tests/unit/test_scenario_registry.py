@@ -95,8 +95,9 @@ def test_every_variant_in_matrix_toml_is_known() -> None:
         assert not unknown, f"matrix.toml [scenarios.{sid}] names variants {sid} does not know: {unknown}"
     for name, profile in cfg.profiles.items():
         for item in profile.scenarios:
-            sid, _, variant = item.partition(":")
+            sid, variant, toolchain = config.split_item(item)
             assert sid in IN_MATRIX, f"profile {name}: {sid}"
+            assert not toolchain or toolchain in cfg.toolchains, f"profile {name}: {item}"
             assert not variant or variant in cfg.scenarios[sid].variants, f"profile {name}: {item}"
 
 
