@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import io
+import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -99,10 +101,11 @@ class Driver(Protocol):
     def image_ids(self, reference: str) -> list[str]: ...
     def remove_image(self, ref: str) -> bool: ...
     def local_ref(self, tag: str) -> str: ...
+    def scratch_image(self, tag: str, labels: Mapping[str, str]) -> str: ...
 
     # containers and volumes
     def container(self, *, image: str, command: Sequence[str], mounts: Sequence[Mount],
-                  env: Mapping[str, str], labels: Mapping[str, str], platform: Arch,
+                  env: Mapping[str, str], labels: Mapping[str, str], platform: Arch | None,
                   extra: Mapping[str, Any] | None = None) -> contextlib.AbstractContextManager[ContainerHandle]: ...
     def restart(self, c: ContainerHandle) -> None: ...
     def commit(self, c: ContainerHandle, tag: str, labels: Mapping[str, str]) -> str: ...
@@ -301,13 +304,22 @@ class SdkDriver(abc.ABC):
             return False
         return True
 
+    def scratch_image(self, tag: str, labels: Mapping[str, str]) -> str:
+        """An image built `FROM scratch` by the engine (no layers, nothing in its root), labelled; its id. Its
+        config names the engine's own arch: a container of another arch is created without a platform."""
+        dockerfile = "FROM scratch\n" + "".join(f"LABEL {json.dumps(k)}={json.dumps(v)}\n" for k, v in labels.items())
+        image, _ = self.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, labels=dict(labels),
+                                            rm=True, forcerm=True)
+        return str(image.id)
+
     # ------------------------------------------------------------------ containers
     @contextlib.contextmanager
     def container(self, *, image: str, command: Sequence[str], mounts: Sequence[Mount],
-                  env: Mapping[str, str], labels: Mapping[str, str], platform: Arch,
+                  env: Mapping[str, str], labels: Mapping[str, str], platform: Arch | None,
                   extra: Mapping[str, Any] | None = None) -> Iterator[DockerContainer]:
         """A started container, removed (with its anonymous volumes) on exit, whatever happened."""
-        kw: dict[str, Any] = {"labels": dict(labels), "platform": platform.to_oci(), **(extra or {})}
+        kw: dict[str, Any] = {"labels": dict(labels), **({"platform": platform.to_oci()} if platform else {}),
+                              **(extra or {})}
         for k, v in self.container_defaults().items():
             if k == "network_mode" and "network" in kw:
                 continue  # the SDK refuses network and network_mode together: the caller's network wins

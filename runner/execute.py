@@ -40,6 +40,7 @@ from runner.scenarios import (
     OUT_DIR,
     PROBE,
     PROXY,
+    SCRATCH_IMAGE,
     SWITCH_GOROOT,
     TOOLCHAIN_PROXY,
     UPSTREAM_GOROOT,
@@ -361,6 +362,10 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
                 timings["alone"]["other_runs_containers"] = [_other_runs_containers(driver, ctx.run_id)]
             res = CellResources(driver, work / "data", labels, stack)
             containers: list[Any] = []
+            if any(p.image == SCRATCH_IMAGE for p in phases):
+                images_made[SCRATCH_IMAGE] = driver.scratch_image(
+                    f"gcm-scratch/{cell.slug.lower()[:100]}:{ctx.run_id.lower()}", labels)
+                stack.callback(driver.remove_image, images_made[SCRATCH_IMAGE])
             for phase in phases:
                 ran = run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
                                 images_made, labels, work, factor,

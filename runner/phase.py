@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from runner.engine import Driver, Mount
 from runner.model import Cell
 from runner.resources import CellResources, apply_host_actions
-from runner.scenarios import CONTAINER_ENV, JOB_DIR, OUT_DIR, PROBE, Phase
+from runner.scenarios import CONTAINER_ENV, JOB_DIR, OUT_DIR, PROBE, SCRATCH_IMAGE, Phase
 
 if TYPE_CHECKING:
     from runner.execute import RunContext
@@ -78,7 +78,8 @@ def run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_t
             env = {**container_env, "GCM_REPLICA": str(i)} if phase.replicas > 1 else container_env
             started[name] = stack.enter_context(driver.container(
                 image=tag, command=[PROBE, f"{JOB_DIR}/job.json", f"{OUT_DIR}/{results[name]}"], mounts=mounts,
-                env=env, labels=labels, platform=cell.arch,
+                # A FROM scratch image's config names the engine's arch; nothing in it runs, the mounts do.
+                env=env, labels=labels, platform=None if phase.image == SCRATCH_IMAGE else cell.arch,
                 extra={"security_opt": list(phase.security_opt)} if phase.security_opt else None))
             containers.append((started[name], results[name]))
     timing["start_sec"] = round(time.monotonic() - t0, 3)

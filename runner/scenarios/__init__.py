@@ -70,13 +70,18 @@ class MountSpec:
     relabel: str = ""  # bind: SELinux relabel option "z" or "Z" (runner.selinux.relabel_option checks the path)
 
 
+SCRATCH_IMAGE = "scratch"  # Phase.image: an empty image built FROM scratch (runner.execute makes it per cell)
+
+
 @dataclass(frozen=True)
 class Phase:
     """One container run of a cell. Phases run in order; each gets the probe and the base mounts.
 
     container: "new" starts a fresh container; "restart" starts the previous phase's container again
     (same writable layer; the engine decides what survives a stop, e.g. tmpfs does not).
-    commit: save this phase's container as an image under that name; image: start from such an image.
+    commit: save this phase's container as an image under that name; image: start from such an image, or
+    from SCRATCH_IMAGE: an image the engine builds FROM scratch for the cell (nothing in its root but the
+    runner's own mounts: the probe, the job and out dirs, the phase's mounts).
     host: actions on the cell's data dir before the phase: {"op": "remove"|"write", "path", "data"}.
     distro: run this phase in that distro's image (same arch) instead of the cell's own.
     replicas: N > 1 starts N containers at once on the same mounts, each running the steps with

@@ -8,6 +8,10 @@ static-binary:binary  in the cell's image, the `small` program built with CGO_EN
 static-binary:from-<distro>
                       the plain CGO_ENABLED=0 program built in <distro>'s image, run in the cell's container and
                       chrooted there as above (from-<own distro> is the control row).
+Both then run the binary (the stripped one, or the one from <distro>) in a container of an image the engine builds
+`FROM scratch` for the cell: no layers, no /etc; the runner's mounts (the probe that starts it, its job dirs, the
+binary's own dir) are all its root holds, with the files the engine adds to /etc: the file count of /bin, /lib,
+/usr and /etc there is recorded (None: absent), to show what the binary had around it.
 
 Go's documentation: with cgo disabled the linker writes a statically linked binary on Linux, so every run should
 work; the cell fails when one does not (with the exit and the first line of stderr). Sizes are recorded, not judged.
@@ -38,6 +42,7 @@ from runner.model import Cell, Status
 from runner.results import CellResult
 from runner.scenarios import (
     SCRATCH,
+    SCRATCH_IMAGE,
     WORKLOADS,
     JobContext,
     MountSpec,
@@ -56,7 +61,9 @@ from runner.scenarios.storage import ENV
 
 SRC = f"{SCRATCH}/src"
 BIN = f"{SCRATCH}/bin"
-SHARED = "/shared"  # from-<distro>: the binary built in that distro's image
+SHARED = "/shared"  # the binary the FROM scratch image runs (from-<distro>: built in that distro's image)
+SHARED_MOUNT = MountSpec("bind", SHARED, name="binary")
+ROOT_DIRS = ("bin", "lib", "usr", "etc")  # what the FROM scratch container's root holds, recorded
 EMPTY_ROOT = f"{SCRATCH}/empty-root"  # holds only /app: the root a FROM scratch image gives the binary
 STATIC_ENV = {**ENV, "CGO_ENABLED": "0"}
 FLAVOURS: dict[str, list[str]] = {"plain": [], "trimpath": ["-trimpath"],
@@ -74,6 +81,14 @@ def _scratch(binary: str) -> list[dict[str, Any]]:
     return [exec_step("empty-root", ["sh", "-c", f'mkdir -p {EMPTY_ROOT} && cp "$0" {EMPTY_ROOT}/app && '
                                                  f'find {EMPTY_ROOT}', binary]),
             exec_step("scratch", ["chroot", EMPTY_ROOT, "/app"], timeout_sec=60)]
+
+
+def _from_scratch() -> Phase:
+    """A container of an image built FROM scratch, running the binary kept in the shared mount: its root holds
+    nothing but the runner's mounts (the probe that starts it, the job dirs, the workloads and toolchain)."""
+    return Phase("scratch-image", [*({"name": f"root-{d}", "kind": "du", "path": f"/{d}"} for d in ROOT_DIRS),
+                                   exec_step("scratch-image", [f"{SHARED}/app"], timeout_sec=60)],
+                 mounts=(SHARED_MOUNT,), image=SCRATCH_IMAGE)
 
 
 def _ran(s: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -107,15 +122,17 @@ class StaticBinary(Scenario):
                                        env=STATIC_ENV, timeout_sec=ctx.build_timeout, stop_on_error=True))
             steps.append(exec_step("sizes", ["stat", "-c", "%s %n", *(f"{BIN}/{n}" for n in FLAVOURS)]))
             steps += [exec_step(f"run-{n}", [f"{BIN}/{n}"], timeout_sec=60) for n in FLAVOURS]
-            return [Phase("main", [*steps, *_scratch(f"{BIN}/stripped"), read_os])]
-        shared = MountSpec("bind", SHARED, name="binary")
+            keep = exec_step("keep", ["cp", f"{BIN}/stripped", f"{SHARED}/app"])
+            return [Phase("main", [*steps, *_scratch(f"{BIN}/stripped"), keep, read_os], mounts=(SHARED_MOUNT,)),
+                    _from_scratch()]
         return [
             Phase("build", [*_prepare(ctx), exec_step("build-plain", ["go", "build", "-o", f"{SHARED}/app", "."],
                                                       dir=SRC, env=STATIC_ENV, timeout_sec=ctx.build_timeout,
                                                       stop_on_error=True), read_os],
-                  mounts=(shared,), distro=cell.variant.removeprefix("from-")),
+                  mounts=(SHARED_MOUNT,), distro=cell.variant.removeprefix("from-")),
             Phase("main", [exec_step("run-plain", [f"{SHARED}/app"], timeout_sec=60), *_scratch(f"{SHARED}/app"),
-                           read_os], mounts=(shared,)),
+                           read_os], mounts=(SHARED_MOUNT,)),
+            _from_scratch(),
         ]
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
@@ -142,19 +159,28 @@ class StaticBinary(Scenario):
         root = step(main, "empty-root") or {}
         obs["empty_root"] = sorted(str(root.get("stdout") or "").split())
         obs["scratch"] = _ran(step(main, "scratch"))
+        if (img := probes.get("scratch-image")) is not None:
+            obs["scratch_image"] = _ran(step(img, "scratch-image"))
+            # Files per dir of its root (None: absent); the engine itself puts hosts, hostname and resolv.conf in /etc.
+            usage = {d: (step(img, f"root-{d}") or {}).get("usage") or {} for d in ROOT_DIRS}
+            obs["scratch_image"]["root"] = {d: u.get("files") if u.get("exists") else None for d, u in usage.items()}
         problems = [f"{n} binary in {obs['run_in'] or 'the cell'}: exit {r['exit_code']}: {r['stderr']}"
                     for n, r in obs["runs"].items() if not r["ok"]]
         if not obs["scratch"]["ok"]:
             problems.append(f"chrooted alone (as FROM scratch): exit {obs['scratch']['exit_code']}: "
                             f"{obs['scratch']['stderr']}")
+        if "scratch_image" in obs and not obs["scratch_image"]["ok"]:
+            problems.append(f"in an image FROM scratch: exit {obs['scratch_image']['exit_code']}: "
+                            f"{obs['scratch_image']['stderr']}")
         if problems:
             return Verdict(Status.FAIL, "; ".join(problems), obs)
         if cell.variant == "binary" and len(obs["bytes"]) == len(FLAVOURS):
             b = obs["bytes"]
             return Verdict(Status.PASS, f"{b['plain']} bytes plain, {b['trimpath']} -trimpath, {b['stripped']} "
-                                        f"-trimpath -s -w; runs, and alone in an empty root", obs)
-        return Verdict(Status.PASS, f"built in {obs['built_in']}, runs in {obs['run_in']} and alone in an empty root",
-                       obs)
+                                        "-trimpath -s -w; runs, alone in an empty root and in an image FROM scratch",
+                           obs)
+        return Verdict(Status.PASS, f"built in {obs['built_in']}, runs in {obs['run_in']}, alone in an empty root and "
+                                    "in an image FROM scratch", obs)
 
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
@@ -162,16 +188,17 @@ class StaticBinary(Scenario):
 
     @staticmethod
     def outcome(c: CellResult) -> Outcome | None:
-        runs, scratch = c.observations.get("runs") or {}, c.observations.get("scratch") or {}
+        runs = c.observations.get("runs") or {}
         if not runs:
             return None
-        if not scratch.get("ok") or any(not r.get("ok") for r in runs.values()):
+        if _runs(c) != "runs":
             return Outcome(BREAKS, c.reason)
-        return Outcome(WORKS, "runs as built, and alone in an empty root")
+        return Outcome(WORKS, "runs as built, alone in an empty root" + (
+            " and in an image FROM scratch" if "scratch_image" in c.observations else ""))
 
     def detail_rows(self, cells: Sequence[CellResult]) -> Rows:
         headers = ["distro", "arch", "engine", "toolchain", "case", "built in", "bytes: plain / -trimpath / -s -w",
-                   "runs here", "runs alone (empty root)", "status"]
+                   "runs here", "runs alone (empty root)", "runs in an image FROM scratch", "status"]
         out = []
         for c in cells:
             o = c.observations
@@ -181,10 +208,14 @@ class StaticBinary(Scenario):
             here = ", ".join(f"{n} {'ok' if r.get('ok') else 'exit ' + str(r.get('exit_code'))}"
                              for n, r in runs.items())
             sc = o.get("scratch") or {}
-            alone = "" if not sc else "ok" if sc.get("ok") else f"exit {sc.get('exit_code')}: {sc.get('stderr', '')}"
-            out.append(lead(c) + [c.cell.get("variant", ""), o.get("built_in", ""), sizes, here, alone,
+            img = o.get("scratch_image") or {}
+            out.append(lead(c) + [c.cell.get("variant", ""), o.get("built_in", ""), sizes, here, _said(sc), _said(img),
                                   c.status.value])
         return headers, out
+
+
+def _said(r: Mapping[str, Any]) -> str:
+    return "" if not r else "ok" if r.get("ok") else f"exit {r.get('exit_code')}: {r.get('stderr', '')}"
 
 
 def _other_distro(c: CellResult) -> bool:
@@ -197,7 +228,8 @@ def _runs(c: CellResult) -> str | None:
     runs, scratch = c.observations.get("runs"), c.observations.get("scratch")
     if not isinstance(runs, dict) or not runs or not isinstance(scratch, dict):
         return None
-    return "runs" if scratch.get("ok") and all(r.get("ok") for r in runs.values()) else "fails"
+    image = c.observations.get("scratch_image") or {"ok": True}  # results from before the image was built
+    return "runs" if scratch.get("ok") and image.get("ok") and all(r.get("ok") for r in runs.values()) else "fails"
 
 
 def _saving(c: CellResult, flavour: str) -> float | None:
@@ -222,7 +254,7 @@ def answer_static(cells: Sequence[CellResult]) -> Answer:
     trimmed = [s for c in done if (s := _saving(c, "trimpath")) is not None]
     if stripped:
         parts.append(f"-trimpath -s -w: {_span(stripped)} smaller than plain (-trimpath alone: {_span(trimmed)})")
-    for label, cases in (("alone in an empty root (as FROM scratch)", done),
+    for label, cases in (("alone in an empty root and FROM scratch", done),
                          ("built in another distro's image", [c for c in done if _other_distro(c)])):
         groups = split(cases, _runs)
         if len(groups) > 1:
@@ -235,8 +267,9 @@ def answer_static(cells: Sequence[CellResult]) -> Answer:
     figure = "; ".join(dict.fromkeys(
         f"{c.cell.get('toolchain')}/{c.cell.get('arch')}: " + " / ".join(str(b.get(n)) for n in FLAVOURS) + " bytes"
         for c in done if isinstance(b := c.observations.get("bytes"), dict) and b))
-    limits = ("the empty root is a chroot in the cell's container, not an image built FROM scratch; the small "
-              "program only (no cgo, no os/user or net lookups)")
+    limits = ("alone: a chroot into a directory holding only the binary, and a container of an image the engine "
+              "built FROM scratch (its root holds the runner's mounts besides); the small program only (no cgo, no "
+              "os/user or net lookups)")
     if mixed:
         return Answer(DEPENDS, "depends: " + "; ".join(mixed + parts), tuple(basis), figure, limits)
     return Answer(VALUE, "; ".join(parts), tuple(basis), figure, limits)

@@ -6,7 +6,7 @@ from typing import Any
 
 from runner.answer import BREAKS, DEPENDS, NOT_MEASURED, VALUE, WORKS
 from runner.model import Status
-from runner.scenarios import JobContext
+from runner.scenarios import SCRATCH_IMAGE, JobContext
 from runner.scenarios.binary import EMPTY_ROOT, FLAVOURS, SHARED, StaticBinary, answer_static
 from tests.unit.test_results import make
 from tests.unit.test_scenarios import cell
@@ -26,19 +26,28 @@ def bad(name: str, stderr: str) -> dict[str, Any]:
     return {"name": name, "ok": False, "exit_code": 127, "wall_sec": 0.01, "stderr": stderr}
 
 
-def binary_probes(scratch: dict[str, Any] | None = None, sizes: str = SIZES) -> dict[str, Any]:
+def image_probe(run: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The FROM scratch image's container: /bin, /lib absent, /usr holding the mounted toolchain, /etc the engine's."""
+    du = {"bin": None, "lib": None, "usr": 9568, "etc": 3}
+    return {"steps": [{"name": f"root-{d}", "ok": True, "usage": {"exists": n is not None, "files": n or 0}}
+                      for d, n in du.items()] + [run or ok("scratch-image")]}
+
+
+def binary_probes(scratch: dict[str, Any] | None = None, sizes: str = SIZES,
+                  image: dict[str, Any] | None = None) -> dict[str, Any]:
     steps = [ok("copy-src"), ok("mod-download"), ok("mkdir"), *(ok(f"build-{n}") for n in FLAVOURS),
              ok("sizes", sizes), *(ok(f"run-{n}") for n in FLAVOURS),
-             ok("empty-root", f"{EMPTY_ROOT}\n{EMPTY_ROOT}/app\n"), scratch or ok("scratch"),
+             ok("empty-root", f"{EMPTY_ROOT}\n{EMPTY_ROOT}/app\n"), scratch or ok("scratch"), ok("keep"),
              {"name": "os", "ok": True, "content": OS12}]
-    return {"main": {"steps": steps}}
+    return {"main": {"steps": steps}, "scratch-image": image_probe(image)}
 
 
 def from_probes(run: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"build": {"steps": [ok("copy-src"), ok("mod-download"), ok("build-plain"),
                                 {"name": "os", "ok": True, "content": OS13}]},
             "main": {"steps": [run or ok("run-plain"), ok("empty-root", f"{EMPTY_ROOT}\n"), ok("scratch"),
-                               {"name": "os", "ok": True, "content": OS12}]}}
+                               {"name": "os", "ok": True, "content": OS12}]},
+            "scratch-image": image_probe()}
 
 
 def verdict(variant: str, p: dict[str, Any]) -> Any:
@@ -52,7 +61,9 @@ def scell(where: str, variant: str, p: dict[str, Any]) -> Any:
 
 def test_from_a_distro_builds_there_and_runs_here() -> None:
     phases = StaticBinary().phases(cell(f"{D12}/static-binary:from-debian-13"), CTX)
-    assert [(p.name, p.distro) for p in phases] == [("build", "debian-13"), ("main", None)]
+    assert [(p.name, p.distro, p.image) for p in phases] == [("build", "debian-13", None), ("main", None, None),
+                                                             ("scratch-image", None, SCRATCH_IMAGE)]
+    assert next(s for s in phases[2].steps if s["name"] == "scratch-image")["argv"] == [f"{SHARED}/app"]
     build = next(s for s in phases[0].steps if s["name"] == "build-plain")
     assert build["env"]["CGO_ENABLED"] == "0" and build["argv"][-2] == f"{SHARED}/app"
     scratch = next(s for s in phases[1].steps if s["name"] == "scratch")
@@ -65,6 +76,27 @@ def test_binary_records_sizes_and_passes() -> None:
     assert v.observations["bytes"] == {"plain": 2272841, "trimpath": 2268289, "stripped": 1491096}
     assert v.observations["empty_root"] == [EMPTY_ROOT, f"{EMPTY_ROOT}/app"]
     assert StaticBinary.outcome(make(f"{D12}/static-binary:binary", **v.observations)).word == WORKS  # type: ignore[union-attr]
+
+
+def test_binary_keeps_the_stripped_one_for_the_scratch_image() -> None:
+    main, image = StaticBinary().phases(cell(f"{D12}/static-binary:binary"), CTX)
+    keep = next(s for s in main.steps if s["name"] == "keep")
+    assert keep["argv"][-1] == f"{SHARED}/app" and keep["argv"][-2].endswith("/stripped")
+    assert image.image == SCRATCH_IMAGE and [m.target for m in image.mounts] == [SHARED]
+    v = verdict("binary", binary_probes())
+    assert v.observations["scratch_image"] == {"ok": True, "exit_code": 0, "stderr": "",
+                                               "root": {"bin": None, "lib": None, "usr": 9568, "etc": 3}}
+    assert "in an image FROM scratch" in v.reason
+
+
+def test_a_binary_that_fails_in_the_scratch_image_is_a_fail_and_breaks() -> None:
+    v = verdict("binary", binary_probes(image=bad("scratch-image", "exec /shared/app: no such file or directory")))
+    assert v.status is Status.FAIL and "in an image FROM scratch: exit 127: exec /shared/app" in v.reason
+    assert StaticBinary.outcome(make(f"{D12}/static-binary:binary", Status.FAIL,  # type: ignore[union-attr]
+                                     **v.observations)).word == BREAKS
+    a = answer_static([scell(D12, "binary", binary_probes()),
+                       scell(D13, "binary", binary_probes(image=bad("scratch-image", "exec format error")))])
+    assert a.verdict == DEPENDS and "fails on debian-13/amd64/docker/go1.22" in a.text
 
 
 def test_a_binary_that_fails_alone_is_a_fail() -> None:
@@ -87,7 +119,7 @@ def test_q13_agreeing_rows_give_the_size_range() -> None:
     a = answer_static(cells)
     assert a.verdict == VALUE
     assert a.text.startswith("-trimpath -s -w: 34.4 % smaller than plain (-trimpath alone: 0.2 %)")
-    assert "alone in an empty root (as FROM scratch): runs (2 rows)" in a.text
+    assert "alone in an empty root and FROM scratch: runs (2 rows)" in a.text
     assert "built in another distro's image: runs (1 row)" in a.text
     assert a.figure == "go1.22/amd64: 2272841 / 2268289 / 1491096 bytes"
 
