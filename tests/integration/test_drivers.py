@@ -124,3 +124,14 @@ def test_each_builder_keeps_a_cache_mount_where_its_driver_finds_it(driver: SdkD
             for d in glob.glob(os.path.join(where, f"{cid}-*")):
                 shutil.rmtree(d, ignore_errors=True)
         driver.remove_image(driver.local_ref(tag))
+
+
+def test_a_from_scratch_image_has_no_layers_carries_the_labels_and_goes(driver: SdkDriver,
+                                                                        run_labels: dict[str, str]) -> None:
+    tag = f"gcm-scratch/it-drivers:{run_labels[LABEL_RUN]}"
+    image_id = driver.scratch_image(tag, run_labels)
+    attrs = driver.image_attrs(image_id)
+    assert attrs is not None
+    assert not (attrs.get("RootFS") or {}).get("Layers"), "FROM scratch and a LABEL: nothing in the root"
+    assert (attrs.get("Config") or {}).get("Labels", {}).get(LABEL_RUN) == run_labels[LABEL_RUN]
+    assert driver.remove_image(image_id) and driver.image_attrs(image_id) is None
