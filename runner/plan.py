@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import heapq
 import json
@@ -52,8 +53,13 @@ def _profile_arches(profile: Profile, host_arch: Arch) -> list[Arch]:
 
 def is_timing(scenario_id: str) -> bool:
     """Timing scenarios (runner.slot) measure alone; under QEMU a profile may keep them to a few rows."""
-    impl = registry().get(scenario_id)
-    return impl is not None and impl.timing
+    return scenario_id in _timing_ids()
+
+
+@functools.cache
+def _timing_ids() -> frozenset[str]:
+    """`timing` is a class attribute: read once, not per cell (estimates over large profiles ask per cell)."""
+    return frozenset(sid for sid, impl in registry().items() if impl.timing)
 
 
 def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Sequence[Engine],
