@@ -1,6 +1,7 @@
 """Measured cell durations on this host: the run's order (longest first), `plan`'s estimate and the ETA.
 
     <cache>/durations.json   {"schema_version": 1, "runs": N, "cells": {"<cell id>": seconds}, "measured": [ids]}
+                             ($GCM_DURATIONS names another file)
 
 Each finished run folds its cells' wall times in (the mean of the old figure and the new one). Shards
 still split by matrix.toml's costs, so every runner computes the same split; these figures only order
@@ -45,7 +46,10 @@ class Durations:
 
 
 def path() -> Path:
-    return cache_dir() / "durations.json"
+    """<cache>/durations.json, or $GCM_DURATIONS (the test suite keeps its own: its runs share the cores with other
+    tests, and their times would skew this host's estimate)."""
+    explicit = os.environ.get("GCM_DURATIONS")
+    return Path(explicit) if explicit else cache_dir() / "durations.json"
 
 
 def load(where: Path | None = None) -> Durations:

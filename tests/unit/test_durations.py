@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from runner import config, durations, plan
 from runner.model import Arch, Status
 from runner.results import CellResult
@@ -84,3 +86,13 @@ def test_plan_fits_shards_to_minutes_for_a_runner(tmp_path: Path, capsys: object
     assert all(durations.estimate(plan.shard(whole, i, native), d, 4)[0] <= 3600 for i in range(1, native + 1))
     assert max(durations.estimate(plan.shard(whole, i, native - 1), d, 4)[0] for i in range(1, native)) > 3600
     assert cli.main([*base, "--fit-minutes", "0.01"]) == 2, "no shard count fits: one error, exit 2"
+
+
+def test_the_file_can_be_named_and_the_suite_keeps_its_own(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert durations.path().name.startswith("gcm-test-durations-"), "tests/conftest.py points the suite elsewhere"
+    monkeypatch.setenv("GCM_DURATIONS", str(tmp_path / "d.json"))
+    durations.record([_result("x/y", 2.0)])
+    assert durations.load().cells == {"x/y": 2.0}
+    monkeypatch.delenv("GCM_DURATIONS")
+    monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path / "cache"))
+    assert durations.path() == tmp_path / "cache" / "durations.json"
