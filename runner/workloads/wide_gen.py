@@ -47,7 +47,8 @@ def _package(name: str, imports: list[str], salt: int) -> str:
         lines.append(f"// F{f} mixes its imports' F{f}.\nfunc F{f}(n int) int {{\n\tx := {calls}\n"
                      f"\tfor j := 0; j < n%7; j++ {{\n\t\tx = x*31 + j ^ {f}\n\t}}\n\tt := T{{A: x, B: n}}\n"
                      f"\tif t.A > t.B {{\n\t\treturn t.A - t.B\n\t}}\n\treturn t.B + {salt}\n}}\n")
-    lines.append("// Map applies f to every value of m.\nfunc Map[K comparable, V any](m map[K]V, f func(V) V) map[K]V {\n"
+    lines.append("// Map applies f to every value of m.\n"
+                 "func Map[K comparable, V any](m map[K]V, f func(V) V) map[K]V {\n"
                  "\tout := make(map[K]V, len(m))\n\tfor k, v := range m {\n\t\tout[k] = f(v)\n\t}\n\treturn out\n}\n")
     return "\n".join(lines)
 
