@@ -11,7 +11,7 @@ so processes racing on the same action only do duplicate work. Variants, all wit
     containers    a prepare container runs `go mod download` into the shared mount; then 2 containers at
                   once (Phase replicas) each run 2 builds at once; then a new container's warm build
     clean-during  one container: 3 builds at once with `go clean -cache` alongside, started once the builds
-                  have written CLEAN_AT (40) cache entries; then a warm-up build and a second build
+                  have written CLEAN_AT (200) cache entries; then a warm-up build and a second build
     many-<fs>     at scale: N=16 builds of the three-package `lib` at once in one container, both caches on
                   ext4, xfs or btrfs (loop-mounted), tmpfs, or the container's overlay layer; the filesystem
                   seen and whether flock(2) excludes a second process there are recorded too (Q16); before
@@ -22,12 +22,21 @@ The workload (contention, not timing): `wide` (runner/workloads/wide_gen.py), 12
 standard library import. The question is whether builds that write the same entries at the same time break or
 corrupt the cache, so what it needs is many entries written at once by builds that reach the same actions, not
 the runtime: a cold build of `wide` writes about 500 files to GOCACHE (the `small` program: 398) in about 1.4 s
-(the program: about 16 s), and 4 at once each compile nearly every package themselves (`raced_packages`
-records how many packages two or more builds compiled). clean-during needs the clean to remove entries that
-running builds wrote and still need: it starts at 40 entries (`clean.entries_before` records how many it
-found), and `builds_running_after_clean` counts the builds that ran on after it returned. `nox -s parity` runs
-these cells again with GCM_WORKLOAD=small (the program, and cmd/gofmt for mixed) and compares `parity(obs)`;
-many-<fs> builds `lib` in both runs and is left out of it.
+(the program: about 16 s), and 4 at once each compile most packages themselves and take the rest from each
+other's entries (`raced_packages` records how many packages two or more builds compiled). `nox -s parity` runs
+these cells again with GCM_WORKLOAD=small (the program, and cmd/gofmt for mixed) and compares `parity(obs)`.
+
+clean-during keeps the `small` program, whatever GCM_WORKLOAD says, because `wide` cannot decide it. A build
+reads from GOCACHE only what it did not compile itself (its own outputs stay in its work directory), so a clean
+hurts a build that found another build's entry and has not read it yet. The program's builds drift apart on
+the runtime's long compiles and use each other's entries: with the clean at 200 entries, 2 or 3 of its 3 builds
+failed with "could not import <pkg> (open <GOCACHE file>: no such file or directory)" in every run here (go1.22,
+go1.27). `wide`'s builds run in step and compile nearly everything themselves: 0 or 1 of 3 failed, and that one
+while loading packages, not compiling. The clean starts once the builds have written 200 entries, past the module
+index (one entry per package directory, written while Go loads packages; a clean among them fails the builds
+there, "package runtime is not in std"), so while they compile: `clean.entries_before` records how many it
+found, and `builds_running_after_clean` counts the builds that ran on after it returned. many-<fs> builds `lib`
+in every run. Neither is in the parity check.
 
 Pass (same, mixed, containers): no build fails, Go prints no corruption message, the warm build(s)
 compile 0 packages. clean-during: builds that fail while the cache is removed under them are recorded
@@ -80,9 +89,11 @@ BIN = f"{SCRATCH}/bin"
 MOUNT = MountSpec("bind", CACHE_ROOT, name="cache")
 # clean-during: `go clean -cache` starts once the builds have written CLEAN_AT cache entries (so it removes entries
 # that builds running beside it have written and will read), polling every 50 ms for at most CLEAN_WAIT_SEC; it
-# prints how many entries it found. A fixed delay landed before the first entry on a busy host, and after the
-# last one on a fast host.
-CLEAN_AT = 40
+# prints how many entries it found. A fixed delay (1 s) landed before the first compile on a busy host. The first
+# entries are the module index, one per package directory, written while Go loads packages (64-98 here); a clean
+# among them fails the builds there ("package runtime is not in std"), not while they compile. 200 is past them and
+# about the middle of a cold build of `small` (398 entries).
+CLEAN_AT = 200
 CLEAN_WAIT_SEC = 60
 CLEAN_SCRIPT = (f'i=0; until set -- {GOCACHE}/??/*; [ -e "$1" ] && [ $# -ge {CLEAN_AT} ] || [ $i -ge '
                 f'{CLEAN_WAIT_SEC * 20} ]; do sleep 0.05; i=$((i+1)); done; [ -e "$1" ] || set --; '
@@ -112,8 +123,8 @@ def build(name: str, ctx: JobContext, workload: str, out: str, target: str = "."
     return exec_step(name, argv, dir=src, env=ENV, count_compiled=True, timeout_sec=ctx.build_timeout)
 
 
-def setup_steps(ctx: JobContext, download: bool = True) -> list[dict[str, Any]]:
-    steps = [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/{ctx.workload}", "dest": SRC,
+def setup_steps(ctx: JobContext, download: bool = True, workload: str | None = None) -> list[dict[str, Any]]:
+    steps = [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/{workload or ctx.workload}", "dest": SRC,
               "stop_on_error": True},
              exec_step("mkdir", ["mkdir", "-p", GOCACHE, GOMODCACHE], stop_on_error=True)]
     if download:
@@ -158,9 +169,19 @@ SECOND = {"small": ("gofmt", "gofmt", "cmd/gofmt"), "wide": ("alt", "wide", "./a
           "lib": ("format", "lib", "./internal/format")}
 
 
+def workload_of(variant: str, workload: str) -> str:
+    """What a variant builds: the cell's workload (the declared `wide`, or GCM_WORKLOAD's), except many-<fs>, which
+    builds `lib` 16 times, and clean-during, which keeps the program (see the module's docstring: builds of `wide`
+    do not fail when the cache is removed under them, the program's do)."""
+    if variant.startswith("many-"):
+        return "lib"
+    return "small" if variant == "clean-during" else workload
+
+
 def targets(variant: str, workload: str = "small") -> list[Target]:
     """What each parallel build in one container builds: the cell's workload (its declared `wide`, or the
     `small` program of a parity run), except many-<fs>, which builds `lib` whatever the cell's workload is."""
+    workload = workload_of(variant, workload)
     main = (workload, workload, ".")
     if variant == "mixed":
         return [main, main, SECOND[workload], SECOND[workload]]
@@ -169,7 +190,7 @@ def targets(variant: str, workload: str = "small") -> list[Target]:
     if variant == "clean-during":
         return [main] * 3
     if variant.startswith("many-"):
-        return [("lib", "lib", ".")] * MANY_N
+        return [main] * MANY_N
     return [main] * N
 
 
@@ -180,6 +201,7 @@ def workloads(variant: str, workload: str = "small") -> list[str]:
 
 def after_names(variant: str, workload: str = "small") -> list[str]:
     """The builds after the parallel step; the last of each target must compile 0."""
+    workload = workload_of(variant, workload)
     if variant == "mixed":
         return ["warm-" + workload, "warm-" + SECOND[workload][0]]
     if variant == "clean-during":
@@ -188,7 +210,8 @@ def after_names(variant: str, workload: str = "small") -> list[str]:
 
 
 def after_targets(variant: str, workload: str = "small") -> dict[str, Target]:
-    main = (workload, "lib", ".") if variant.startswith("many-") else (workload, workload, ".")
+    workload = workload_of(variant, workload)
+    main = (workload, workload, ".")
     if variant == "mixed":
         return dict(zip(after_names(variant, workload), (main, SECOND[workload]), strict=True))
     return {n: main for n in after_names(variant, workload)}
@@ -328,28 +351,20 @@ class Concurrent(Scenario):
     def parity(obs: Mapping[str, Any]) -> dict[str, Any] | None:
         """What decides a contention cell whatever the workload (runner.parity compares it): every build's exit and
         Go's words (the kind, without package or path), corruption messages, whether the builds raced on the same
-        packages, the warm builds after; containers: whether the two overlapped; clean-during: whether the clean
-        removed entries while builds ran on, and how it exited (the builds' exits are not judged there, Go's words
-        are compared). None for many-<fs>, which builds `lib` in every run."""
+        packages, the warm builds after; containers: whether the two overlapped. None for the variants without a
+        cheap workload: many-<fs> builds `lib` and clean-during the program in every run."""
         v = str(obs.get("variant") or "")
-        if v.startswith("many-"):
+        if v.startswith("many-") or v == "clean-during":
             return None
         builds = obs.get("builds") or []
         out: dict[str, Any] = {
-            "builds": len(builds),
+            "builds": len(builds), "exit_codes": sorted({b.get("exit_code") for b in builds}, key=str),
             "go_error_kinds": sorted({k for b in builds if not b.get("ok") and (k := _kind(b))}),
             "raced": (obs.get("raced_packages") or 0) > 0, "corruption_any": bool(obs.get("corruption")),
             "after_ok": [a.get("ok") for a in (obs.get("after") or {}).values()],  # in order: names follow targets
             "warm_compiled": obs.get("warm_compiled")}
-        if v != "clean-during":  # clean-during's exits are Go's documented risk, recorded not judged: its words count
-            out["exit_codes"] = sorted({b.get("exit_code") for b in builds}, key=str)
         if v == "containers":
             out["containers_overlapped"] = (obs.get("containers_overlap_sec") or 0) > 0
-        if v == "clean-during":
-            clean = obs.get("clean") or {}
-            out["clean_exit"] = clean.get("exit_code")
-            out["clean_removed_entries"] = (clean.get("entries_before") or 0) > 0
-            out["builds_outlived_clean"] = (obs.get("builds_running_after_clean") or 0) > 0
         return out
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
@@ -372,7 +387,8 @@ class Concurrent(Scenario):
         if v.startswith("many-"):
             mount = MANY_MOUNTS[v.removeprefix("many-")]
             return [Phase("main", [*many_setup(ctx), *parallel(builds), *after_all], mounts=(mount,) if mount else ())]
-        return [Phase("main", [*setup_steps(ctx), *parallel(builds), *after_all], mounts=(MOUNT,))]
+        return [Phase("main", [*setup_steps(ctx, workload=workload_of(v, ctx.workload)), *parallel(builds),
+                               *after_all], mounts=(MOUNT,))]
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         assert cell.variant is not None
@@ -384,8 +400,8 @@ class Concurrent(Scenario):
         else:
             setup, par_probes, after_probe = [probes.get("main", {})], {"main": probes.get("main", {})}, \
                 probes.get("main", {})
-        # many-<fs> builds `lib` whatever the cell's workload; the others build the cell's (runner.parity reads it)
-        obs: dict[str, Any] = {"variant": v, "workload": "lib" if v.startswith("many-") else ctx.workload}
+        # many-<fs> builds `lib` and clean-during the program whatever the cell's workload (runner.parity reads it)
+        obs: dict[str, Any] = {"variant": v, "workload": workload_of(v, ctx.workload)}
         for p in setup:
             for name in ("copy-src", "mkdir", "mod-download"):
                 s = step(p, name)

@@ -349,18 +349,21 @@ def test_parity_compares_outcomes_not_sizes() -> None:
     assert Concurrent.parity(warm_missed) != Concurrent.parity(small)
 
 
-def test_parity_of_mixed_ignores_the_targets_names_and_clean_during_says_where_the_clean_landed() -> None:
+def test_parity_of_mixed_ignores_the_targets_names() -> None:
     small = {"main": probe([run("small-1"), run("small-2"), run("gofmt-3"), run("gofmt-4")],
                            [run("warm-small", 0), run("warm-gofmt", 0)])}
     wide = {"main": probe([run("wide-1"), run("wide-2"), run("alt-3"), run("alt-4")],
                           [run("warm-wide", 0), run("warm-alt", 0)])}
     assert Concurrent.parity(_obs("mixed", small, CTX)) == Concurrent.parity(_obs("mixed", wide, WIDE))
-    c = Concurrent.parity(_obs("clean-during", clean_during(CORRUPT, run("warm-up", 56), run("warm", 0)), CTX))
-    assert c is not None and c["clean_exit"] == 0 and c["clean_removed_entries"] and c["builds_outlived_clean"]
-    assert "exit_codes" not in c and c["go_error_kinds"] == [CORRUPT]  # Go's words are compared, not the exits
-    late = clean_during(None, run("warm-up", 56), run("warm", 0))
-    for b in late["main"]["steps"][4]["parallel"][:3]:
-        b["wall_sec"] = 0.5  # every build done before the clean returned
-    late["main"]["steps"][4]["parallel"][3]["stdout"] = "gcm-clean: 0 entries\n"
-    d = Concurrent.parity(_obs("clean-during", late, CTX))
-    assert d is not None and d["builds_outlived_clean"] is False and d["clean_removed_entries"] is False
+
+
+def test_clean_during_keeps_the_program_and_records_what_the_clean_removed() -> None:
+    for ctx in (WIDE, CTX):
+        (ph,) = Concurrent().phases(ccell("clean-during"), ctx)
+        assert next(s for s in ph.steps if s["name"] == "copy-src")["path"].endswith("/workloads/small")
+        par = next(s for s in ph.steps if s["kind"] == "parallel")["steps"]
+        assert [s["name"] for s in par] == ["small-1", "small-2", "small-3", "clean"]
+        assert all(s["argv"][:4] == ["go", "build", "-v", "-o"] for s in par[:3])
+    v = Concurrent().evaluate(ccell("clean-during"), clean_during(CORRUPT, run("warm-up", 56), run("warm", 0)), WIDE)
+    assert v.observations["workload"] == "small" and v.observations["clean"]["entries_before"] == 57
+    assert Concurrent.parity(v.observations) is None  # no cheap workload decides it: not in the parity check
