@@ -26,17 +26,18 @@ the runtime: a cold build of `wide` writes about 500 files to GOCACHE (the `smal
 other's entries (`raced_packages` records how many packages two or more builds compiled). `nox -s parity` runs
 these cells again with GCM_WORKLOAD=small (the program, and cmd/gofmt for mixed) and compares `parity(obs)`.
 
-clean-during keeps the `small` program, whatever GCM_WORKLOAD says, because `wide` cannot decide it. A build
-reads from GOCACHE only what it did not compile itself (its own outputs stay in its work directory), so a clean
+clean-during keeps the `small` program, whatever GCM_WORKLOAD says, because `wide` cannot decide it. cmd/go
+reads from GOCACHE what it found there (what it compiled itself it reads from its work directory), so a clean
 hurts a build that found another build's entry and has not read it yet. The program's builds drift apart on
-the runtime's long compiles and use each other's entries: with the clean at 200 entries, 2 or 3 of its 3 builds
-failed with "could not import <pkg> (open <GOCACHE file>: no such file or directory)" in every run here (go1.22,
-go1.27). `wide`'s builds run in step and compile nearly everything themselves: 0 or 1 of 3 failed, and that one
-while loading packages, not compiling. The clean starts once the builds have written 200 entries, past the module
-index (one entry per package directory, written while Go loads packages; a clean among them fails the builds
-there, "package runtime is not in std"), so while they compile: `clean.entries_before` records how many it
-found, and `builds_running_after_clean` counts the builds that ran on after it returned. many-<fs> builds `lib`
-in every run. Neither is in the parity check.
+the runtime's long compiles and use each other's entries: with the clean at 200 entries, 1 to 3 of its 3 builds
+failed with "could not import <pkg> (open <GOCACHE file>: no such file or directory)" in each of 6 cells here
+(debian-12 and 13, go1.22 and go1.27). `wide`'s builds run in step and compile nearly everything themselves: in
+the 2 cells measured (debian-12, go1.22 and go1.27) 1 and 0 of 3 failed, that one while loading packages, not
+compiling. The clean starts once the builds have written 200 entries, past the module index (one entry per
+package directory, written while Go loads packages; a clean among them fails the builds there, "package runtime
+is not in std"), so while they compile: `clean.entries_before` records how many it found, and
+`builds_running_after_clean` counts the builds that ran on after it returned. many-<fs> builds `lib` in every
+run. Neither is in the parity check.
 
 Pass (same, mixed, containers): no build fails, Go prints no corruption message, the warm build(s)
 compile 0 packages. clean-during: builds that fail while the cache is removed under them are recorded
