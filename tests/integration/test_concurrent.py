@@ -56,7 +56,7 @@ def test_concurrent_builds_all_succeed_and_fill_the_cache(run: Any, variant: str
     assert o["warm_compiled"] == 0, o["after"]
     assert all(a["ok"] and a["compiled"] == 0 for a in o["after"].values())
     assert o["cache_files_after"] > 100
-    assert o["workload"] == "wide" and c["observations"]["workload"] == "wide"
+    assert o["workload"] == "wide"
     # Contention, recorded: two or more builds compiled the same packages (their writes raced on the same entries).
     assert o["raced_packages"] > 0 and o["distinct_packages"] >= o["raced_packages"], o
     assert c["status"] == "pass", c["reason"]
@@ -82,6 +82,7 @@ def test_clean_during_leaves_a_working_cache(run: Any) -> None:
     c = run[1][CELL.format("clean-during")]
     o = obs(run, "clean-during")
     assert o["n"] == 3 and o["clean"]["ran"] and o["clean"]["exit_code"] == 0, o.get("clean")
+    assert o["workload"] == "small"  # it keeps the program, whatever the cell's workload
     # The clean waited for the builds' entries, so it removed some they had written (CLEAN_AT or more).
     assert o["clean"]["entries_before"] >= CLEAN_AT, o["clean"]
     assert isinstance(o["builds_running_after_clean"], int)
