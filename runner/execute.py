@@ -403,7 +403,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     obs["steps"] = {name: summarise_steps(p) for name, p in probes.items()} if len(probes) > 1 \
         else summarise_steps(next(iter(probes.values())))
     obs["machine"] = cell.arch.to_uname()
-    obs["workload"] = job_ctx.workload
+    obs.setdefault("workload", job_ctx.workload)  # a variant that builds another workload says so itself
     obs.update(scenario.host_observations(cell, since))
     return finish(verdict.status, verdict.reason, obs)
 

@@ -115,13 +115,16 @@ class Verdict:
 Probes = Mapping[str, Mapping[str, Any]]  # phase name -> probe result
 
 
-# Workloads a behavioural scenario may build: `lib` (three packages, no runtime) decides what `small` decides.
-WORKLOAD_CHOICES = ("lib", "small")
+# Workloads a scenario may declare (and GCM_WORKLOAD may ask for): `lib` (three packages, no runtime) decides what
+# `small` decides for behavioural questions; `wide` (121 packages, no runtime, runner/workloads/wide_gen.py) is for
+# contention questions: many cache entries written at once; `small` is the program every parity check compares with.
+WORKLOAD_CHOICES = ("lib", "wide", "small")
+LIBRARIES = ("lib", "wide")  # not programs: `go build` links nothing and writes no binary
 
 
-def build_argv(workload: str, out: str) -> list[str]:
-    """`go build -v` of a workload in its own directory; `lib` is not a program, so there is no binary to write."""
-    return ["go", "build", "-v", "."] if workload == "lib" else ["go", "build", "-v", "-o", out, "."]
+def build_argv(workload: str, out: str, target: str = ".") -> list[str]:
+    """`go build -v` of a workload in its own directory; a library (`lib`, `wide`) has no binary to write."""
+    return ["go", "build", "-v", target] if workload in LIBRARIES else ["go", "build", "-v", "-o", out, target]
 
 
 def exec_step(name: str, argv: list[str], **kw: Any) -> dict[str, Any]:
@@ -182,6 +185,16 @@ def build_obs(s: Mapping[str, Any] | None, measure: str | None = None) -> dict[s
         after = (s.get("after") or {}).get(measure, {})
         out["cache_bytes_after"], out["cache_files_after"] = after.get("bytes"), after.get("files")
     return out
+
+
+def raced(runs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many packages two or more of the builds compiled each (their writes raced on the same cache entries),
+    out of every package any of them compiled: the contention happened, relative to the workload."""
+    seen: dict[str, int] = {}
+    for r in runs:
+        for pkg in set(r.get("compiled") or ()):
+            seen[pkg] = seen.get(pkg, 0) + 1
+    return {"raced_packages": sum(1 for n in seen.values() if n > 1), "distinct_packages": len(seen)}
 
 
 def registry() -> dict[str, Scenario]:

@@ -4,19 +4,41 @@ cmd/go documents the build cache as safe for concurrent use ("The go command's b
 for concurrent invocations"): entries are written under content-derived names and published atomically,
 so processes racing on the same action only do duplicate work. Variants, all with N=4 builds:
 
-    same          one container: 4 `go build -v` of the small workload (same dir, 4 -o outputs) at once on
-                  an empty cache, then one warm build
-    mixed         one container: 2 small + 2 `go build cmd/gofmt` at once, then a warm build of each
+    same          one container: 4 `go build -v` of the workload (same dir) at once on an empty cache, then
+                  one warm build
+    mixed         one container: 2 builds of the workload + 2 of a second target sharing part of it (wide/alt;
+                  with the program, `go build cmd/gofmt`) at once, then a warm build of each
     containers    a prepare container runs `go mod download` into the shared mount; then 2 containers at
                   once (Phase replicas) each run 2 builds at once; then a new container's warm build
-    clean-during  one container: 3 builds at once with `sleep 1; go clean -cache` alongside; then a warm-up
-                  build and a second build
+    clean-during  one container: 3 builds at once with `go clean -cache` alongside, started once the builds
+                  have written CLEAN_AT (200) cache entries; then a warm-up build and a second build
     many-<fs>     at scale: N=16 builds of the three-package `lib` at once in one container, both caches on
                   ext4, xfs or btrfs (loop-mounted), tmpfs, or the container's overlay layer; the filesystem
                   seen and whether flock(2) excludes a second process there are recorded too (Q16), and 16
                   processes taking one flock 20 times each (holding it 2 ms): every wait (p50/p95) and
                   failure; before the builds, 16 `go mod download`s at once into an empty GOMODCACHE on the
                   same filesystem, then `go mod verify` (Q20)
+
+The workload (contention, not timing): `wide` (runner/workloads/wide_gen.py), 121 packages in layers with no
+standard library import. The question is whether builds that write the same entries at the same time break or
+corrupt the cache, so what it needs is many entries written at once by builds that reach the same actions, not
+the runtime: a cold build of `wide` writes about 500 files to GOCACHE (the `small` program: 398) in about 1.4 s
+(the program: about 16 s), and 4 at once each compile most packages themselves and take the rest from each
+other's entries (`raced_packages` records how many packages two or more builds compiled). `nox -s parity` runs
+these cells again with GCM_WORKLOAD=small (the program, and cmd/gofmt for mixed) and compares `parity(obs)`.
+
+clean-during keeps the `small` program, whatever GCM_WORKLOAD says, because `wide` cannot decide it. cmd/go
+reads from GOCACHE what it found there (what it compiled itself it reads from its work directory), so a clean
+hurts a build that found another build's entry and has not read it yet. The program's builds drift apart on
+the runtime's long compiles and use each other's entries: with the clean at 200 entries, 1 to 3 of its 3 builds
+failed with "could not import <pkg> (open <GOCACHE file>: no such file or directory)" in each of 6 cells here
+(debian-12 and 13, go1.22 and go1.27). `wide`'s builds run in step and compile nearly everything themselves: in
+the 2 cells measured (debian-12, go1.22 and go1.27) 1 and 0 of 3 failed, that one while loading packages, not
+compiling. The clean starts once the builds have written 200 entries, past the module index (one entry per
+package directory, written while Go loads packages; a clean among them fails the builds there, "package runtime
+is not in std"), so while they compile: `clean.entries_before` records how many it found, and
+`builds_running_after_clean` counts the builds that ran on after it returned. many-<fs> builds `lib` in every
+run. Neither is in the parity check.
 
 Pass (same, mixed, containers): no build fails, Go prints no corruption message, the warm build(s)
 compile 0 packages. clean-during: builds that fail while the cache is removed under them are recorded
@@ -47,9 +69,11 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    build_argv,
     catalogue,
     describe_failure,
     exec_step,
+    raced,
     step,
 )
 from runner.scenarios.base import Rows, Scenario
@@ -65,7 +89,18 @@ ENV = {**OFFLINE_GO, "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE}
 SRC = f"{SCRATCH}/src"
 BIN = f"{SCRATCH}/bin"
 MOUNT = MountSpec("bind", CACHE_ROOT, name="cache")
-CLEAN_DELAY_SEC = 1
+# clean-during: `go clean -cache` starts once the builds have written CLEAN_AT cache entries (so it removes entries
+# that builds running beside it have written and will read), polling every 50 ms for at most CLEAN_WAIT_SEC; it
+# prints how many entries it found. A fixed delay (1 s) landed before the first compile on a busy host. The first
+# entries are the module index, one per package directory, written while Go loads packages (64-98 here); a clean
+# among them fails the builds there ("package runtime is not in std"), not while they compile. 200 is past them and
+# about the middle of a cold build of `small` (398 entries).
+CLEAN_AT = 200
+CLEAN_WAIT_SEC = 60
+CLEAN_SCRIPT = (f'i=0; until set -- {GOCACHE}/??/*; [ -e "$1" ] && [ $# -ge {CLEAN_AT} ] || [ $i -ge '
+                f'{CLEAN_WAIT_SEC * 20} ]; do sleep 0.05; i=$((i+1)); done; [ -e "$1" ] || set --; '
+                f'echo "gcm-clean: $# entries"; go clean -cache')
+_CLEAN_SAW = re.compile(r"^gcm-clean: (\d+) entries$", re.M)
 CLEAN = "clean"
 MANY_N = 16
 # many-<fs>: MANY_N processes each take one flock(2) LOCK_ROUNDS times and hold it LOCK_HOLD_MS (the probe's
@@ -83,16 +118,20 @@ MANY_MOUNTS: dict[str, MountSpec | None] = {
 # A `go build -v` package line (the probe's own pattern): an import path alone on its line.
 _PKG_LINE = re.compile(r"^[A-Za-z0-9_.~+\-]+(/[A-Za-z0-9_.~+\-]+)*$")
 _CORRUPT = re.compile(r"corrupt|invalid|unexpected", re.IGNORECASE)
+# Where a compiler message says where: "<file>.go:<line>:<col>: ".
+_POSITION = re.compile(r"^\S+\.go:\d+(?::\d+)?: ")
 
 
-def build(name: str, ctx: JobContext, workload: str, out: str) -> dict[str, Any]:
-    target = "cmd/gofmt" if workload == "gofmt" else "."
-    return exec_step(name, ["go", "build", "-v", "-o", f"{BIN}/{out}", target], dir=LIB_SRC if workload == "lib"
-                     else SRC, env=ENV, count_compiled=True, timeout_sec=ctx.build_timeout)
+def build(name: str, ctx: JobContext, workload: str, out: str, target: str = ".", src: str = SRC) -> dict[str, Any]:
+    """One `go build -v` of `target` in `src` (the copied workload; cmd/gofmt comes from GOROOT)."""
+    argv = ["go", "build", "-v", "-o", f"{BIN}/{out}", "cmd/gofmt"] if workload == "gofmt" \
+        else build_argv(workload, f"{BIN}/{out}", target)
+    return exec_step(name, argv, dir=src, env=ENV, count_compiled=True, timeout_sec=ctx.build_timeout)
 
 
-def setup_steps(ctx: JobContext, download: bool = True) -> list[dict[str, Any]]:
-    steps = [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True},
+def setup_steps(ctx: JobContext, download: bool = True, workload: str | None = None) -> list[dict[str, Any]]:
+    steps = [{"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/{workload or ctx.workload}", "dest": SRC,
+              "stop_on_error": True},
              exec_step("mkdir", ["mkdir", "-p", GOCACHE, GOMODCACHE], stop_on_error=True)]
     if download:
         steps.append(exec_step("mod-download", ["go", "mod", "download"], dir=SRC, env=ENV,
@@ -149,26 +188,60 @@ def parallel(builds: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {"name": "parallel", "kind": "parallel", "steps": builds, "measure": [GOCACHE]}]
 
 
-def workloads(variant: str) -> list[str]:
-    """The workload of each parallel build in one container."""
-    if variant == "mixed":
-        return ["small", "small", "gofmt", "gofmt"]
-    if variant == "containers":
-        return ["small", "small"]
-    if variant == "clean-during":
-        return ["small"] * 3
+# A build of the plan: (label, workload, target). The label names the build ("<label>-<i>") and its warm build.
+Target = tuple[str, str, str]
+# mixed: the second, different target on the same cache. With the program it is cmd/gofmt (they share the runtime
+# and std); with `wide`, wide/alt (its own packages over wide's lower layers); with `lib`, its internal package.
+SECOND = {"small": ("gofmt", "gofmt", "cmd/gofmt"), "wide": ("alt", "wide", "./alt"),
+          "lib": ("format", "lib", "./internal/format")}
+
+
+def workload_of(variant: str, workload: str) -> str:
+    """What a variant builds: the cell's workload (the declared `wide`, or GCM_WORKLOAD's), except many-<fs>, which
+    builds `lib` 16 times, and clean-during, which keeps the program (see the module's docstring: builds of `wide`
+    do not fail when the cache is removed under them, the program's do)."""
     if variant.startswith("many-"):
-        return ["lib"] * MANY_N
-    return ["small"] * N
+        return "lib"
+    return "small" if variant == "clean-during" else workload
 
 
-def after_names(variant: str) -> list[str]:
-    """The builds after the parallel step; the last of each workload must compile 0."""
+def targets(variant: str, workload: str = "small") -> list[Target]:
+    """What each parallel build in one container builds: the cell's workload (its declared `wide`, or the
+    `small` program of a parity run), except many-<fs>, which builds `lib` whatever the cell's workload is."""
+    workload = workload_of(variant, workload)
+    main = (workload, workload, ".")
     if variant == "mixed":
-        return ["warm-small", "warm-gofmt"]
+        return [main, main, SECOND[workload], SECOND[workload]]
+    if variant == "containers":
+        return [main] * 2
+    if variant == "clean-during":
+        return [main] * 3
+    if variant.startswith("many-"):
+        return [main] * MANY_N
+    return [main] * N
+
+
+def workloads(variant: str, workload: str = "small") -> list[str]:
+    """The label of each parallel build in one container."""
+    return [label for label, _, _ in targets(variant, workload)]
+
+
+def after_names(variant: str, workload: str = "small") -> list[str]:
+    """The builds after the parallel step; the last of each target must compile 0."""
+    workload = workload_of(variant, workload)
+    if variant == "mixed":
+        return ["warm-" + workload, "warm-" + SECOND[workload][0]]
     if variant == "clean-during":
         return ["warm-up", "warm"]
     return ["warm"]
+
+
+def after_targets(variant: str, workload: str = "small") -> dict[str, Target]:
+    workload = workload_of(variant, workload)
+    main = (workload, workload, ".")
+    if variant == "mixed":
+        return dict(zip(after_names(variant, workload), (main, SECOND[workload]), strict=True))
+    return {n: main for n in after_names(variant, workload)}
 
 
 def corruption(stderr: str | None) -> list[str]:
@@ -185,15 +258,36 @@ def message(stderr: str | None) -> str:
     return next(iter(messages(stderr)), "")
 
 
-def go_error(stderr: str | None) -> str:
-    """Go's words: the first message line that is not a `# <pkg>` header, prefixed with that package."""
+def _go_error_parts(stderr: str | None) -> tuple[str, str]:
+    """(package of the first `# <pkg>` header, first message line that is not a header)."""
     header = ""
     for ln in messages(stderr):
         if ln.startswith("# "):
             header = header or ln[2:]
             continue
-        return f"{header}: {ln}" if header else ln
-    return header
+        return header, ln
+    return header, ""
+
+
+def go_error(stderr: str | None) -> str:
+    """Go's words: the first message line that is not a `# <pkg>` header, prefixed with that package."""
+    header, line = _go_error_parts(stderr)
+    return f"{header}: {line}" if header and line else header or line
+
+
+def error_kind(go_err: str) -> str:
+    """A line of Go's words without what names this build: position, package, paths and hashes. "…/math.go:7:8:
+    could not import internal/goarch (open /gocache/build/7e/7e75…-d: no such file or directory)" and the same
+    about a `wide` package are one kind: "could not import <pkg> (open <path>: no such file or directory)"."""
+    msg = _POSITION.sub("", go_err.strip(), count=1)  # a message line as Go printed it, without go_error's header
+    msg = re.sub(r"could not import \S+", "could not import <pkg>", msg)
+    msg = re.sub(r"(?<![\w.])/[^\s:()]+", "<path>", msg)
+    return re.sub(r"\b[0-9a-f]{16,}\b", "<hash>", msg)
+
+
+def _kind(b: Mapping[str, Any]) -> str:
+    """A failed build's error kind, from its recorded messages (results written before go_error_kind have them)."""
+    return error_kind(_go_error_parts(b.get("stderr"))[1]) if b.get("stderr") else str(b.get("go_error_kind", ""))
 
 
 def run_obs(s: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -205,6 +299,7 @@ def run_obs(s: Mapping[str, Any] | None) -> dict[str, Any]:
                            "corruption": corruption(s.get("stderr"))}
     if not s.get("ok"):
         out["go_error"] = go_error(s.get("stderr")) or s.get("error", "")
+        out["go_error_kind"] = error_kind(_go_error_parts(s.get("stderr"))[1] or s.get("error", ""))
         out["stderr"] = "\n".join(messages(s.get("stderr")))[:2000]
     if s.get("timed_out"):
         out["timed_out"] = True
@@ -259,6 +354,9 @@ def _concurrent_rows(cells: Sequence[CellResult]) -> Rows:
 
 class Concurrent(Scenario):
     id = "concurrent"
+    # Contention needs builds that write many cache entries at once, not the runtime: `wide` writes more entries
+    # than the program (about 500 against 398) in a tenth of the time (runner.parity checks it decides alike).
+    workload = "wide"
     title = ("N `go build`s at once on one GOCACHE+GOMODCACHE bind mount (same workload, mixed workloads, two "
              "containers, `go clean -cache` during the builds), then warm rebuilds")
 
@@ -284,15 +382,35 @@ class Concurrent(Scenario):
             return Outcome(BREAKS, c.reason)
         return Outcome(WORKS, f"{len(builds)} concurrent builds ok, warm build 0 compiled")
 
+    @staticmethod
+    def parity(obs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What decides a contention cell whatever the workload (runner.parity compares it): every build's exit and
+        Go's words (the kind, without package or path), corruption messages, whether the builds raced on the same
+        packages, the warm builds after; containers: whether the two overlapped. None for the variants without a
+        cheap workload: many-<fs> builds `lib` and clean-during the program in every run."""
+        v = str(obs.get("variant") or "")
+        if v.startswith("many-") or v == "clean-during":
+            return None
+        builds = obs.get("builds") or []
+        out: dict[str, Any] = {
+            "builds": len(builds), "exit_codes": sorted({b.get("exit_code") for b in builds}, key=str),
+            "go_error_kinds": sorted({k for b in builds if not b.get("ok") and (k := _kind(b))}),
+            "raced": (obs.get("raced_packages") or 0) > 0, "corruption_any": bool(obs.get("corruption")),
+            "after_ok": [a.get("ok") for a in (obs.get("after") or {}).values()],  # in order: names follow targets
+            "warm_compiled": obs.get("warm_compiled")}
+        if v == "containers":
+            out["containers_overlapped"] = (obs.get("containers_overlap_sec") or 0) > 0
+        return out
+
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None
         v = cell.variant
-        builds = [build(f"{w}-{i}", ctx, w, f"{w}{i}") for i, w in enumerate(workloads(v), 1)]
+        src = LIB_SRC if v.startswith("many-") else SRC
+        builds = [build(f"{label}-{i}", ctx, w, f"{label}{i}", target, src)
+                  for i, (label, w, target) in enumerate(targets(v, ctx.workload), 1)]
         if v == "clean-during":
-            builds.append(exec_step(CLEAN, ["sh", "-c", f"sleep {CLEAN_DELAY_SEC}; go clean -cache"], env=ENV,
-                                    timeout_sec=ctx.build_timeout))
-        after_workload = "lib" if v.startswith("many-") else "small"
-        afters = [build(n, ctx, "gofmt" if n.endswith("gofmt") else after_workload, n) for n in after_names(v)]
+            builds.append(exec_step(CLEAN, ["sh", "-c", CLEAN_SCRIPT], env=ENV, timeout_sec=ctx.build_timeout))
+        afters = [build(n, ctx, w, n, target, src) for n, (_, w, target) in after_targets(v, ctx.workload).items()]
         after_all = [*afters, {"name": "cache-after", "kind": "du", "path": GOCACHE}]
         if v == "containers":
             return [
@@ -304,7 +422,8 @@ class Concurrent(Scenario):
         if v.startswith("many-"):
             mount = MANY_MOUNTS[v.removeprefix("many-")]
             return [Phase("main", [*many_setup(ctx), *parallel(builds), *after_all], mounts=(mount,) if mount else ())]
-        return [Phase("main", [*setup_steps(ctx), *parallel(builds), *after_all], mounts=(MOUNT,))]
+        return [Phase("main", [*setup_steps(ctx, workload=workload_of(v, ctx.workload)), *parallel(builds),
+                               *after_all], mounts=(MOUNT,))]
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         assert cell.variant is not None
@@ -316,7 +435,8 @@ class Concurrent(Scenario):
         else:
             setup, par_probes, after_probe = [probes.get("main", {})], {"main": probes.get("main", {})}, \
                 probes.get("main", {})
-        obs: dict[str, Any] = {"variant": v}
+        # many-<fs> builds `lib` and clean-during the program whatever the cell's workload (runner.parity reads it)
+        obs: dict[str, Any] = {"variant": v, "workload": workload_of(v, ctx.workload)}
         for p in setup:
             for name in ("copy-src", "mkdir", "mod-download"):
                 s = step(p, name)
@@ -324,6 +444,7 @@ class Concurrent(Scenario):
                     return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
 
         runs: list[dict[str, Any]] = []
+        raw: list[Mapping[str, Any]] = []  # the probe's build results: which packages each compiled
         clean: dict[str, Any] | None = None
         secs: list[float] = []
         before_files: list[int] = []
@@ -341,8 +462,11 @@ class Concurrent(Scenario):
                        **run_obs(r)}
                 if r.get("name") == CLEAN:
                     clean = rec
+                    saw = _CLEAN_SAW.search(str(r.get("stdout") or ""))
+                    clean["entries_before"] = int(saw.group(1)) if saw else None
                 else:
                     runs.append(rec)
+                    raw.append(r)
         builds = runs
         obs["n"] = len(builds)
         obs["builds"] = builds
@@ -352,6 +476,7 @@ class Concurrent(Scenario):
         obs["cache_files_after_parallel"] = after_files
         obs["failures"] = sum(1 for r in builds if not r.get("ok"))
         obs["corruption_during"] = sorted({ln for r in builds for ln in r["corruption"]})
+        obs.update(raced(raw))
         if v == "containers":
             wins = [w for w in (_window(p) for p in par_probes.values()) if w]
             if len(wins) == 2:
@@ -359,8 +484,9 @@ class Concurrent(Scenario):
                 obs["containers_start_gap_sec"] = round(abs(wins[0][0] - wins[1][0]), 3)
         if clean is not None:
             obs["clean"] = clean
-            # The clean began CLEAN_DELAY_SEC into the step: which builds were still running then.
-            obs["builds_running_at_clean"] = sum(1 for r in builds if r.get("sec", 0) > CLEAN_DELAY_SEC)
+            # The clean started at an unknown moment of its step and removed entries_before entries; a build that ran
+            # longer than the whole clean step was running all through it.
+            obs["builds_running_after_clean"] = sum(1 for r in builds if r.get("sec", 0) > clean.get("sec", 0))
 
         if v.startswith("many-"):
             probe = probes.get("main", {})
@@ -378,11 +504,11 @@ class Concurrent(Scenario):
             times = [float(b["sec"]) for b in builds if b.get("ran")]
             if times:
                 obs["build_sec_p50"], obs["build_sec_p95"] = percentile(times, 0.5), percentile(times, 0.95)
-        afters = {n: run_obs(step(after_probe, n)) for n in after_names(v)}
+        afters = {n: run_obs(step(after_probe, n)) for n in after_names(v, ctx.workload)}
         obs["after"] = afters
         after_cache = (step(after_probe, "cache-after") or {}).get("usage") or {}
         obs["cache_files_after"] = after_cache.get("files")
-        final_names = [n for n in after_names(v) if n != "warm-up"]
+        final_names = [n for n in after_names(v, ctx.workload) if n != "warm-up"]
         obs["warm_compiled"] = sum(afters[n].get("compiled", 0) for n in final_names if afters[n].get("ran"))
         obs["corruption_after"] = sorted({ln for a in afters.values() for ln in a.get("corruption", [])})
         obs["corruption"] = sorted({*obs["corruption_during"], *obs["corruption_after"]})
@@ -434,7 +560,8 @@ class Concurrent(Scenario):
             failed = [b for b in builds if not b.get("ok")]
             during = (f"{len(failed)} of {len(builds)} builds failed during `go clean -cache`"
                       + (f" ({failed[0]['go_error']})" if failed else "")
-                      + f", {obs.get('builds_running_at_clean', 0)} still running when it began; clean exit "
+                      + f"; the clean removed {clean.get('entries_before')} entries, "
+                      f"{obs.get('builds_running_after_clean', 0)} builds still running when it returned; clean exit "
                       f"{clean.get('exit_code')}; {obs['cache_files_after_parallel'][0]} files in GOCACHE after "
                       f"the step")
             return f"{during}; afterwards: {warm}, no corruption reported"

@@ -1,4 +1,5 @@
-"""concurrent for real on Debian 12 (amd64, go1.22): N=4 builds at once on one GOCACHE+GOMODCACHE bind mount.
+"""concurrent for real on Debian 12 (amd64, go1.22): N=4 builds at once on one GOCACHE+GOMODCACHE bind mount,
+of the `wide` workload (121 packages, no standard library) the scenario declares.
 
 Observations, not outcomes, are asserted where Go's behaviour is a race (which build fails while
 `go clean -cache` runs, and how).
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from runner.scenarios.concurrent import CLEAN_AT
 
 pytestmark = pytest.mark.integration
 
@@ -53,13 +56,18 @@ def test_concurrent_builds_all_succeed_and_fill_the_cache(run: Any, variant: str
     assert o["warm_compiled"] == 0, o["after"]
     assert all(a["ok"] and a["compiled"] == 0 for a in o["after"].values())
     assert o["cache_files_after"] > 100
+    assert o["workload"] == "wide"
+    # Contention, recorded: two or more builds compiled the same packages (their writes raced on the same entries).
+    assert o["raced_packages"] > 0 and o["distinct_packages"] >= o["raced_packages"], o
     assert c["status"] == "pass", c["reason"]
 
 
 def test_mixed_builds_both_workloads(run: Any) -> None:
     o = obs(run, "mixed")
-    assert [b["name"] for b in o["builds"]] == ["small-1", "small-2", "gofmt-3", "gofmt-4"]
-    assert set(o["after"]) == {"warm-small", "warm-gofmt"}
+    assert [b["name"] for b in o["builds"]] == ["wide-1", "wide-2", "alt-3", "alt-4"]
+    assert set(o["after"]) == {"warm-wide", "warm-alt"}
+    # alt shares wide's lower layers and has packages of its own: more distinct packages than wide alone
+    assert o["distinct_packages"] > max(b["compiled"] for b in o["builds"][:2]), o
 
 
 def test_containers_ran_at_the_same_time(run: Any) -> None:
@@ -74,6 +82,10 @@ def test_clean_during_leaves_a_working_cache(run: Any) -> None:
     c = run[1][CELL.format("clean-during")]
     o = obs(run, "clean-during")
     assert o["n"] == 3 and o["clean"]["ran"] and o["clean"]["exit_code"] == 0, o.get("clean")
+    assert o["workload"] == "small"  # it keeps the program, whatever the cell's workload
+    # The clean waited for the builds' entries, so it removed some they had written (CLEAN_AT or more).
+    assert o["clean"]["entries_before"] >= CLEAN_AT, o["clean"]
+    assert isinstance(o["builds_running_after_clean"], int)
     for b in o["builds"]:
         print("during clean:", b["name"], b["exit_code"], b["sec"], b["compiled"], repr(b.get("go_error")))
         if not b["ok"]:

@@ -106,6 +106,8 @@ def test_filesystem_flock_and_concurrency(where: Any) -> None:
         assert o["flock_second_blocked"] is True and o["flock_after_release"] is True
         assert o["concurrent"]["builds"] == 3 and o["concurrent"]["failed"] == 0
         assert o["warm"]["compiled"] == 0 and o["after-concurrent"]["compiled"] == 0
+        assert c["observations"]["workload"] == "wide" and o["cold"]["compiled"] > 100  # many entries, no runtime
+        assert o["concurrent"]["raced_packages"] > 0, o["concurrent"]
 
 
 def test_readonly_uses_hits_and_records_the_exit(where: Any) -> None:

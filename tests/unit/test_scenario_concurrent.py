@@ -8,7 +8,16 @@ import pytest
 
 from runner.model import Cell, Status
 from runner.scenarios import JobContext, registry
-from runner.scenarios.concurrent import GOCACHE, Concurrent, corruption, go_error, message
+from runner.scenarios.concurrent import (
+    CLEAN_AT,
+    CLEAN_SCRIPT,
+    GOCACHE,
+    Concurrent,
+    corruption,
+    error_kind,
+    go_error,
+    message,
+)
 from tests.unit.test_scenarios import cell
 
 CTX = JobContext(build_timeout=60)
@@ -69,7 +78,8 @@ def test_one_container_phases(variant: str, targets: list[str | None]) -> None:
     outs = [s["argv"][4] for s in par["steps"] if s["argv"][0] == "go"]
     assert len(set(outs)) == len(outs), "each build writes its own -o"
     if variant == "clean-during":
-        assert par["steps"][-1]["argv"] == ["sh", "-c", "sleep 1; go clean -cache"]
+        assert par["steps"][-1]["argv"] == ["sh", "-c", CLEAN_SCRIPT] and CLEAN_SCRIPT.endswith("; go clean -cache")
+        assert f"{GOCACHE}/??/*" in CLEAN_SCRIPT and f"-ge {CLEAN_AT} ]" in CLEAN_SCRIPT
         assert par["steps"][-1]["env"]["GOCACHE"] == GOCACHE
 
 
@@ -134,8 +144,9 @@ def test_containers_records_overlap() -> None:
 
 
 def clean_during(failed: str | None, warm_up: dict[str, Any], warm: dict[str, Any]) -> dict[str, Any]:
+    clean = {**run("clean", 0, sec=1.5), "stdout": "gcm-clean: 57 entries\n"}
     builds = [run("small-1"), run("small-2", 0, ok=False, stderr=failed, sec=1.6) if failed else run("small-2"),
-              run("small-3", sec=0.8), run("clean", 0, sec=1.5)]
+              run("small-3", sec=0.8), clean]
     return {"main": probe(builds, [warm_up, warm])}
 
 
@@ -146,7 +157,8 @@ def test_clean_during_failure_is_an_observation() -> None:
     o = v.observations
     assert o["n"] == 3 and o["failures"] == 1 and o["clean"]["exit_code"] == 0
     assert o["builds"][1]["stderr_first_line"] == words == o["builds"][1]["go_error"] and words in v.reason
-    assert o["builds_running_at_clean"] == 2  # small-3 had finished before the clean began
+    assert o["builds_running_after_clean"] == 2  # small-3 had finished before the clean returned
+    assert o["clean"]["entries_before"] == 57 and "the clean removed 57 entries, 2 builds still running" in v.reason
     assert o["warm_compiled"] == 0 and o["after"]["warm-up"]["compiled"] == 56
 
 
@@ -288,3 +300,93 @@ def test_many_judges_the_concurrent_downloads_and_q20_reads_them() -> None:
     assert a.verdict == YES and "passed (on btrfs)" in a.text and "0 of 32 concurrent downloads failed" in a.figure
     assert answer_downloads([mcell(d12, dl_failed=2)]).verdict == NO
     assert answer_downloads([mcell(d12), mcell(d13, verified=False)]).verdict == DEPENDS
+
+
+WIDE = JobContext(build_timeout=60, workload="wide")
+
+
+def test_declares_wide_and_builds_it_as_a_library() -> None:
+    assert Concurrent.workload == "wide"
+    (ph,) = Concurrent().phases(ccell("same"), WIDE)
+    assert next(s for s in ph.steps if s["name"] == "copy-src")["path"].endswith("/workloads/wide")
+    par = next(s for s in ph.steps if s["kind"] == "parallel")["steps"]
+    assert [s["argv"] for s in par] == [["go", "build", "-v", "."]] * 4  # a library: no -o
+    assert [s["name"] for s in par] == ["wide-1", "wide-2", "wide-3", "wide-4"]
+    assert next(s for s in ph.steps if s["name"] == "warm")["argv"] == ["go", "build", "-v", "."]
+
+
+def test_mixed_with_wide_builds_alt_beside_it() -> None:
+    (ph,) = Concurrent().phases(ccell("mixed"), WIDE)
+    par = next(s for s in ph.steps if s["kind"] == "parallel")["steps"]
+    assert [s["argv"][-1] for s in par] == [".", ".", "./alt", "./alt"]
+    assert [s["name"] for s in ph.steps if s["name"].startswith("warm")] == ["warm-wide", "warm-alt"]
+    assert next(s for s in ph.steps if s["name"] == "warm-alt")["argv"][-1] == "./alt"
+
+
+def test_many_builds_lib_whatever_the_cells_workload() -> None:
+    for ctx in (WIDE, CTX):
+        (ph,) = Concurrent().phases(ccell("many-tmpfs"), ctx)
+        par = next(s for s in ph.steps if s["name"] == "parallel")["steps"]
+        assert all(b["dir"].endswith("/lib") and b["argv"] == ["go", "build", "-v", "."] for b in par)
+        assert next(s for s in ph.steps if s["name"] == "warm")["dir"].endswith("/lib")
+    v = Concurrent().evaluate(ccell("many-tmpfs"), many(), WIDE)
+    assert v.observations["workload"] == "lib" and Concurrent.parity(v.observations) is None
+
+
+def test_records_how_many_packages_the_builds_raced_on() -> None:
+    builds = [run("wide-1", 3), run("wide-2", 5), run("wide-3", 1), run("wide-4", 0)]  # p0..p4 compiled
+    o = Concurrent().evaluate(ccell("same"), same(builds=builds), WIDE).observations
+    assert (o["raced_packages"], o["distinct_packages"]) == (3, 5)  # p0, p1, p2 by two or more
+    assert o["workload"] == "wide"
+
+
+def test_error_kind_leaves_out_what_names_the_build() -> None:
+    small = ("/usr/local/go/src/runtime/internal/math/math.go:7:8: could not import "
+             "internal/goarch (open /gocache/build/7e/7e75b2e648ccd2e6f689af061bd921f523837e5e776ec775a6a9a8413beda"
+             "3e0-d: no such file or directory)")
+    wide = ("l3/p3/p3.go:6:5: could not import gcm.example/wide/l2/p3 (open /gocache/build"
+            "/78/78a4ca718b9debde7fd39bb5e2bedaed02eabefad613d3f18a922dd61781f65e-d: no such file or directory)")
+    assert error_kind(small) == error_kind(wide) == "could not import <pkg> (open <path>: no such file or directory)"
+    assert error_kind("go: no Go files") == "go: no Go files"
+    assert error_kind("x: open /a/b: permission denied") != error_kind(wide)
+
+
+def _obs(variant: str, probes: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    o = Concurrent().evaluate(ccell(variant), probes, ctx).observations
+    return {**o, "builds": [{**b, "name": "?"} for b in o["builds"]]}
+
+
+def test_parity_compares_outcomes_not_sizes() -> None:
+    small = _obs("same", same(), CTX)
+    wide = _obs("same", same(builds=[run(f"wide-{i}", 120, sec=4.0) for i in range(1, 5)]), WIDE)
+    assert Concurrent.parity(small) == Concurrent.parity(wide)
+    assert Concurrent.parity(wide) == {"builds": 4, "exit_codes": [0], "go_error_kinds": [], "raced": True,
+                                       "corruption_any": False, "after_ok": [True], "warm_compiled": 0}
+    one_failed = _obs("same", same(builds=[run("wide-1", ok=False, stderr="# a\nx.go:1:2: could not import b (open "
+                                                                          "/gocache/build/1: no such file)"),
+                                           *[run(f"wide-{i}") for i in (2, 3, 4)]]), WIDE)
+    assert Concurrent.parity(one_failed)["exit_codes"] == [0, 1]  # type: ignore[index]
+    assert Concurrent.parity(one_failed)["go_error_kinds"] == [  # type: ignore[index]
+        "could not import <pkg> (open <path>: no such file)"]
+    warm_missed = _obs("same", same(warm=run("warm", 2)), CTX)
+    assert Concurrent.parity(warm_missed) != Concurrent.parity(small)
+
+
+def test_parity_of_mixed_ignores_the_targets_names() -> None:
+    small = {"main": probe([run("small-1"), run("small-2"), run("gofmt-3"), run("gofmt-4")],
+                           [run("warm-small", 0), run("warm-gofmt", 0)])}
+    wide = {"main": probe([run("wide-1"), run("wide-2"), run("alt-3"), run("alt-4")],
+                          [run("warm-wide", 0), run("warm-alt", 0)])}
+    assert Concurrent.parity(_obs("mixed", small, CTX)) == Concurrent.parity(_obs("mixed", wide, WIDE))
+
+
+def test_clean_during_keeps_the_program_and_records_what_the_clean_removed() -> None:
+    for ctx in (WIDE, CTX):
+        (ph,) = Concurrent().phases(ccell("clean-during"), ctx)
+        assert next(s for s in ph.steps if s["name"] == "copy-src")["path"].endswith("/workloads/small")
+        par = next(s for s in ph.steps if s["kind"] == "parallel")["steps"]
+        assert [s["name"] for s in par] == ["small-1", "small-2", "small-3", "clean"]
+        assert all(s["argv"][:4] == ["go", "build", "-v", "-o"] for s in par[:3])
+    v = Concurrent().evaluate(ccell("clean-during"), clean_during(CORRUPT, run("warm-up", 56), run("warm", 0)), WIDE)
+    assert v.observations["workload"] == "small" and v.observations["clean"]["entries_before"] == 57
+    assert Concurrent.parity(v.observations) is None  # no cheap workload decides it: not in the parity check

@@ -1,0 +1,5 @@
+module gcm.example/wide
+
+go 1.22
+
+require gcm.example/words v1.0.0
