@@ -667,14 +667,14 @@ func flockContendChild(path string, rounds int, holdMs float64) int {
 			continue
 		}
 		t0 := time.Now()
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		if err := flockRetry(int(f.Fd()), syscall.LOCK_EX); err != nil {
 			rep.Errors = append(rep.Errors, "lock: "+err.Error())
 			f.Close()
 			continue
 		}
 		rep.WaitsMs = append(rep.WaitsMs, float64(time.Since(t0).Microseconds())/1000)
 		time.Sleep(hold)
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+		if err := flockRetry(int(f.Fd()), syscall.LOCK_UN); err != nil {
 			rep.Errors = append(rep.Errors, "unlock: "+err.Error())
 		}
 		f.Close()
@@ -682,6 +682,16 @@ func flockContendChild(path string, rounds int, holdMs float64) int {
 	b, _ := json.Marshal(rep)
 	fmt.Println(string(b))
 	return 0
+}
+
+// flockRetry is flock(2) retried on EINTR, as Go's lockedfile does (a signal is not a lock failure).
+func flockRetry(fd int, how int) error {
+	for {
+		err := syscall.Flock(fd, how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
 
 func flockTry(path string) int {

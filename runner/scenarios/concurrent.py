@@ -51,6 +51,7 @@ cache with "corrupt"/"invalid"/"unexpected" are recorded; wall-clock overlap is 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -161,22 +162,22 @@ def many_setup(ctx: JobContext) -> list[dict[str, Any]]:
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..1) of a non-empty list."""
     ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
 
 
 def lock_waits(s: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The flock-contend step: attempts, failures (a process that did not report counts all its rounds), wait
-    p50/p95/max in ms; None when the step did not run."""
+    """The flock-contend step: attempts, acquisitions, failed attempts (lock or unlock errors), processes that did not
+    report, wait p50/p95/max in ms; {"ran": False, ...} when the test itself did not run; None without the step."""
     if s is None:
         return None
     c = s.get("contend") or {}
     if not c:
-        return {"attempts": 0, "failed": 0, "errors": [str(s.get("error") or "the step did not run")]}
+        return {"ran": False, "attempts": 0, "failed": 0, "errors": [str(s.get("error") or "the step did not run")]}
     waits = [float(w) for w in c.get("waits_ms") or []]
     procs, rounds = int(c.get("procs") or 0), int(c.get("rounds") or 0)
-    attempts = procs * rounds
-    out: dict[str, Any] = {"procs": procs, "rounds": rounds, "hold_ms": c.get("hold_ms"), "attempts": attempts,
-                           "acquired": len(waits), "failed": attempts - len(waits), "errors": c.get("errors") or []}
+    out: dict[str, Any] = {"ran": True, "procs": procs, "rounds": rounds, "hold_ms": c.get("hold_ms"),
+                           "attempts": procs * rounds, "acquired": len(waits), "failed": int(c.get("failures") or 0),
+                           "unreported": int(c.get("proc_failures") or 0), "errors": c.get("errors") or []}
     if waits:
         out.update(p50_ms=round(percentile(waits, 0.5), 3), p95_ms=round(percentile(waits, 0.95), 3),
                    max_ms=round(max(waits), 3))
@@ -207,7 +208,8 @@ def workload_of(variant: str, workload: str) -> str:
 
 def targets(variant: str, workload: str = "small") -> list[Target]:
     """What each parallel build in one container builds: the cell's workload (its declared `wide`, or the
-    `small` program of a parity run), except many-<fs>, which builds `lib` whatever the cell's workload is."""
+    `small` program of a parity run), except many-<fs>, which builds `lib`, and clean-during, which builds the
+    program, whatever the cell's workload is (workload_of)."""
     workload = workload_of(variant, workload)
     main = (workload, workload, ".")
     if variant == "mixed":
@@ -219,11 +221,6 @@ def targets(variant: str, workload: str = "small") -> list[Target]:
     if variant.startswith("many-"):
         return [main] * MANY_N
     return [main] * N
-
-
-def workloads(variant: str, workload: str = "small") -> list[str]:
-    """The label of each parallel build in one container."""
-    return [label for label, _, _ in targets(variant, workload)]
 
 
 def after_names(variant: str, workload: str = "small") -> list[str]:
@@ -357,8 +354,8 @@ class Concurrent(Scenario):
     # Contention needs builds that write many cache entries at once, not the runtime: `wide` writes more entries
     # than the program (about 500 against 398) in a tenth of the time (runner.parity checks it decides alike).
     workload = "wide"
-    title = ("N `go build`s at once on one GOCACHE+GOMODCACHE bind mount (same workload, mixed workloads, two "
-             "containers, `go clean -cache` during the builds), then warm rebuilds")
+    title = ("N `go build`s at once on one GOCACHE+GOMODCACHE bind mount (`wide` four times, `wide` beside `wide/alt`, "
+             "two containers; the program during `go clean -cache`; 16 of `lib` per filesystem), then warm rebuilds")
 
     @staticmethod
     def answers() -> dict[str, AnswerFn]:
@@ -484,8 +481,8 @@ class Concurrent(Scenario):
                 obs["containers_start_gap_sec"] = round(abs(wins[0][0] - wins[1][0]), 3)
         if clean is not None:
             obs["clean"] = clean
-            # The clean started at an unknown moment of its step and removed entries_before entries; a build that ran
-            # longer than the whole clean step was running all through it.
+            # The clean started once entries_before files were in GOCACHE (it removes what is there when it runs); a
+            # build that ran longer than the whole clean step was running all through it.
             obs["builds_running_after_clean"] = sum(1 for r in builds if r.get("sec", 0) > clean.get("sec", 0))
 
         if v.startswith("many-"):
@@ -537,6 +534,10 @@ class Concurrent(Scenario):
         if v.startswith("many-") and obs.get("flock_second_blocked") is False:
             problems.append(f"flock on {obs.get('fs_type')} did not exclude a second process")
         lw = obs.get("lock_waits") or {}
+        if lw and (not lw.get("ran") or lw.get("unreported")):  # the probe's test broke, not the filesystem
+            what = "did not run" if not lw.get("ran") else f"lost {lw['unreported']} of its {lw.get('procs')} processes"
+            return Verdict(Status.ERROR, f"the flock-contend test {what}: {(lw.get('errors') or ['(no message)'])[0]}",
+                           obs)
         if lw.get("failed"):
             problems.append(f"{lw['failed']} of {lw['attempts']} flock(2) attempts by {lw.get('procs')} processes "
                             f"failed on {obs.get('fs_type')}: {(lw.get('errors') or ['(no message)'])[0]}")
@@ -560,7 +561,10 @@ class Concurrent(Scenario):
             failed = [b for b in builds if not b.get("ok")]
             during = (f"{len(failed)} of {len(builds)} builds failed during `go clean -cache`"
                       + (f" ({failed[0]['go_error']})" if failed else "")
-                      + f"; the clean removed {clean.get('entries_before')} entries, "
+                      + f"; the clean started with {clean.get('entries_before')} files in GOCACHE"
+                      + ("" if (clean.get("entries_before") or 0) >= CLEAN_AT
+                         else f" (the wait for {CLEAN_AT} timed out)")
+                      + ", "
                       f"{obs.get('builds_running_after_clean', 0)} builds still running when it returned; clean exit "
                       f"{clean.get('exit_code')}; {obs['cache_files_after_parallel'][0]} files in GOCACHE after "
                       f"the step")
@@ -597,7 +601,9 @@ def answer_concurrent(cells: Sequence[CellResult]) -> Answer:
     a = yes_no(racing, lambda c: bool(c.observations.get("failures") or c.observations.get("corruption")),
                "concurrent builds failed or reported corruption", "no concurrent build failed, no corruption message",
                figure=figure + (f"; corruption: {corrupt[0]}" if corrupt else ""),
-               limits=("4 builds at once (2+2 across two containers)" + (
+               limits=("4 builds at once (2+2 across two containers) of the `wide` library (121 packages, no "
+                       "link; `nox -s parity` checks it decides as the program does), the program's during "
+                       "`go clean -cache`" + (
                    ", and 16 of `lib` per filesystem (many-<fs>)" if any(
                        str(c.cell.get("variant")).startswith("many-") for c in racing) else ", not many writers")
                    + "; corruption is looked for in Go's messages and a warm rebuild, not by verifying entries"))

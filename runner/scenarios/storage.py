@@ -365,7 +365,8 @@ def answer_backends(cells: Sequence[CellResult]) -> Answer:
 
 def answer_flock(cells: Sequence[CellResult]) -> Answer:
     """Q16: does flock exclude a second process per filesystem; how many concurrent builds failed (filesystem: 3 cold
-    builds of the program; concurrent:many-<fs>: 16 builds of `lib`, tmpfs and overlay included)."""
+    builds of `wide`; concurrent:many-<fs>: 16 builds of `lib`, tmpfs and overlay included), and the probe's flock
+    waits and failed attempts there."""
     many = [c for c in pick(cells, "concurrent") if str(c.cell.get("variant") or "").startswith("many-")]
     basis = pick(cells, "filesystem") + many
     failed = sum(int(obs_of(c, "concurrent", "failed") or 0) for c in judged(basis))  # type: ignore[call-overload]
@@ -376,15 +377,17 @@ def answer_flock(cells: Sequence[CellResult]) -> Answer:
     figure = rate_text(failed, builds, "concurrent builds failed") if builds else ""
     if p95:
         figure += ("; " if figure else "") + "build wall time of 16 at once, " + ", ".join(p95)
-    locks = [(c, c.observations["lock_waits"]) for c in judged(many) if (c.observations.get("lock_waits") or {})]
+    locks = [(c, w) for c in judged(many) if (w := c.observations.get("lock_waits") or {}).get("ran")
+             and w.get("procs") and w.get("attempts")]
+    hold: dict[str, Any] = next((w for _, w in locks), {})
     if locks:
-        tried = sum(int(w.get("attempts") or 0) for _, w in locks)
+        tried = sum(int(w["attempts"]) for _, w in locks)
         lost = sum(int(w.get("failed") or 0) for _, w in locks)
         waits = ", ".join(f"{str(c.cell.get('variant')).removeprefix('many-')} p50 {w['p50_ms']:.1f} ms p95 "
                           f"{w['p95_ms']:.1f} ms" for c, w in locks if "p95_ms" in w)
         figure += ("; " if figure else "") + rate_text(lost, tried, "flock(2) attempts failed") + (
-            f"; flock waits: {waits}" if waits else "")
-    hold: dict[str, Any] = next((w for _, w in locks), {})
+            f"; flock waits with {hold['procs']} processes each holding it {hold.get('hold_ms')} ms (mostly their "
+            f"queue): {waits}" if waits else "")
     a = yes_no(basis, lambda c: obs_of(c, "flock_second_blocked"),  # type: ignore[arg-type, return-value]
                f"flock excludes a second process on {', '.join(fs)}", "flock does not exclude", figure=figure,
                limits=(f"at most 16 writers per cell; Go does not report its own lock waits: the waits are the probe's "
