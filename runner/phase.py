@@ -72,7 +72,10 @@ def run_phase(ctx: RunContext, cell: Cell, driver: Driver, phase: Phase, image_t
         started[names[0]] = containers[-1][0]
         driver.restart(started[names[0]])
     else:
-        mounts = base_mounts + [res.mount(m) for m in phase.mounts]
+        # A FROM scratch phase gets only what starts the probe and reads its job back: no toolchain, no workloads.
+        base = [m for m in base_mounts if m.target in (PROBE, JOB_DIR, OUT_DIR)] if phase.image == SCRATCH_IMAGE \
+            else base_mounts
+        mounts = base + [res.mount(m) for m in phase.mounts]
         tag = images_made[phase.image] if phase.image else images_made.get(f"distro:{phase.distro}", image_tag)
         for i, name in enumerate(names, 1):
             env = {**container_env, "GCM_REPLICA": str(i)} if phase.replicas > 1 else container_env

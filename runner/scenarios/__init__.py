@@ -81,7 +81,7 @@ class Phase:
     (same writable layer; the engine decides what survives a stop, e.g. tmpfs does not).
     commit: save this phase's container as an image under that name; image: start from such an image, or
     from SCRATCH_IMAGE: an image the engine builds FROM scratch for the cell (nothing in its root but the
-    runner's own mounts: the probe, the job and out dirs, the phase's mounts).
+    probe, the job and out dirs and the phase's own mounts: none of the other base mounts).
     host: actions on the cell's data dir before the phase: {"op": "remove"|"write", "path", "data"}.
     distro: run this phase in that distro's image (same arch) instead of the cell's own.
     replicas: N > 1 starts N containers at once on the same mounts, each running the steps with

@@ -9,9 +9,9 @@ static-binary:from-<distro>
                       the plain CGO_ENABLED=0 program built in <distro>'s image, run in the cell's container and
                       chrooted there as above (from-<own distro> is the control row).
 Both then run the binary (the stripped one, or the one from <distro>) in a container of an image the engine builds
-`FROM scratch` for the cell: no layers, no /etc; the runner's mounts (the probe that starts it, its job dirs, the
-binary's own dir) are all its root holds, with the files the engine adds to /etc: the file count of /bin, /lib,
-/usr and /etc there is recorded (None: absent), to show what the binary had around it.
+`FROM scratch` for the cell: no layers; the probe that starts it, its job and out dirs and the binary's own dir are
+all that is mounted there, besides the files the engine adds to /etc (hosts, hostname, resolv.conf): the file count
+of /bin, /lib, /usr and /etc there is recorded (None: absent), to show what the binary had around it.
 
 Go's documentation: with cgo disabled the linker writes a statically linked binary on Linux, so every run should
 work; the cell fails when one does not (with the exit and the first line of stderr). Sizes are recorded, not judged.
@@ -85,7 +85,7 @@ def _scratch(binary: str) -> list[dict[str, Any]]:
 
 def _from_scratch() -> Phase:
     """A container of an image built FROM scratch, running the binary kept in the shared mount: its root holds
-    nothing but the runner's mounts (the probe that starts it, the job dirs, the workloads and toolchain)."""
+    nothing but the probe that starts it, its job and out dirs and the binary's dir (runner.phase mounts no more)."""
     return Phase("scratch-image", [*({"name": f"root-{d}", "kind": "du", "path": f"/{d}"} for d in ROOT_DIRS),
                                    exec_step("scratch-image", [f"{SHARED}/app"], timeout_sec=60)],
                  mounts=(SHARED_MOUNT,), image=SCRATCH_IMAGE)
@@ -159,6 +159,10 @@ class StaticBinary(Scenario):
         root = step(main, "empty-root") or {}
         obs["empty_root"] = sorted(str(root.get("stdout") or "").split())
         obs["scratch"] = _ran(step(main, "scratch"))
+        keep = step(main, "keep") if cell.variant == "binary" else {"ok": True}
+        if keep is not None and not keep.get("ok"):
+            return Verdict(Status.ERROR, describe_failure(keep, "copying the stripped binary out for the FROM scratch "
+                                                                "image"), obs)
         if (img := probes.get("scratch-image")) is not None:
             obs["scratch_image"] = _ran(step(img, "scratch-image"))
             # Files per dir of its root (None: absent); the engine itself puts hosts, hostname and resolv.conf in /etc.

@@ -81,7 +81,7 @@ def test_static_binary_sizes_and_runs(run: Any) -> None:
     assert b["plain"] > b["trimpath"] > b["stripped"] > 0
     assert c["observations"]["empty_root"] == ["/tmp/gcm/empty-root", "/tmp/gcm/empty-root/app"]
     image = c["observations"]["scratch_image"]  # a container of an image the engine built FROM scratch
-    assert image["root"]["bin"] is None and image["root"]["lib"] is None, image
+    assert image["root"]["bin"] is None and image["root"]["lib"] is None and image["root"]["usr"] is None, image
     other = cells["static-binary:from-debian-13"]["observations"]
     assert "13" in other["built_in"] and "12" in other["run_in"]
     assert found["Q13"]["verdict"] in ("value", "depends") and "smaller than plain" in found["Q13"]["answer"]
