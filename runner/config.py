@@ -486,9 +486,17 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                                  fix=f"use one of: {', '.join(known)} or \"*\"")
         for item in profile.scenarios:
             sid, variant, only_tc = split_item(item)
+            if "@" in item and not only_tc:
+                raise p.fail("scenarios", f"{item!r}: no toolchain after @",
+                             fix=f"name one toolchain id after @ (no glob), e.g. \"{sid}@{next(iter(toolchains))}\", "
+                                 "or drop the @")
             if only_tc and only_tc not in toolchains:
                 raise p.fail("scenarios", f"{item!r}: unknown toolchain {only_tc!r}{did_you_mean(only_tc, toolchains)}",
-                             fix=f"after @ name one of: {', '.join(toolchains)}")
+                             fix=f"after @ name one toolchain id (no glob): {', '.join(toolchains)}")
+            if only_tc and toolchains[only_tc].scenarios and sid not in toolchains[only_tc].scenarios:
+                only = list(toolchains[only_tc].scenarios)
+                raise p.fail("scenarios", f"{item!r}: toolchains.{only_tc} runs only {only}, so the item gives no cell",
+                             fix=f"name a toolchain that runs {sid} after @")
             if only_tc and not picks(profile.toolchains, only_tc):
                 raise p.fail("scenarios", f"{item!r}: the profile's toolchains {list(profile.toolchains)} leave "
                                           f"{only_tc!r} out, so the item gives no cell",

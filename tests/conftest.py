@@ -20,7 +20,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 # The suite's runs share the cores with other tests: their cell times go to a file of the suite's own, not into the
 # host's measured durations (runner.durations), where they would skew `plan`'s estimate of a real run. Set in the
 # environment, so every `go-cache-matrix` the tests start inherits it.
-os.environ.setdefault("GCM_DURATIONS", str(Path(tempfile.gettempdir()) / f"gcm-test-durations-{os.getuid()}.json"))
+os.environ["GCM_DURATIONS"] = str(Path(tempfile.gettempdir()) / f"gcm-test-durations-{os.getuid()}.json")
 
 # The reliability summary line (faults injected/survived, bad inputs tried, leaked, lost) at the end of a session.
 pytest_plugins = ["tests.faults.tally"]

@@ -122,6 +122,8 @@ def concurrent(cells: Sequence[CellResult]) -> tuple[list[Spread], list[Bar]]:
     for c in sorted(judged(cells), key=lambda c: c.id):
         scenario = c.cell.get("scenario")
         label = f"{row_label(c)} {scenario}:{c.cell.get('variant') or ''}".rstrip(":")
+        if isinstance(built := c.observations.get("workload"), str) and built:
+            label += f" [{built}]"  # wide, lib and the program share the axis: say which one each bar built
         if scenario == "concurrent":
             builds = obs_of(c, "builds")
             secs = [s for b in (builds if isinstance(builds, list) else []) if isinstance(b, dict) and b.get("ran")

@@ -74,6 +74,7 @@ def test_plan_fits_shards_to_minutes_for_a_runner(tmp_path: Path, capsys: object
     from runner import cli
 
     monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path))  # type: ignore[attr-defined]
+    monkeypatch.setenv("GCM_DURATIONS", str(tmp_path / "durations.json"))  # type: ignore[attr-defined]
     base = ["plan", "--matrix", str(ROOT / "matrix.toml"), "--profile", "full", "--workers", "4"]
     assert cli.main([*base, "--arch", "amd64", "--host-arch", "amd64", "--fit-minutes", "60"]) == 0
     native = int(capsys.readouterr().out.strip())  # type: ignore[attr-defined]
