@@ -28,8 +28,9 @@ class Entry:
     variants: the variants the implementation knows; with variants_from = "workloads" they are the
     [workloads.*] of matrix.toml (cold-warm), with "distros" they are "binary" and "from-<distro id>"
     (portability). distro_go: it can run with toolchain = "distro". guest_modes: the guest VMs it runs in
-    (runner.guest), e.g. ("selinux",); () runs on the host's engines only. matrix: False for a scenario
-    that only `bench` runs, which matrix.toml does not list.
+    (runner.guest), e.g. ("selinux",); () runs on the host's engines only. guest_only: it runs on the guest
+    engine alone (it needs the guest's kernel or init), so the plan gives it no cell on a host engine. matrix:
+    False for a scenario that only `bench` runs, which matrix.toml does not list.
     """
 
     id: str
@@ -38,6 +39,7 @@ class Entry:
     variants_from: VariantsFrom = ""
     distro_go: bool = False
     guest_modes: tuple[str, ...] = ()
+    guest_only: bool = False
     matrix: bool = True
 
     def load(self) -> Any:
@@ -111,3 +113,8 @@ def distro_go_ids() -> tuple[str, ...]:
 def runs_in_guest(scenario_id: str) -> bool:
     """Whether a guest VM engine (runner.guest) runs this scenario at all."""
     return scenario_id in BY_ID and bool(BY_ID[scenario_id].guest_modes)
+
+
+def guest_only(scenario_id: str) -> bool:
+    """Whether only the guest engine runs this scenario (no cell on docker or podman)."""
+    return scenario_id in BY_ID and BY_ID[scenario_id].guest_only

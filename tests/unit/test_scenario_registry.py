@@ -47,8 +47,11 @@ def test_each_entry_loads_a_scenario_with_its_own_id() -> None:
 @pytest.mark.parametrize("sid", list(IMPLS))
 def test_every_scenario_implements_the_protocol(sid: str) -> None:
     impl, cls = IMPLS[sid], type(IMPLS[sid])
-    assert cls.evaluate is not Scenario.evaluate, f"{sid}: no evaluate()"
-    assert cls.phases is not Scenario.phases, f"{sid}: no phases()"
+    if impl.guest_modes:
+        assert cls.guest_verdict is not Scenario.guest_verdict, f"{sid}: runs in a guest mode, no guest_verdict()"
+    if not catalogue.guest_only(sid):
+        assert cls.evaluate is not Scenario.evaluate, f"{sid}: no evaluate()"
+        assert cls.phases is not Scenario.phases, f"{sid}: no phases()"
     for name, base in vars(Scenario).items():
         if name.startswith("_") or not callable(base) or isinstance(base, property):
             continue
@@ -128,7 +131,15 @@ def test_variant_tables_in_modules_agree_with_the_registry() -> None:
 def test_guest_and_distro_go_come_from_the_registry() -> None:
     assert tuple(e.id for e in catalogue.ENTRIES if e.matrix and e.distro_go) == config.DISTRO_GO_SCENARIOS
     assert tuple(IN_MATRIX) == config.KNOWN_SCENARIOS
-    assert [sid for sid in IMPLS if catalogue.runs_in_guest(sid)] == ["selinux"]
+    from runner import lab
+    from runner.guest import MODES, mode_of
+
+    guest = [sid for sid in IMPLS if catalogue.runs_in_guest(sid)]
+    assert guest[0] == "selinux" and set(guest[1:]) <= set(lab.CASES)
+    for sid in guest:
+        assert mode_of(sid).name in MODES
+        if sid != "selinux":
+            assert catalogue.guest_only(sid) and catalogue.variants(sid) == tuple(c.variant for c in lab.CASES[sid])
 
 
 def test_config_imports_no_scenario_implementation() -> None:
