@@ -83,6 +83,10 @@ class Profile:
     emulate_all: bool = False  # run under QEMU also what scenarios.*.emulated / workloads.*.emulated leave out
     # Distros whose emulated timing cells (cold-warm: the QEMU factor) run; None: every distro's.
     emulated_timing: tuple[str, ...] | None = None
+    # Toolchains of the guest lab's host-level scenarios (catalogue guest_only: systemd, nfs, se-host, ...); None:
+    # the profile's toolchains. Their questions are about the guest's init, kernel and LSM, and each toolchain
+    # costs guest time under TCG.
+    lab_toolchains: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -436,7 +440,8 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
     pr = top.sub("profiles")
     for name in pr.table:
         p = pr.sub(name)
-        p.only("distros", "arches", "toolchains", "scenarios", "engines", "emulate_all", "emulated_timing")
+        p.only("distros", "arches", "toolchains", "scenarios", "engines", "emulate_all", "emulated_timing",
+               "lab_toolchains")
         profile = Profile(
             name=name,
             distros=p.strings("distros", ("*",)),
@@ -446,6 +451,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             engines=tuple(enum_value(p, "engines", e, Engine) for e in p.strings("engines", ())),
             emulate_all=p.get("emulate_all", bool, False),
             emulated_timing=p.strings("emulated_timing") if "emulated_timing" in p.table else None,
+            lab_toolchains=p.strings("lab_toolchains") if "lab_toolchains" in p.table else None,
         )
         for item in profile.emulated_timing or ():
             if item not in distros:
@@ -454,7 +460,8 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
         for a in profile.arches:
             if a != "native":
                 enum_value(p, "arches", a, Arch)
-        for ref, known, key in ((profile.distros, distros, "distros"), (profile.toolchains, toolchains, "toolchains")):
+        for ref, known, key in ((profile.distros, distros, "distros"), (profile.toolchains, toolchains, "toolchains"),
+                                (profile.lab_toolchains or (), toolchains, "lab_toolchains")):
             if ref and all(i.startswith("!") for i in ref):
                 example = ", ".join(f'"{i}"' for i in ("*", *ref))
                 raise p.fail(key, f"{list(ref)} only leaves names out, so it picks none",

@@ -22,31 +22,39 @@ class LabCase:
     builds: int  # go commands that compile (each a budget unit)
 
 
-SYSTEMD = (
+def _cases(scenario: str, *cases: LabCase) -> tuple[str, tuple[LabCase, ...]]:
+    return scenario, cases
+
+
+SYSTEMD = _cases(
+    "systemd",
     LabCase("root", "transient unit, no User= (root)", 2),
     LabCase("user-nohome", "User= a user whose home does not exist", 2),
     LabCase("dynamic", "DynamicUser=yes", 2),
     LabCase("dynamic-cachedir", "DynamicUser=yes, CacheDirectory=go-build, GOCACHE=%C/go-build", 3),
 )
-NFS = (
+NFS = _cases(
+    "nfs",
     LabCase("v4.2", "NFSv4.2 mount (locks through the protocol)", 8),
     LabCase("v3", "NFSv3 mount (locks through NLM/lockd)", 8),
     LabCase("v3-nolock", "NFSv3 mount with nolock (locks local to the client)", 8),
 )
-SE_HOST = (
+SE_HOST = _cases(
+    "se-host",
     LabCase("root", "root's own build (unconfined_u, unconfined_t)", 2),
     LabCase("user_u", "a user mapped to user_u, logged in through PAM (pam_selinux)", 2),
     LabCase("staff_u", "a user mapped to staff_u, logged in through PAM (pam_selinux)", 2),
     LabCase("user_u-fcontext", "user_u, after the `semanage fcontext` rule for ~/.cache/go-build", 2),
 )
-APPARMOR = (
+APPARMOR = _cases(
+    "apparmor",
     LabCase("root", "root's build under Debian's loaded profiles", 2),
     LabCase("user", "a user's build under Debian's loaded profiles", 2),
     LabCase("profile", "`go` under an enforced profile of ours listing its paths, not ~/.cache", 1),
     LabCase("profile-rw", "the same profile with `owner @{HOME}/.cache/go-build/** rwk`", 2),
     LabCase("podman", "podman container under its default AppArmor profile, GOCACHE bind-mounted", 2),
 )
-CASES: dict[str, tuple[LabCase, ...]] = {"systemd": SYSTEMD, "nfs": NFS, "se-host": SE_HOST, "apparmor": APPARMOR}
+CASES: dict[str, tuple[LabCase, ...]] = dict((SYSTEMD, NFS, SE_HOST, APPARMOR))
 WHAT: dict[str, dict[str, str]] = {s: {c.variant: c.what for c in cases} for s, cases in CASES.items()}
 
 # Native seconds: a start-up allowance plus one per compiling go command; generous (hang guards: a loaded 2-core

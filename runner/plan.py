@@ -83,6 +83,9 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
                             continue  # the SELinux guest VM runs only what needs it (guest_modes, model.GUEST_*)
                         if not engine.is_guest and catalogue.guest_only(sid):
                             continue  # needs the guest's kernel or init (catalogue: guest_only)
+                        if catalogue.guest_only(sid) and profile.lab_toolchains is not None and \
+                                not _pick([tc_id], profile.lab_toolchains):
+                            continue  # the lab's host-level cases run with these toolchains (profiles.*.lab_toolchains)
                         if emulated and not scenario.emulated and not profile.emulate_all:
                             continue  # too slow or meaningless under QEMU by default (scenarios.*.emulated)
                         if emulated and profile.emulated_timing is not None and distro_id not in \

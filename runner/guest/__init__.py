@@ -40,7 +40,7 @@ from runner.guest.batch import CaseRecords, batch_dir, batch_for, batch_members,
 from runner.guest.errors import GuestError, GuestUnavailable, Progress
 from runner.guest.image import IMAGE, RECIPE, Base, ensure_base, recipe_key, toolchain_disk
 from runner.guest.job import Member, case_lines, go_mounts, member_budget, run_budget, write_job_tar
-from runner.guest.modes import MODES, Mode, mode_of
+from runner.guest.modes import MODES, Mode, boot_of, mode_of
 from runner.guest.parse import (
     compiled_packages,
     parse_apparmor_records,
@@ -55,10 +55,10 @@ from runner.guest.qemu import BootResult, boot, job_dir, jobs_root, markers_in, 
 __all__ = [
     "IMAGE", "KVM_FACTOR", "MODES", "QEMU", "RECIPE", "TCG_FACTOR", "Accel", "Base", "BootResult", "CaseRecords",
     "GuestError", "GuestUnavailable", "Member", "Mode", "Progress", "batch_dir", "batch_for", "batch_members", "boot",
-    "case_lines", "case_records", "choose_accel", "compiled_packages", "cpu_flags", "engine_facts", "ensure_base",
-    "go_mounts", "host_accel", "install_hint", "job_dir", "jobs_root", "knows", "kvm_usable", "markers_in",
-    "member_budget", "missing_qemu", "missing_tools", "mode_of", "parse_apparmor_records", "parse_avcs",
+    "boot_of", "case_lines", "case_records", "choose_accel", "compiled_packages", "cpu_flags", "engine_facts",
+    "ensure_base", "go_mounts", "host_accel", "install_hint", "job_dir", "jobs_root", "knows", "kvm_usable",
+    "markers_in", "member_budget", "missing_qemu", "missing_tools", "mode_of", "parse_apparmor_records", "parse_avcs",
     "parse_facts", "parse_results", "parse_run", "preflight_check", "qemu_binary", "qemu_command", "qemu_version",
     "read_files", "recipe_key", "run_batch", "run_budget", "sweep_stale_jobs", "toolchain_disk", "untar",
-    "write_job_tar",
+    "write_job_tar"
 ]

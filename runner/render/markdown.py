@@ -387,19 +387,6 @@ def qemu_left_out(meta: dict[str, Any]) -> list[str]:
             *[f"- {what}: {why}" for what, why in left.items()], ""]
 
 
-GUEST_CAVEATS = {
-    "selinux": "Debian's reference policy (with the refpolicy `container` module built in the bake) is not "
-               "Fedora/RHEL's targeted policy or `container-selinux`: an answer from it is Debian's, and RHEL stays "
-               "not measured",
-    "apparmor": "Debian's AppArmor profiles are not Ubuntu's (Ubuntu ships and enforces more of them); the profiles "
-                "named `gcm-*` are ours, a demonstration of what a profile does, not a finding about a distro",
-    "systemd": "booted with Debian's default LSM (AppArmor): the question is systemd's, and SELinux's reference "
-               "policy would run a transient unit's go in init_t, a different question (Q28)",
-    "nfs": "server and client in one kernel over loopback: no network latency, no second client machine; the "
-           "server exports an ext4 directory",
-}
-
-
 def guest_preamble(cells: Sequence[CellResult]) -> list[str]:
     """The guest lab's boots, one line per mode that ran: kernel, LSM, policy or profiles, accelerator, boot time,
     the toolchains in it, and what the mode does not stand for."""
@@ -411,9 +398,9 @@ def guest_preamble(cells: Sequence[CellResult]) -> list[str]:
     if not boots:
         return []
     lines = ["## Guest lab", "",
-             "Cells on the `podman-selinux` engine ran in a Debian 12 guest VM under QEMU, one boot per mode covering "
-             "every toolchain of the run, from one baked image (the kernel command line picks the LSM); no network "
-             "device.", ""]
+             "Cells on the `podman-selinux` engine ran in a Debian 12 guest VM under QEMU from one baked image, one "
+             "boot per kernel command line (it picks the LSM: the `selinux` mode, and the AppArmor modes together) "
+             "covering every toolchain of the run; no network device.", ""]
     for mode, (g, t) in boots.items():
         what = [f"kernel {g.get('kernel', '?')}", f"LSMs `{g.get('lsm') or '?'}`"]
         if g.get("policy") and mode == "selinux":
@@ -422,19 +409,22 @@ def guest_preamble(cells: Sequence[CellResult]) -> list[str]:
         if g.get("apparmor"):
             what.append(f"AppArmor {g['apparmor']}: {g.get('apparmor_enforce', '?')} of "
                         f"{g.get('apparmor_profiles', '?')} loaded profiles enforcing")
-        if g.get("podman"):
+        if g.get("podman") and mode != "systemd" and mode != "nfs":  # the modes that run containers
             what.append(f"podman {g['podman']}")
         if g.get("systemd"):
             what.append(f"systemd {g['systemd']}")
-        if g.get("nfs"):
+        if g.get("nfs") and mode == "nfs":
             what.append(f"nfs-kernel-server {g['nfs']}")
+        shared = [m for m in g.get("modes_in_boot") or [] if m != mode]
+        if shared:
+            what.append(f"in one boot with {', '.join(shared)}")
         tcs = g.get("toolchains") or {}
         boot = (f"{t.get('boot_total_sec', '?')} s (job started after {t.get('boot_to_job_sec', '?')} s)"
                 if t.get("boot_total_sec") is not None else "?")
         lines.append(f"- **{mode}**: {'; '.join(what)}; QEMU {g.get('qemu', '?')} with {g.get('accel', '?')}; boot "
                      f"{boot} for {len(g.get('cases_in_boot') or [])} cases"
                      + (f", toolchains {', '.join(f'{k} = Go {v}' for k, v in tcs.items())}" if tcs else "")
-                     + (f". Caveat: {GUEST_CAVEATS[mode]}." if mode in GUEST_CAVEATS else "."))
+                     + (f". Caveat: {g['caveat']}." if g.get("caveat") else "."))
     bake = next((t for _, t in boots.values() if t.get("bake_sec") is not None), None)
     if bake:
         lines.append(f"- image: baked in {bake.get('bake_sec')} s" + (" (reused from an earlier run)"

@@ -31,6 +31,7 @@ IN_MATRIX = [e.id for e in catalogue.ENTRIES if e.matrix]
 HOOKS = {name for name in vars(Scenario) if not name.startswith("_")} | {"id"}
 # Literal lists of scenario ids that are data, not a registry: (path, function) -> why.
 NOT_A_REGISTRY = {
+    ("runner/host.py", "fingerprint"): "the host's LSM modes (selinux, apparmor), named like two scenarios",
     ("runner/bench.py", "synthetic_config"): "a matrix.toml written as a dict (10,000 cells for the plan benchmark): "
                                              "its scenarios are picked, like a profile's, and the registry checks them",
 }

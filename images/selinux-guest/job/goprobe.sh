@@ -9,6 +9,8 @@
 #                   first line that is not a package path)
 #     modd:NAME     `go mod download -x` in SRC: NAME_rc, NAME_sec, NAME_err
 #     clean:NAME    `go clean -cache`: NAME_rc, NAME_err
+#     cachedir-env  GOCACHE=$CACHE_DIRECTORY for the steps after it (what a unit's ExecStart can do with the
+#                   directory systemd made for CacheDirectory=)
 go=$1/bin/go
 src=$2
 shift 2
@@ -55,6 +57,10 @@ for s in "$@"; do
 		out=$("$go" clean -cache 2>&1)
 		echo "${name}_rc=$?"
 		echo "${name}_err=$(printf '%s\n' "$out" | grep . | head -n 1)"
+		;;
+	cachedir-env)
+		GOCACHE=${CACHE_DIRECTORY-}
+		export GOCACHE
 		;;
 	*) echo "unknown_step=$s" ;;
 	esac
