@@ -38,6 +38,7 @@ from runner.selinux import CASES
 
 IMAGE_SOURCE = {"baked": "imported at bake time", "boot": "made in this boot: the baked one was missing"}
 KEPT_LOGS = ("audit.log", "job.log", "facts.txt", "lab-facts.txt", "storage-labels", "image.log", "dmesg.txt",
+             "se-host-setup.log", "nfs-setup.log", "apparmor-setup.log",
              "journal-kernel.txt")
 
 

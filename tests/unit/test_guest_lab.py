@@ -42,7 +42,7 @@ def test_each_mode_picks_its_lsm_on_the_kernel_command_line() -> None:
     assert guest.MODES["selinux"].cmdline == "security=selinux selinux=1 enforcing=1"
     for name in ("systemd", "nfs", "apparmor"):
         assert guest.MODES[name].lsm == "apparmor" and "security=apparmor" in guest.MODES[name].cmdline
-    assert guest.mode_of("selinux").name == "selinux"
+    assert guest.mode_of("selinux").name == guest.mode_of("se-host").name == "selinux"
     assert guest.mode_of("systemd").name == "systemd" and guest.mode_of("nfs").name == "nfs"
     with pytest.raises(KeyError):
         guest.mode_of("cold-warm")
@@ -53,18 +53,28 @@ def test_lab_cells_exist_on_the_guest_engine_only_and_share_one_boot_per_mode(cf
     by_mode: dict[str, set[str]] = {}
     for c in cells:
         by_mode.setdefault(guest.mode_of(c.scenario).name, set()).add(c.scenario)
-    assert by_mode["selinux"] == {"selinux"} and by_mode["systemd"] == {"systemd"} and by_mode["nfs"] == {"nfs"}
+    assert by_mode["selinux"] == {"selinux", "se-host"} and by_mode["systemd"] == {"systemd"}
+    assert by_mode["nfs"] == {"nfs"} and by_mode["apparmor"] == {"apparmor"}
+    se_host = next(c for c in cells if c.scenario == "se-host")
+    members = guest.batch_members(se_host, cells)
+    assert {m.scenario for m in members} == {"selinux", "se-host"} and {m.toolchain for m in members} == {
+        "go1.22", "go1.27"}
     # the default profile runs the host-level cases with go1.27 only (profiles.default.lab_toolchains)
-    assert {c.toolchain.id for c in cells if c.scenario in ("systemd", "nfs")} == {"go1.27"}
+    assert {c.toolchain.id for c in cells if c.scenario in lab.CASES} == {"go1.27"}
+    # the container cases come first, then the host-level ones; each toolchain's cases together
+    keys = [m.key for m in members]
+    assert keys.index("selinux/go1.27/volume") < keys.index("se-host/go1.27/root")
     # the AppArmor modes share one boot (one kernel command line), systemd's cases first
     unit = next(c for c in cells if c.scenario == "systemd")
     shared = [m.scenario for m in guest.batch_members(unit, cells)]
-    assert set(shared) == {"systemd", "nfs"} and shared.index("systemd") < shared.index("nfs")
+    assert set(shared) == {"systemd", "nfs", "apparmor"}
+    assert shared.index("systemd") < shared.index("nfs") < shared.index("apparmor")  # our profiles load last
     assert guest.boot_of("nfs") is guest.boot_of("systemd") is guest.MODES["apparmor"]
+    assert guest.boot_of("se-host") is guest.MODES["selinux"]
     docker = plan.build_plan(cfg, plan.Choices(engines=(Engine.DOCKER,)), host_arch=Arch.AMD64)
     assert not {c.scenario for c in docker} & set(lab.CASES)
     for profile in ("default", "full"):
-        assert {"systemd", "nfs"} <= set(cfg.profiles[profile].scenarios)
+        assert set(lab.CASES) <= set(cfg.profiles[profile].scenarios)
 
 
 # ---------------------------------------------------------------- jobs
