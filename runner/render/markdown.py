@@ -423,7 +423,7 @@ def guest_preamble(cells: Sequence[CellResult]) -> list[str]:
                 if t.get("boot_total_sec") is not None else "?")
         lines.append(f"- **{mode}**: {'; '.join(what)}; QEMU {g.get('qemu', '?')} with {g.get('accel', '?')}; boot "
                      f"{boot} for {len(g.get('cases_in_boot') or [])} cases"
-                     + (f", toolchains {', '.join(f'{k} = Go {v}' for k, v in tcs.items())}" if tcs else "")
+                     + (f", toolchains {', '.join(f'{k} = {v}' for k, v in tcs.items())}" if tcs else "")
                      + (f". Caveat: {g['caveat']}." if g.get("caveat") else "."))
     bake = next((t for _, t in boots.values() if t.get("bake_sec") is not None), None)
     if bake:

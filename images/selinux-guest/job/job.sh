@@ -45,6 +45,19 @@ case_dir() {
 	mkdir -p "$d"
 	echo "$d"
 }
+# What the report's preamble names: the LSMs, AppArmor and the profiles loaded at boot (before any case loads one
+# of its own), systemd, nfs-kernel-server.
+{
+	echo "lsm=$(cat /sys/kernel/security/lsm 2>/dev/null)"
+	echo "apparmor_enabled=$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)"
+	echo "apparmor=$(dpkg-query -W -f '${Version}' apparmor 2>/dev/null)"
+	if [ -r /sys/kernel/security/apparmor/profiles ]; then
+		echo "apparmor_profiles=$(wc -l </sys/kernel/security/apparmor/profiles)"
+		echo "apparmor_enforce=$(grep -c '(enforce)' /sys/kernel/security/apparmor/profiles)"
+	fi
+	echo "systemd=$(systemctl --version 2>/dev/null | awk 'NR == 1 {print $2}')"
+	echo "nfs=$(dpkg-query -W -f '${Version}' nfs-kernel-server 2>/dev/null)"
+} >"$GCM_RESULTS/lab-facts.txt"
 # The scenarios in the order their lines come; each script once.
 mapfile -t scenarios < <(cut -d'|' -f1 "$JOB/cases" | awk '!seen[$0]++')
 for s in "${scenarios[@]}"; do
@@ -58,18 +71,6 @@ for s in "${scenarios[@]}"; do
 	"run_${s//-/_}" < <(awk -F'|' -v s="$s" '$1 == s' "$JOB/cases")
 	mark scenario-end "$s"
 done
-# What the report's preamble names: the LSMs, AppArmor and its loaded profiles, systemd, nfs-kernel-server.
-{
-	echo "lsm=$(cat /sys/kernel/security/lsm 2>/dev/null)"
-	echo "apparmor_enabled=$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)"
-	echo "apparmor=$(dpkg-query -W -f '${Version}' apparmor 2>/dev/null)"
-	if [ -r /sys/kernel/security/apparmor/profiles ]; then
-		echo "apparmor_profiles=$(wc -l </sys/kernel/security/apparmor/profiles)"
-		echo "apparmor_enforce=$(grep -c '(enforce)' /sys/kernel/security/apparmor/profiles)"
-	fi
-	echo "systemd=$(systemctl --version 2>/dev/null | awk 'NR == 1 {print $2}')"
-	echo "nfs=$(dpkg-query -W -f '${Version}' nfs-kernel-server 2>/dev/null)"
-} >"$GCM_RESULTS/lab-facts.txt"
 cat /sys/kernel/security/apparmor/profiles >"$GCM_RESULTS/apparmor-profiles.txt" 2>/dev/null
 journalctl -k -o short-unix --no-pager >"$GCM_RESULTS/journal-kernel.txt" 2>/dev/null
 exit 0
