@@ -137,7 +137,9 @@ def run_batch(cell: Cell, members: Sequence[Member], images_dir: Path, out_dir: 
                  f"toolchains {', '.join(tc_ids)}")
         # One guest at a time on this host: a TCG guest takes every core it is given, and two boots side by side
         # would each measure the other (and the run's workers may reach two modes at once).
+        t_wait = time.monotonic()
         with locked("guest-boot"):
+            waited = time.monotonic() - t_wait
             got = boot(base.dir, work / "job.tar", disks, work, accel, progress, total_timeout=budget,
                        lsm_cmdline=mode.cmdline)
         if (work / "serial.log").exists():
@@ -160,7 +162,9 @@ def run_batch(cell: Cell, members: Sequence[Member], images_dir: Path, out_dir: 
     }
     timings = {"bake_sec": round(base.seconds, 1), "bake_reused": base.reused, "boot_to_job_sec": got.up_sec,
                "boot_total_sec": got.total_sec,
-               "job_wall_sec": round(time.monotonic() - t_job, 1), "batch_wall_sec": round(time.monotonic() - t0, 1)}
+               "waited_for_other_boot_sec": round(waited, 1),
+               "job_wall_sec": round(time.monotonic() - t_job - waited, 1),
+               "batch_wall_sec": round(time.monotonic() - t0, 1)}
     progress(f"done: boot {got.total_sec:.0f}s (job started after {got.up_sec}s)")
     return {"guest": guest, "timings": timings, "cases": parsed["cases"],
             "toolchains": {tc: trees[tc].to_dict() for tc in tc_ids}}
