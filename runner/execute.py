@@ -50,7 +50,7 @@ from runner.scenarios import (
     registry,
 )
 from runner.scenarios.base import Scenario
-from runner.scenarios.selinux import guest_outcome
+from runner.scenarios.guestcell import guest_outcome
 from runner.workloads import proxy
 
 WORKLOADS_SRC = Path(proxy.__file__).resolve().parent

@@ -86,6 +86,8 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
                         if engine.is_guest and not (catalogue.runs_in_guest(sid) and distro_id in GUEST_DISTROS
                                                     and arch in GUEST_ARCHES):
                             continue  # the SELinux guest VM runs only what needs it (guest_modes, model.GUEST_*)
+                        if not engine.is_guest and catalogue.guest_only(sid):
+                            continue  # needs the guest's kernel or init (catalogue: guest_only)
                         if emulated and not scenario.emulated and not profile.emulate_all:
                             continue  # too slow or meaningless under QEMU by default (scenarios.*.emulated)
                         if emulated and profile.emulated_timing is not None and distro_id not in \

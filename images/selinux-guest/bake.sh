@@ -30,6 +30,14 @@ debootstrap "${args[@]}"
 step "debootstrap: install"
 # dpkg without an fsync per file: the tree is written once, then packed into the image by mkfs.
 echo force-unsafe-io >"$root/etc/dpkg/dpkg.cfg.d/gcm-unsafe-io"
+# No documentation, manual pages or translations: less to unpack, label and pack (the guest reads none).
+printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' 'path-exclude=/usr/share/man/*' \
+	'path-exclude=/usr/share/locale/*' 'path-exclude=/usr/share/info/*' >"$root/etc/dpkg/dpkg.cfg.d/gcm-nodoc"
+# A small initramfs from the start (the guest's disks are virtio): the kernel's postinst then builds it once, with
+# only the modules listed, instead of once with most modules and again after the configuration step.
+mkdir -p "$root/etc/initramfs-tools/conf.d" "$root/usr/share/initramfs-tools/modules.d"
+echo MODULES=list >"$root/etc/initramfs-tools/conf.d/gcm-modules"
+printf '%s\n' virtio_pci virtio_blk ext4 crc32c_generic >"$root/usr/share/initramfs-tools/modules.d/gcm"
 if ! in_root /debootstrap/debootstrap --second-stage; then
 	# Seen with podman's virtual container-network-stack: everything unpacked, configure stopped.
 	[ -x "$root/usr/bin/dpkg" ] || exit 1
@@ -65,14 +73,17 @@ echo "/dev/vda / ext4 rw,relatime 0 0" >"$root/etc/fstab"
 echo gcm-selinux-guest >"$root/etc/hostname"
 # A user whose home holds the bind-mounted caches: labelled user_home_t, like ~/.cache/go-build.
 in_root useradd --create-home --uid 1000 gopher
-# A small initramfs (the guest's disks are virtio) and no units a one-job guest does not need: less to
-# unpack and start under TCG.
-sed -i 's/^MODULES=.*/MODULES=list/' "$root/etc/initramfs-tools/initramfs.conf"
-printf '%s\n' virtio_pci virtio_blk ext4 crc32c_generic >>"$root/etc/initramfs-tools/modules"
-in_root update-initramfs -u -k all
+# The initramfs was built small by the kernel's postinst (conf.d and modules.d above); build it again only if the
+# virtio block driver is missing from it. No units a one-job guest does not need: less to start under TCG.
+if ! in_root sh -c 'lsinitramfs /boot/initrd.img-* | grep -q virtio_blk'; then
+	echo "the initramfs lacks virtio_blk: building it again"
+	in_root update-initramfs -u -k all
+fi
 in_root systemctl mask podman.service podman.socket podman-restart.service podman-auto-update.service \
 	podman-auto-update.timer getty@tty1.service e2scrub_reap.service e2scrub_all.timer systemd-pstore.service \
-	apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer
+	apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer getty-static.service
+# The NFS server and rpcbind start only in the `nfs` mode, by its job (job/nfs.sh); not in every boot.
+in_root systemctl disable nfs-server.service rpcbind.service rpcbind.socket nfs-client.target
 in_root apt-get clean
 rm -rf "$root/var/lib/apt/lists/"* "$root/var/log/"*.log
 

@@ -1,6 +1,6 @@
-"""The guest's results tar -> records: per case and run, what case.sh and job.sh wrote; the guest's facts;
-its AVC records (audit.log, and dmesg for those logged before auditd started), each case given the ones of its
-time window. A record that is missing stays None: the scenario reads that as lost output, never as a pass.
+"""The guest's results tar -> records: per case (and run), what the case wrote; the guest's facts; its SELinux
+AVC and AppArmor records (audit.log, dmesg, the kernel's journal), each case given the ones of its time window. A
+record that is missing stays None: the scenario reads that as lost output, never as a pass.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.guest.job import Member
+from runner.lab import parse_apparmor
 from runner.selinux import CASES, clean_label, parse_avc
 
 _PACKAGE = re.compile(r"^[A-Za-z0-9_.~-]+(/[A-Za-z0-9_.~+-]+)*$")
@@ -101,18 +103,71 @@ def parse_avcs(*texts: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: float(r["time"]))
 
 
-def parse_results(root: Path, variants: Sequence[str]) -> dict[str, Any]:
-    """The results tar of a job -> {"facts", "cases": {variant: {"runs", "window", "avc"}}, "job_log_tail"}."""
-    avcs = parse_avcs(_read(root / "audit.log") or "", _read(root / "dmesg.txt") or "")
+def read_files(d: Path, limit: int = 8192) -> dict[str, str]:
+    """A host-level case's records as they are: {relative file name: text (its last `limit` characters)}."""
+    out: dict[str, str] = {}
+    if not d.is_dir():
+        return out
+    for p in sorted(d.rglob("*")):
+        if p.is_file():
+            text = _read(p) or ""
+            out[p.relative_to(d).as_posix()] = text[-limit:]
+    return out
+
+
+def _window(starts: Sequence[float | None], ends: Sequence[float | None]) -> tuple[float, float] | None:
+    s = [x for x in starts if x is not None]
+    e = [x for x in ends if x is not None]
+    return (min(s), max(e) + 1.0) if s and e else None
+
+
+def _floaty(text: str | None) -> float | None:
+    with contextlib.suppress(ValueError, TypeError):
+        return float((text or "").strip())
+    return None
+
+
+def _within(records: Sequence[dict[str, Any]], window: tuple[float, float] | None) -> list[dict[str, Any]]:
+    return [r for r in records if window and window[0] <= float(r["time"]) <= window[1]]
+
+
+def parse_apparmor_records(*texts: str) -> list[dict[str, Any]]:
+    """AppArmor records (DENIED, ALLOWED, AUDIT, STATUS...) of the kernel log and audit.log, deduplicated."""
+    seen: set[str] = set()
+    out = []
+    for text in texts:
+        for line in text.splitlines():
+            rec = parse_apparmor(line)
+            if rec is None:
+                continue
+            key = json.dumps(rec, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out.append(rec)
+    return sorted(out, key=lambda r: float(r["time"]))
+
+
+def parse_results(root: Path, members: Sequence[Member]) -> dict[str, Any]:
+    """The results tar of a job -> {"facts", "cases": {member key: {...}}, "job_log_tail"}. A `selinux` case:
+    {"runs", "window", "avc"}; a host-level case: {"files", "window", "avc", "apparmor"}. Each case gets the
+    denials of its time window."""
+    logs = (_read(root / "audit.log") or "", _read(root / "dmesg.txt") or "", _read(root / "journal-kernel.txt") or "")
+    avcs = parse_avcs(*logs)
+    aa = parse_apparmor_records(*logs)
     cases: dict[str, Any] = {}
-    for variant in variants:
-        runs = {run.name: parse_run(root / "cases" / variant / run.name) for run in CASES[variant]}
-        starts = [r["t_start"] for r in runs.values() if r["t_start"] is not None]
-        ends = [r["t_end"] for r in runs.values() if r["t_end"] is not None]
-        window = (min(starts), max(ends) + 1.0) if starts and ends else None
-        cases[variant] = {"runs": runs, "window": window,
-                          "avc": [a for a in avcs if window and window[0] <= float(a["time"]) <= window[1]]}
-    facts = parse_facts(_read(root / "facts.txt") or "")
+    for m in members:
+        d = root / "cases" / m.scenario / m.toolchain / m.variant
+        if m.scenario == "selinux":
+            runs = {run.name: parse_run(d / run.name) for run in CASES[m.variant]}
+            window = _window([r["t_start"] for r in runs.values()], [r["t_end"] for r in runs.values()])
+            case: dict[str, Any] = {"runs": runs}
+        else:
+            files = read_files(d)
+            window = _window([_floaty(files.get("t_start"))], [_floaty(files.get("t_end"))])
+            case = {"files": files}
+        case.update(window=window, avc=_within(avcs, window), apparmor=_within(aa, window))
+        cases[m.key] = case
+    facts = parse_facts((_read(root / "facts.txt") or "") + "\n" + (_read(root / "lab-facts.txt") or ""))
     if modules := (_read(root / "modules") or "").strip():
         facts["container_module"] = modules.replace(",", ", ")
     elif facts.get("container_module"):  # the job ended before listing them: the runner's "<priority> <kind>"

@@ -30,7 +30,6 @@ BOOT_TIMEOUT = {"tcg": 360.0, "kvm": 150.0}  # until the guest's job starts (log
 MEMORY_MB = 2048
 CPUS = 2
 RESULTS_DISK_BYTES = 256 << 20
-SELINUX_CMDLINE = "security=selinux selinux=1 enforcing=1"
 # Less to do under TCG: no crypto self-tests, no drivers for the emulated PC's legacy and KVM hardware.
 FAST_CMDLINE = ("cryptomgr.notests modprobe.blacklist=kvm,kvm_amd,kvm_intel,floppy,pcspkr,ata_piix,ata_generic,"
                 "i2c_piix4,psmouse,serio_raw,joydev,evdev,aesni_intel")
@@ -124,19 +123,21 @@ def job_dir() -> Iterator[Path]:
 
 
 # ---------------------------------------------------------------- a boot: overlay, job in, results out
-def qemu_command(binary: str, accel: Accel, base_dir: Path, disk: Path, results: Path, job: Path, go: Path,
-                 serial: Path) -> list[str]:
-    """QEMU for one job: no network device, no display; the kernel and initrd of base_dir; vda the system disk (a
-    qcow2 overlay), vdb the results, vdc the job, vdd the Go toolchain."""
+def qemu_command(binary: str, accel: Accel, base_dir: Path, disk: Path, results: Path, job: Path,
+                 go: Sequence[Path], serial: Path, lsm_cmdline: str) -> list[str]:
+    """QEMU for one job: no network device, no display; the kernel and initrd of base_dir, the mode's LSM on the
+    command line; vda the system disk (a qcow2 overlay), vdb the results, vdc the job, vdd on the Go toolchain
+    disks (read-only; one image may be attached twice: runner.guest.job.go_mounts). A second serial port (no
+    backend) gives the guest a terminal line for a real console login (ttyS1)."""
     return [binary, "-nodefaults", "-no-user-config", *accel.args, "-m", str(MEMORY_MB), "-smp", str(CPUS),
             "-display", "none", "-nic", "none", "-no-reboot", "-monitor", "none",
             "-kernel", str(base_dir / "vmlinuz"), "-initrd", str(base_dir / "initrd.img"),
-            "-append", f"root=/dev/vda rw console=ttyS0,115200 {SELINUX_CMDLINE} {FAST_CMDLINE} panic=-1",
+            "-append", f"root=/dev/vda rw console=ttyS0,115200 {lsm_cmdline} {FAST_CMDLINE} panic=-1",
             "-drive", f"file={disk},if=virtio,format=qcow2",
             "-drive", f"file={results},if=virtio,format=raw",
             "-drive", f"file={job},if=virtio,format=raw,readonly=on",
-            "-drive", f"file={go},if=virtio,format=raw,readonly=on",
-            "-serial", f"file:{serial}"]
+            *[a for g in go for a in ("-drive", f"file={g},if=virtio,format=raw,readonly=on")],
+            "-serial", f"file:{serial}", "-serial", "null"]
 
 
 @dataclass
@@ -162,8 +163,8 @@ def markers_in(text: str) -> list[str]:
             if "GCM-MARK " in line]
 
 
-def boot(base_dir: Path, job: Path, go: Path, work: Path, accel: Accel, progress: Progress, *,
-         total_timeout: float) -> BootResult:
+def boot(base_dir: Path, job: Path, go: Sequence[Path], work: Path, accel: Accel, progress: Progress, *,
+         total_timeout: float, lsm_cmdline: str) -> BootResult:
     """Boot once on a qcow2 overlay of the baked base disk (base_dir: base.img, vmlinuz, initrd.img), with the job
     tar and the toolchain disk. QEMU is killed and the overlay deleted on every way out."""
     binary = qemu_binary()
@@ -173,7 +174,7 @@ def boot(base_dir: Path, job: Path, go: Path, work: Path, accel: Accel, progress
     with open(results_img, "wb") as fh:
         fh.truncate(RESULTS_DISK_BYTES)
     qemu_img(["create", "-q", "-f", "qcow2", "-b", str(base_dir / "base.img"), "-F", "raw", str(top)])
-    cmd = qemu_command(binary, accel, base_dir, top, results_img, job, go, serial)
+    cmd = qemu_command(binary, accel, base_dir, top, results_img, job, go, serial, lsm_cmdline)
     out = BootResult(results=None)
     t0 = time.monotonic()
     seen = 0

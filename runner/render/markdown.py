@@ -387,6 +387,51 @@ def qemu_left_out(meta: dict[str, Any]) -> list[str]:
             *[f"- {what}: {why}" for what, why in left.items()], ""]
 
 
+def guest_preamble(cells: Sequence[CellResult]) -> list[str]:
+    """The guest lab's boots, one line per mode that ran: kernel, LSM, policy or profiles, accelerator, boot time,
+    the toolchains in it, and what the mode does not stand for."""
+    boots: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for c in sorted(cells, key=lambda c: c.id):
+        g = (c.host or {}).get("guest")
+        if isinstance(g, dict) and g.get("mode") and g["mode"] not in boots:
+            boots[str(g["mode"])] = (g, c.timings)
+    if not boots:
+        return []
+    lines = ["## Guest lab", "",
+             "Cells on the `podman-selinux` engine ran in a Debian 12 guest VM under QEMU from one baked image, one "
+             "boot per kernel command line (it picks the LSM: the `selinux` mode, and the AppArmor modes together) "
+             "covering every toolchain of the run; no network device.", ""]
+    for mode, (g, t) in boots.items():
+        what = [f"kernel {g.get('kernel', '?')}", f"LSMs `{g.get('lsm') or '?'}`"]
+        if g.get("policy") and mode == "selinux":
+            what.append(f"{g['policy']} ({g.get('enforce', '?')}, MLS/MCS {g.get('mls', '?')}), container module "
+                        f"`{g.get('container_module', '?')}`")
+        if g.get("apparmor"):
+            what.append(f"AppArmor {g['apparmor']}: {g.get('apparmor_enforce', '?')} of "
+                        f"{g.get('apparmor_profiles', '?')} loaded profiles enforcing")
+        if g.get("podman") and mode != "systemd" and mode != "nfs":  # the modes that run containers
+            what.append(f"podman {g['podman']}")
+        if g.get("systemd"):
+            what.append(f"systemd {g['systemd']}")
+        if g.get("nfs") and mode == "nfs":
+            what.append(f"nfs-kernel-server {g['nfs']}")
+        shared = [m for m in g.get("modes_in_boot") or [] if m != mode]
+        if shared:
+            what.append(f"in one boot with {', '.join(shared)}")
+        tcs = g.get("toolchains") or {}
+        boot = (f"{t.get('boot_total_sec', '?')} s (job started after {t.get('boot_to_job_sec', '?')} s)"
+                if t.get("boot_total_sec") is not None else "?")
+        lines.append(f"- **{mode}**: {'; '.join(what)}; QEMU {g.get('qemu', '?')} with {g.get('accel', '?')}; boot "
+                     f"{boot} for {len(g.get('cases_in_boot') or [])} cases"
+                     + (f", toolchains {', '.join(f'{k} = {v}' for k, v in tcs.items())}" if tcs else "")
+                     + (f". Caveat: {g['caveat']}." if g.get("caveat") else "."))
+    bake = next((t for _, t in boots.values() if t.get("bake_sec") is not None), None)
+    if bake:
+        lines.append(f"- image: baked in {bake.get('bake_sec')} s" + (" (reused from an earlier run)"
+                                                                     if bake.get("bake_reused") else ""))
+    return [*lines, ""]
+
+
 def _blank_separated(items: Sequence[str]) -> list[str]:
     return [line for item in items for line in (item, "")]
 
@@ -467,6 +512,7 @@ def render(run: RunResults, changes_section: str | None = None) -> str:
         "",
         *[f"**Warning:** {w}  " for w in run.meta.get("warnings", [])],
         *([""] if run.meta.get("warnings") else []),
+        *guest_preamble(cells),
         *findings_section(cells),
         "## Distro × architecture",
         "",

@@ -4,7 +4,8 @@ Runner code reads these as plain attributes and calls (no getattr): a scenario o
 inherits the rest. Where the scenario's row in runner/scenarios/catalogue.py decides a hook (variants,
 distro Go, guest modes), the base class reads it from there, so it is written once.
 
-    what runs     phases(cell, ctx) -> [Phase]; evaluate(cell, probes, ctx) -> Verdict
+    what runs     phases(cell, ctx) -> [Phase]; evaluate(cell, probes, ctx) -> Verdict;
+                  guest_verdict(cell, records): a cell of a guest mode (runner.guest ran its case)
                   host_driven(cell): the runner runs builds(cell) / job(ctx) on the engine's builder
                   instead of phases (runner.buildrun); precondition(cell): (status, reason) to settle the
                   cell before any engine work; host_observations(cell, since): the host's own records
@@ -27,6 +28,7 @@ from runner.scenarios import JobContext, Phase, Probes, Verdict, catalogue
 
 if TYPE_CHECKING:
     from runner.answer import AnswerFn, Outcome
+    from runner.guest import CaseRecords
     from runner.results import CellResult
     from runner.scenarios.buildkit import Build
 
@@ -88,6 +90,10 @@ class Scenario:
 
     def host_observations(self, cell: Cell, since: float) -> dict[str, Any]:
         return {}
+
+    def guest_verdict(self, cell: Cell, got: CaseRecords) -> Verdict:
+        """A guest cell's verdict from its case's records (runner.guest runs the case in the scenario's mode)."""
+        raise NotImplementedError(f"{self.id} runs in no guest mode")
 
     def answers(self) -> dict[str, AnswerFn]:
         return {}

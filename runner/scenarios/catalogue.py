@@ -28,8 +28,9 @@ class Entry:
     variants: the variants the implementation knows; with variants_from = "workloads" they are the
     [workloads.*] of matrix.toml (cold-warm), with "distros" they are "binary" and "from-<distro id>"
     (portability). distro_go: it can run with toolchain = "distro". guest_modes: the guest VMs it runs in
-    (runner.guest), e.g. ("selinux",); () runs on the host's engines only. matrix: False for a scenario
-    that only `bench` runs, which matrix.toml does not list.
+    (runner.guest), e.g. ("selinux",); () runs on the host's engines only. guest_only: it runs on the guest
+    engine alone (it needs the guest's kernel or init), so the plan gives it no cell on a host engine. matrix:
+    False for a scenario that only `bench` runs, which matrix.toml does not list.
     """
 
     id: str
@@ -38,6 +39,7 @@ class Entry:
     variants_from: VariantsFrom = ""
     distro_go: bool = False
     guest_modes: tuple[str, ...] = ()
+    guest_only: bool = False
     matrix: bool = True
 
     def load(self) -> Any:
@@ -76,6 +78,13 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(id="selinux", impl="selinux:Selinux", guest_modes=("selinux",),
           variants=("bind", "bind-z", "bind-Z", "bind-Z-reused", "bind-z-reused", "label-disable", "volume",
                     "build-cache-mount")),
+    Entry(id="systemd", impl="systemd:Systemd", guest_modes=("systemd",), guest_only=True,
+          variants=("root", "user-nohome", "dynamic", "dynamic-cachedir")),
+    Entry(id="se-host", impl="sehost:SeHost", guest_modes=("selinux",), guest_only=True,
+          variants=("root", "user_u", "staff_u", "user_u-fcontext")),
+    Entry(id="nfs", impl="nfs:Nfs", guest_modes=("nfs",), guest_only=True, variants=("v4.2", "v3", "v3-nolock")),
+    Entry(id="apparmor", impl="apparmor:Apparmor", guest_modes=("apparmor",), guest_only=True,
+          variants=("root", "user", "profile", "profile-rw", "podman")),
     Entry(id="bench-steps", impl="bench:BenchSteps", matrix=False),
     Entry(id="toolchain", impl="toolchain:Toolchain", distro_go=True,
           variants=("default", "local", "auto", "auto-unserved", "path", "path-found")),
@@ -111,3 +120,8 @@ def distro_go_ids() -> tuple[str, ...]:
 def runs_in_guest(scenario_id: str) -> bool:
     """Whether a guest VM engine (runner.guest) runs this scenario at all."""
     return scenario_id in BY_ID and bool(BY_ID[scenario_id].guest_modes)
+
+
+def guest_only(scenario_id: str) -> bool:
+    """Whether only the guest engine runs this scenario (no cell on docker or podman)."""
+    return scenario_id in BY_ID and BY_ID[scenario_id].guest_only

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from runner import guest, host
@@ -152,6 +151,13 @@ class Selinux(Scenario):
             return Verdict(v.status, v.reason, {**v.observations, "variant": cell.variant})
         runs = {run.name: runs_from_probe(probes.get(run.name)) for run in CASES[cell.variant or ""]}
         return verdict(cell.variant or "", runs, avcs=None)
+
+    def guest_verdict(self, cell: Cell, got: guest.CaseRecords) -> Verdict:
+        """The podman-selinux engine: the guest ran the case (one boot shared by the run's selinux-mode cells)."""
+        v = verdict(cell.variant or "", got.runs, got.avc, {"guest": got.guest})
+        if v.status is Status.ERROR and (logs := got.engine_log()):
+            return Verdict(v.status, f"{v.reason}; engine: {logs[-1]}", v.observations)
+        return v
 
     def detail_title(self, cells: Sequence[CellResult]) -> str:
         """Where it was measured: the guest's kernel and policy, from the cells themselves."""
@@ -318,21 +324,6 @@ def verdict(variant: str, runs: Mapping[str, Mapping[str, Any]], avcs: Sequence[
                                     "and writes without relabelling, with SELinux confinement off for that "
                                     "container", obs)
     raise ValueError(f"unknown selinux variant {variant!r}")
-
-
-def guest_outcome(cell: Cell, run_dir: Path, images_dir: Path,
-                  planned: Sequence[Cell]) -> tuple[Status, str, dict[str, Any], dict[str, Any]]:
-    """(status, reason, observations, extra) of a cell on the podman-selinux engine: the guest target runs the
-    case (one boot shared by the run's guest cells) and hands back its records; they are judged here. extra:
-    host, image, toolchain, timings."""
-    got = guest.case_records(cell, run_dir, images_dir, planned)
-    if isinstance(got, tuple):
-        return got[0], got[1], {}, {}
-    v = verdict(cell.variant or "", got.runs, got.avc, {"guest": got.guest})
-    reason = v.reason
-    if v.status is Status.ERROR and (logs := got.engine_log()):
-        reason += f"; engine: {logs[-1]}"
-    return v.status, reason, v.observations, got.extra
 
 
 # ---------------------------------------------------------------- the report's row and title note

@@ -1,6 +1,6 @@
-"""The `selinux` cells for real in the SELinux-enforcing guest VM (engine podman-selinux): bake (or reuse)
-the image, boot once for all cases of go1.22 (TCG on a host without usable KVM), and assert on what the
-guest observed. Then Ctrl-C during a boot: no QEMU process and no overlay may be left behind."""
+"""The guest lab's `selinux` mode for real (engine podman-selinux): bake (or reuse) the image, boot once for the
+container cases (`selinux`) and the host-level ones (`se-host`) of go1.27 (TCG on a host without usable KVM), and
+assert on what the guest observed. Then Ctrl-C during a boot: no QEMU process and no overlay may be left behind."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ from typing import Any
 
 import pytest
 
-from runner import guest
+from runner import guest, lab
 from runner.scenarios.selinux import VARIANTS
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "it-selinux-guest"
-PREFIX = "debian-12/amd64/podman-selinux/go1.22/selinux:"
+TOOLCHAIN = "go1.27"  # the default profile runs "se-host@go1.27": se-host cells exist for it
+PREFIX = f"debian-12/amd64/podman-selinux/{TOOLCHAIN}/selinux:"
+HOST_PREFIX = f"debian-12/amd64/podman-selinux/{TOOLCHAIN}/se-host:"
 BUDGET = 3600  # bake (first time only) + one boot with every case, under TCG (a loaded 2-core host is slow)
 
 
@@ -51,12 +53,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any],
     reports = tmp_path_factory.mktemp("reports-selinux-guest")
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", "-n", "2",
-                           "--run-id", RUN_ID, "--engine", "podman-selinux", "--select", PREFIX + "*"],
+                           "--run-id", RUN_ID, "--engine", "podman-selinux", "--select", PREFIX + "*",
+                           "--select", HOST_PREFIX + "*"],
                           cwd=ROOT, capture_output=True, text=True, timeout=BUDGET)
     wall = time.monotonic() - t0
     print(proc.stdout[-4000:], proc.stderr[-3000:], sep="\n")
     data = json.loads((reports / "runs" / RUN_ID / "results.json").read_text())
-    cells = {c["id"].removeprefix(PREFIX): c for c in data["cells"]}
+    cells = {c["id"].removeprefix(PREFIX).replace(HOST_PREFIX, "host:"): c for c in data["cells"]}
     timings = next(iter(cells.values()))["timings"]
     print(f"guest part: {wall:.0f}s wall; bake {timings.get('bake_sec')}s (reused: {timings.get('bake_reused')}), "
           f"boot {timings.get('boot_total_sec')}s (job started after {timings.get('boot_to_job_sec')}s)")
@@ -64,14 +67,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any],
 
 
 def test_every_case_was_measured_in_one_enforcing_boot(run: Any) -> None:
-    _, cells, _ = run
+    _, every, _ = run
+    cells = {k: c for k, c in every.items() if not k.startswith("host:")}
     assert sorted(cells) == sorted(VARIANTS)
     for variant, c in cells.items():
         assert c["status"] in ("pass", "fail"), f"{variant}: {c['status']}: {c['reason']}"
     boots = {json.dumps(c["observations"]["guest"]["cases_in_boot"]) for c in cells.values()}
-    assert boots == {json.dumps(list(VARIANTS))}, "all cases ran in one boot"
+    hosts = [f"se-host/{TOOLCHAIN}/{c.variant}" for c in lab.CASES["se-host"]]
+    assert boots == {json.dumps([f"selinux/{TOOLCHAIN}/{v}" for v in VARIANTS] + hosts)}, "all cases ran in one boot"
     assert sum(1 for c in cells.values() if not c["timings"]["shared_boot"]) == 1
     g = cells["bind"]["observations"]["guest"]
+    assert g["mode"] == "selinux" and "selinux" in g["lsm"].split(",")
     assert g["enforce"] == "Enforcing" and g["accel"] in ("KVM", "TCG") and g["duration_factor"] > 0
     assert g["podman"] and "refpolicy" in g["policy"] and "container" in g["container_module"]
 
@@ -106,6 +112,23 @@ def test_go_with_z_succeeds_and_the_warm_rebuild_compiles_nothing(run: Any) -> N
     assert runs["first"]["build"]["ok"] is True and runs["first"]["build"]["compiled"] >= 1, runs["first"]
     assert runs["second"]["build"]["ok"] is True and runs["second"]["build"]["compiled"] == 0, runs["second"]
     assert run[1]["bind-z"]["status"] == "pass"
+
+
+def test_host_level_builds_ran_in_the_mapped_contexts_with_their_labels(run: Any) -> None:
+    cells = {k.removeprefix("host:"): c for k, c in run[1].items() if k.startswith("host:")}
+    assert sorted(cells) == sorted(c.variant for c in lab.CASES["se-host"])
+    want = {"root": "unconfined_t", "user_u": "user_t", "staff_u": "staff_t", "user_u-fcontext": "user_t"}
+    for variant, c in cells.items():
+        o = c["observations"]
+        assert c["status"] in ("pass", "fail"), f"{variant}: {c['status']}: {c['reason']}"
+        assert o["context"].split(":")[2] == want[variant], (variant, o["context"])  # a real pam_selinux login
+        assert o["build"]["ran"], (variant, o)
+        if o["build"]["ok"]:
+            assert o["cache_label"], (variant, o)  # the cache exists and its label was recorded
+        else:
+            assert o["build"]["stderr"], (variant, o)
+    md = (run[0] / "matrix.md").read_text()
+    assert "### `se-host`" in md and "RHEL's targeted policy: not measured here" in md
 
 
 def test_the_report_names_what_the_column_is(run: Any) -> None:
@@ -148,4 +171,4 @@ def test_ctrl_c_during_a_boot_leaves_no_qemu_and_no_overlay(run: Any, tmp_path: 
     assert not any(p.exists() for p in overlays)
     assert leftovers() == []
     # Nothing was cached for that batch: an interrupted boot is not a result.
-    assert not (tmp_path / "runs" / "it-sigint" / "guest" / "debian-12-amd64-go1.22" / "cases.json").exists()
+    assert not (tmp_path / "runs" / "it-sigint" / "guest" / "debian-12-amd64-selinux" / "cases.json").exists()

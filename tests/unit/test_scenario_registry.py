@@ -31,6 +31,7 @@ IN_MATRIX = [e.id for e in catalogue.ENTRIES if e.matrix]
 HOOKS = {name for name in vars(Scenario) if not name.startswith("_")} | {"id"}
 # Literal lists of scenario ids that are data, not a registry: (path, function) -> why.
 NOT_A_REGISTRY = {
+    ("runner/host.py", "fingerprint"): "the host's LSM modes (selinux, apparmor), named like two scenarios",
     ("runner/bench.py", "synthetic_config"): "a matrix.toml written as a dict (10,000 cells for the plan benchmark): "
                                              "its scenarios are picked, like a profile's, and the registry checks them",
 }
@@ -47,8 +48,11 @@ def test_each_entry_loads_a_scenario_with_its_own_id() -> None:
 @pytest.mark.parametrize("sid", list(IMPLS))
 def test_every_scenario_implements_the_protocol(sid: str) -> None:
     impl, cls = IMPLS[sid], type(IMPLS[sid])
-    assert cls.evaluate is not Scenario.evaluate, f"{sid}: no evaluate()"
-    assert cls.phases is not Scenario.phases, f"{sid}: no phases()"
+    if impl.guest_modes:
+        assert cls.guest_verdict is not Scenario.guest_verdict, f"{sid}: runs in a guest mode, no guest_verdict()"
+    if not catalogue.guest_only(sid):
+        assert cls.evaluate is not Scenario.evaluate, f"{sid}: no evaluate()"
+        assert cls.phases is not Scenario.phases, f"{sid}: no phases()"
     for name, base in vars(Scenario).items():
         if name.startswith("_") or not callable(base) or isinstance(base, property):
             continue
@@ -129,7 +133,15 @@ def test_variant_tables_in_modules_agree_with_the_registry() -> None:
 def test_guest_and_distro_go_come_from_the_registry() -> None:
     assert tuple(e.id for e in catalogue.ENTRIES if e.matrix and e.distro_go) == config.DISTRO_GO_SCENARIOS
     assert tuple(IN_MATRIX) == config.KNOWN_SCENARIOS
-    assert [sid for sid in IMPLS if catalogue.runs_in_guest(sid)] == ["selinux"]
+    from runner import lab
+    from runner.guest import MODES, mode_of
+
+    guest = [sid for sid in IMPLS if catalogue.runs_in_guest(sid)]
+    assert guest[0] == "selinux" and set(guest[1:]) <= set(lab.CASES)
+    for sid in guest:
+        assert mode_of(sid).name in MODES
+        if sid != "selinux":
+            assert catalogue.guest_only(sid) and catalogue.variants(sid) == tuple(c.variant for c in lab.CASES[sid])
 
 
 def test_config_imports_no_scenario_implementation() -> None:

@@ -1,107 +1,76 @@
 #!/bin/bash
-# The `selinux` cases of one run, in the SELinux-enforcing guest: one podman run (or build) per run of each
-# case, on the cache under test. Started by gcm-guest-job in the unpacked job directory.
+# One boot of the guest lab: mount the toolchain disks, then run each guest scenario's cases with its script
+# (<scenario>.sh, sourced: it defines run_<scenario>, which reads that scenario's lines of ./cases on stdin).
+# Started by gcm-guest-job in the unpacked job directory.
 #
 #   env GCM_RESULTS: the results directory (goes back to the host); fd 3: the serial console (GCM-MARK lines)
-#   ./params   IMAGE=<the containers' image tag>  (KEY=value lines, written by the host)
-#   ./cases    one line per container run, in order, fields separated by "|":
-#              variant|run|mount|relabel|security opts|budget|steps
-#              mount: bind | volume | build; relabel: "" | z | Z; security opts and steps: space-separated;
-#              budget: seconds the run may take (a hang guard, already scaled for the accelerator)
+#   ./params   KEY=value lines, written by the host:
+#              MODE=<selinux|systemd|nfs|apparmor>  LSM=<selinux|apparmor>  IMAGE=<the containers' image tag>
+#              GO=<toolchain>|<device>|<mountpoint>|<SELinux context or empty>   one line per toolchain mount
+#   ./cases    one line per case (a `selinux` case: per container run), fields separated by "|":
+#              scenario|toolchain|variant|budget[|scenario-specific fields]
+#              budget: seconds the case (run) may take (a hang guard, already scaled for the accelerator)
 #   ./make-image.sh, ./ro/ (case.sh, the workload, Containerfile, an empty build context)
 #
-# Each run's records go to $GCM_RESULTS/cases/<variant>/<run>/: case.sh's files, the engine's output and exit
-# code, the cache directory's label before and after, start and end times.
+# Each case's records go to $GCM_RESULTS/cases/<scenario>/<toolchain>/<variant>/ (a `selinux` case: one directory
+# per run below it), with its start and end times (t_start, t_end: epoch seconds) for the host's denial windows.
 set -u
 mark() { echo "GCM-MARK $*" >&3; }
+now() { date +%s.%N; }
 JOB=$PWD
 CASES="$GCM_RESULTS/cases"
-GO=/opt/gcm-go                  # where the toolchain disk is mounted
-HOME_CACHE=/home/gopher/.cache  # a user's ~/.cache: user_home_t, like ~/.cache/go-build
-IMAGE=
+MODE= LSM= IMAGE=
+declare -A GODIR=()  # toolchain -> the mount containers use (and every host-level case outside SELinux)
+declare -A GOHOST=() # toolchain -> the mount host-level cases use (SELinux: labelled bin_t)
 while IFS='=' read -r key value; do
 	case $key in
+	MODE) MODE=$value ;;
+	LSM) LSM=$value ;;
 	IMAGE) IMAGE=$value ;;
+	GO)
+		IFS='|' read -r tc dev dir ctx <<<"$value"
+		mkdir -p "$dir"
+		if [ -n "$ctx" ]; then mount -o "ro,context=$ctx" "$dev" "$dir" || exit 10; else mount -o ro "$dev" "$dir" || exit 10; fi
+		if [ "$ctx" = "" ] || [[ $ctx == *container_ro_file_t* ]]; then GODIR[$tc]=$dir; fi
+		if [ "$ctx" = "" ] || [[ $ctx != *container_ro_file_t* ]]; then GOHOST[$tc]=$dir; fi
+		;;
 	esac
 done <"$JOB/params"
-[ -n "$IMAGE" ] || exit 12
+[ -n "$MODE" ] || exit 12
+echo "$MODE" >"$GCM_RESULTS/mode"
 mkdir -p "$CASES"
-# the Go toolchain disk, read-only, labelled like an image layer (containers may read and execute it)
-mkdir -p "$GO"
-mount -o ro,context=system_u:object_r:container_ro_file_t:s0 /dev/vdd "$GO" || exit 10
-# the containers' image: baked into the base disk; made here only if it is missing
-mark image-start
-mkdir -p /var/lib/containers/storage/volumes
-if podman image exists "$IMAGE"; then echo baked >"$GCM_RESULTS/image-source"; else
-	bash "$JOB/make-image.sh" "$IMAGE" "$GCM_RESULTS/image.log" || exit 11
-	echo boot >"$GCM_RESULTS/image-source"
-fi
-# podman is bin_t here and runs unconfined, so its storage gets no engine type transitions: give it the
-# labels the refpolicy container module's engine domain would (its file contexts; volumes/ container_file_t)
-restorecon -R /var/lib/containers
-chcon system_u:object_r:container_file_t:s0 /var/lib/containers/storage/volumes
-ls -Zd /var/lib/containers/storage/* >"$GCM_RESULTS/storage-labels" 2>&1
-semodule -lfull 2>/dev/null | awk '$2 == "container" || $2 == "gcmstdio" {print $2 " (priority " $1 ")"}' |
-	paste -sd, >"$GCM_RESULTS/modules"
-mark image-done
-mkdir -p "$HOME_CACHE"
-# the job's read-only inputs (case.sh, the workload) are readable by every container
-chcon -R system_u:object_r:container_file_t:s0 "$JOB/ro"
-now() { date +%s.%N; }
-# -l s0: podman at level s0 (with the gcmstdio policy module) keeps container stdio working
-engine() { runcon -l s0 podman "$@"; }
-
-# The case's first run decides where its cache is: a directory in the user's home, a named volume, or the
-# build's cache mount (found under /var/tmp once a build made it).
-start_case() { # VARIANT MOUNT
-	mark case-start "$1"
-	cache=$HOME_CACHE/gcm-$1
-	case $2 in
-	bind) mkdir -p "$cache" ;;
-	volume)
-		engine volume create "gcm-$1" >/dev/null
-		cache=$(engine volume inspect --format '{{.Mountpoint}}' "gcm-$1")
-		;;
-	build) cache= ;;
-	esac
+# case_dir SCENARIO TOOLCHAIN VARIANT: the case's record directory, created
+case_dir() {
+	local d=$CASES/$1/$2/$3
+	mkdir -p "$d"
+	echo "$d"
 }
-dir_label() {
-	if [ -n "$cache" ]; then stat -c %C "$cache"; else stat -c %C /var/tmp/buildah-cache-*/*; fi
-}
-
-mapfile -t runs <"$JOB/cases"
-variant=
-for line in "${runs[@]}"; do
-	IFS='|' read -r v run mount relabel secopts budget steps <<<"$line"
-	if [ "$v" != "$variant" ]; then
-		if [ -n "$variant" ]; then mark case-end "$variant"; fi
-		variant=$v
-		start_case "$variant" "$mount"
+# What the report's preamble names: the LSMs, AppArmor and the profiles loaded at boot (before any case loads one
+# of its own), systemd, nfs-kernel-server.
+{
+	echo "lsm=$(cat /sys/kernel/security/lsm 2>/dev/null)"
+	echo "apparmor_enabled=$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)"
+	echo "apparmor=$(dpkg-query -W -f '${Version}' apparmor 2>/dev/null)"
+	if [ -r /sys/kernel/security/apparmor/profiles ]; then
+		echo "apparmor_profiles=$(wc -l </sys/kernel/security/apparmor/profiles)"
+		echo "apparmor_enforce=$(grep -c '(enforce)' /sys/kernel/security/apparmor/profiles)"
 	fi
-	out=$CASES/$variant/$run
-	read -ra step_args <<<"$steps"
-	mark run-start "$variant" "$run"
-	mkdir -p "$out"
-	chcon system_u:object_r:container_file_t:s0 "$out"
-	now >"$out/t_start"
-	dir_label >"$out/dir_label_before" 2>&1
-	if [ "$mount" = build ]; then
-		timeout -k 10 "$budget" runcon -l s0 podman build --pull=never --network=none \
-			--build-arg "GCM_IMAGE=$IMAGE" --build-arg "GCM_RUN=$run" --build-arg "GCM_STEPS=$steps" \
-			-v "$JOB/ro:/opt/gcm:ro" -v "$GO:/usr/local/go:ro" -v "$out:/out" \
-			-f "$JOB/ro/Containerfile" -t "localhost/gcm-build:$run" "$JOB/ro/ctx" >"$out/engine.log" 2>&1
-	else
-		if [ "$mount" = bind ]; then volume=$cache:/cache${relabel:+:$relabel}; else volume=gcm-$variant:/cache; fi
-		opts=()
-		read -ra sec <<<"$secopts"
-		for o in "${sec[@]}"; do opts+=(--security-opt "$o"); done
-		timeout -k 10 "$budget" runcon -l s0 podman run --rm --network=none --name "gcm-$variant-$run" \
-			"${opts[@]}" -v "$volume" -v "$JOB/ro:/opt/gcm:ro" -v "$GO:/usr/local/go:ro" -v "$out:/out" "$IMAGE" \
-			/bin/sh /opt/gcm/case.sh "$run" "${step_args[@]}" >"$out/engine.log" 2>&1
-	fi
-	echo $? >"$out/engine.rc"
-	dir_label >"$out/dir_label_after" 2>&1
-	now >"$out/t_end"
-	mark run-end "$variant" "$run" "rc=$(cat "$out/engine.rc")"
+	echo "systemd=$(systemctl --version 2>/dev/null | awk 'NR == 1 {print $2}')"
+	echo "nfs=$(dpkg-query -W -f '${Version}' nfs-kernel-server 2>/dev/null)"
+} >"$GCM_RESULTS/lab-facts.txt"
+# The scenarios in the order their lines come; each script once.
+mapfile -t scenarios < <(cut -d'|' -f1 "$JOB/cases" | awk '!seen[$0]++')
+for s in "${scenarios[@]}"; do
+	[ -f "$JOB/$s.sh" ] || {
+		echo "no script for scenario $s" >&2
+		continue
+	}
+	# shellcheck disable=SC1090 # one script per scenario, shipped in the job
+	. "$JOB/$s.sh"
+	mark scenario-start "$s"
+	"run_${s//-/_}" < <(awk -F'|' -v s="$s" '$1 == s' "$JOB/cases")
+	mark scenario-end "$s"
 done
-if [ -n "$variant" ]; then mark case-end "$variant"; fi
+cat /sys/kernel/security/apparmor/profiles >"$GCM_RESULTS/apparmor-profiles.txt" 2>/dev/null
+journalctl -k -o short-unix --no-pager >"$GCM_RESULTS/journal-kernel.txt" 2>/dev/null
+exit 0
