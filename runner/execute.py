@@ -465,7 +465,7 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
                             registry_mirror=ctx.registry_mirror, workload=job_ctx.workload)
     t0 = time.monotonic()
     try:
-        got = buildrun.run_builds(env, scenario.builds(cell), scenario.job(job_ctx), cell_tag=image.tag,
+        got = buildrun.run_builds(env, scenario.builds(cell), scenario.job(cell, job_ctx), cell_tag=image.tag,
                                   cell_image_id=image.image_id, arch_ok=arch_ok)
     except (CellProblem, *ENGINE_ERRORS, OSError) as e:  # OSError: the engine's build CLI did not run
         return finish(*_failed(ctx, cell, driver, e, f"{cell.engine} build"))

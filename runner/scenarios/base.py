@@ -79,7 +79,7 @@ class Scenario:
     def builds(self, cell: Cell) -> list[Build]:
         raise NotImplementedError(f"{self.id} is not host-driven: it has phases, not builds")
 
-    def job(self, ctx: JobContext) -> list[dict[str, Any]]:
+    def job(self, cell: Cell, ctx: JobContext) -> list[dict[str, Any]]:
         raise NotImplementedError(f"{self.id} is not host-driven: it has phases, not a build job")
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:

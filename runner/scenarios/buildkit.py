@@ -10,6 +10,12 @@ result into the build's plain progress output. Each variant is a sequence of bui
     shared      two builds at once, each with its own one-line change, on one cache id, sharing=shared
     locked      the same with sharing=locked (the second waits for the first)
     private     the same with sharing=private (the second gets its own, empty, mount)
+
+                "At once" is made sure of, not hoped for: each RUN step notes the kernel's uptime, leaves a
+                marker in its GOCACHE mount and waits (up to AT_ONCE_WAIT s) for another build's marker
+                before it builds, and notes the uptime again at its end. The finding is what each build saw
+                and whether the two RUN steps overlapped; which mount happened to start empty is a race
+                and is reported, not judged.
     nonroot     USER 1000 builds twice: cache mounts without uid=/gid= (owned by root), then, on fresh
                 cache ids, with uid=1000,gid=1000
     cross-arch  one cache id used by an amd64 build and then an arm64 build (emulated here)
@@ -24,6 +30,7 @@ buildah where its cache directory lives on the host.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +62,16 @@ EDIT_FILE = "internal/format/format.go"  # relative to the workload; the leaf pa
 DEPS_FORMAT = "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}"
 BUILD_USER = 1000  # the family images' `gopher`
 BUILD_ENV = {**OFFLINE_GO, "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE, "HOME": "/tmp"}
+AT_ONCE = ("shared", "locked", "private")  # two builds started together on one cache id
+AT_ONCE_WAIT = 5.0  # seconds a RUN step waits for the other's marker: covers the skew of two builds' starts
+# POSIX sh (busybox too): the uptime (same kernel, same clock for both RUN steps), a marker named by this
+# shell's pid and the uptime, then a wait for any other build's marker in the same mount.
+_MARK = 'read up _ < /proc/uptime; echo "start=$up"; me="$GOCACHE/gcm-at-once-$$-$up"; : > "$me"; '
+_WAIT = ('saw=0; i=0; while [ "$i" -lt {n} ]; do for f in "$GOCACHE"/gcm-at-once-*; do '
+         '[ -e "$f" ] && [ "$f" != "$me" ] && saw=1; done; [ "$saw" = 1 ] && break; sleep 0.1; i=$((i+1)); done; '
+         'echo "saw=$saw"')
+BARRIER = _MARK + _WAIT.format(n=int(AT_ONCE_WAIT * 10))
+END = 'read up _ < /proc/uptime; echo "end=$up"'
 
 
 @dataclass(frozen=True)
@@ -94,10 +111,10 @@ def builds(cell: Cell) -> list[Build]:
     raise ValueError(f"buildkit has no variant {v!r}; known: {', '.join(VARIANTS)}")
 
 
-def job(ctx: JobContext) -> list[dict[str, Any]]:
-    """The probe's job inside the RUN step."""
+def job(ctx: JobContext, at_once: bool = False) -> list[dict[str, Any]]:
+    """The probe's job inside the RUN step; at_once: between the markers of a build started with another."""
     base = {"env": BUILD_ENV, "dir": SRC, "timeout_sec": ctx.build_timeout}
-    return [
+    steps = [
         {"name": "cache-before", "kind": "du", "path": GOCACHE},
         {"name": "modcache-before", "kind": "du", "path": GOMODCACHE},
         exec_step("mod-download", ["go", "mod", "download"], **base),
@@ -105,6 +122,40 @@ def job(ctx: JobContext) -> list[dict[str, Any]]:
         exec_step("deps", ["go", "list", "-f", DEPS_FORMAT, "./..."], **base),
         {"name": "cache-after", "kind": "du", "path": GOCACHE},
     ]
+    if at_once:
+        steps.insert(2, exec_step("at-once-start", ["sh", "-c", BARRIER], **base))
+        steps.append(exec_step("at-once-end", ["sh", "-c", END], **base))
+    return steps
+
+
+def _at_once(probe: dict[str, Any]) -> dict[str, Any]:
+    """What the at-once markers printed: the RUN step's start and end uptime, and whether it saw another build."""
+    out: dict[str, Any] = {}
+    for name in ("at-once-start", "at-once-end"):
+        for line in str((step(probe, name) or {}).get("stdout") or "").splitlines():
+            key, _, value = line.partition("=")
+            if key in ("start", "end"):
+                with contextlib.suppress(ValueError):
+                    out[f"run_{key}"] = float(value)
+            elif key == "saw":
+                out["saw_other"] = value.strip() == "1"
+    return out
+
+
+def at_once_finding(first: dict[str, Any], second: dict[str, Any]) -> str | None:
+    """What two builds started together found: one live mount, separate mounts, or one after the other;
+    None when a marker is missing."""
+    need = ("run_start", "run_end", "saw_other")
+    if not all(k in o for o in (first, second) for k in need):
+        return None
+    overlapped = first["run_start"] < second["run_end"] and second["run_start"] < first["run_end"]
+    saw = (first["saw_other"], second["saw_other"])
+    if overlapped:
+        return {(True, True): "one mount, used by both at once", (False, False): "a mount each"}.get(
+            saw, "ran at once, only one saw the other's marker")
+    later = second if second["run_start"] >= first["run_end"] else first
+    return "one after the other, the later on the earlier's mount" if later["saw_other"] else \
+        "one after the other, each on a mount of its own"
 
 
 def _files(probe: dict[str, Any], name: str) -> int | None:
@@ -131,6 +182,7 @@ def build_obs(b: Build, probe: dict[str, Any] | None, outcome: dict[str, Any]) -
     o["mount_empty"] = o["cache_files_before"] == 0
     o["modcache_files_before"] = _files(probe, "modcache-before")
     o["cache_files_after"] = _files(probe, "cache-after")
+    o.update(_at_once(probe))
     s = step(probe, "build")
     if s is not None:
         o["go_build_ok"] = bool(s.get("ok"))
@@ -208,9 +260,10 @@ class Buildkit(Scenario):
     @staticmethod
     def parity(obs: Mapping[str, Any]) -> dict[str, Any]:
         """What decides a buildkit variant, whatever the workload (runner.parity compares it)."""
-        builds = {n: (o.get("go_build_ok"), o.get("mount_empty"), bool(o.get("compiled")))
+        at_once = "at_once" in obs  # which of two builds at once started on an empty mount is a race: left out
+        builds = {n: (o.get("go_build_ok"), None if at_once else o.get("mount_empty"), bool(o.get("compiled")))
                   for n, o in sorted((obs.get("builds") or {}).items())}
-        keys = ("mounts_started_empty", "second_mount_empty", "survived_prune", "survived_no_cache", "without_uid")
+        keys = ("at_once", "second_mount_empty", "survived_prune", "survived_no_cache", "without_uid")
         return {"builds": builds, **{k: obs.get(k) for k in keys if k in obs}}
 
     def host_driven(self, cell: Cell) -> bool:
@@ -222,8 +275,8 @@ class Buildkit(Scenario):
     def builds(self, cell: Cell) -> list[Build]:
         return builds(cell)
 
-    def job(self, ctx: JobContext) -> list[dict[str, Any]]:
-        return job(ctx)
+    def job(self, cell: Cell, ctx: JobContext) -> list[dict[str, Any]]:
+        return job(ctx, at_once=cell.variant in AT_ONCE)
 
     def evaluate(self, cell: Cell, probes: Probes, ctx: JobContext) -> Verdict:
         """probes: build name -> {"outcome": engine side, "probe": probe result or None}."""
@@ -283,12 +336,21 @@ class Buildkit(Scenario):
             return Verdict(Status.PASS, f"first {first['go_sec']:.1f}s/{first['compiled']} pkgs (empty mount), "
                                         f"rebuild {second['go_sec']:.1f}s/{second['compiled']} pkgs: "
                                         f"{', '.join(sorted(changed))}", obs)
-        if v in ("shared", "locked", "private"):
+        if v in AT_ONCE:
             a, b_ = first, second
             empties = sum(1 for o in (a, b_) if o.get("mount_empty"))
-            obs["mounts_started_empty"] = empties
-            return Verdict(Status.PASS, f"sharing={v}: both builds ok; {empties} of 2 mounts started empty; "
-                                        f"compiled {a['compiled']} + {b_['compiled']} pkgs", obs)
+            obs["mounts_started_empty"] = empties  # which one started empty is a race: reported, not judged
+            found = at_once_finding(a, b_)
+            if found is None:
+                return Verdict(Status.ERROR, "a build printed no at-once marker (start, saw, end): the RUN step's "
+                                             "shell did not run", obs)
+            obs["at_once"] = found
+            if v != "locked" and found.startswith("one after the other"):
+                # Started together, yet the RUN steps did not overlap: what sharing= does at once is not shown.
+                return Verdict(Status.ERROR, f"sharing={v}: the two RUN steps did not overlap (more than "
+                                             f"{AT_ONCE_WAIT:.0f} s apart), so this run cannot tell: {found}", obs)
+            return Verdict(Status.PASS, f"sharing={v}: {found}; both builds ok, compiled {a['compiled']} + "
+                                        f"{b_['compiled']} pkgs; {empties} of 2 mounts started empty", obs)
         if v == "cross-arch":
             obs["second_mount_empty"] = second.get("mount_empty")
             return Verdict(Status.PASS, f"{plan[1].name} build on the {plan[0].name} cache id: mount "
@@ -317,8 +379,8 @@ def _mount_result(c: CellResult) -> str | None:
     second = list((o.get("builds") or {}).values())[1:2]
     if v == "rebuild" and second:
         return f"rebuild: a one-line change compiled {second[0].get('compiled')} packages"
-    if v in ("shared", "locked", "private") and "mounts_started_empty" in o:
-        return f"sharing={v}: {o['mounts_started_empty']} of 2 mounts started empty"
+    if v in AT_ONCE and "at_once" in o:
+        return f"sharing={v}: {o['at_once']}"
     if v == "cross-arch" and "second_mount_empty" in o:
         return f"cross-arch: the other arch's mount was {'empty' if o['second_mount_empty'] else 'shared'}"
     if v == "prune" and "survived_prune" in o:

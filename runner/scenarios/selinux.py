@@ -113,7 +113,7 @@ class Selinux(Scenario):
     def builds(self, cell: Cell) -> list[bk.Build]:
         return bk.builds(replace(cell, variant="rebuild"))
 
-    def job(self, ctx: JobContext) -> list[dict[str, Any]]:
+    def job(self, cell: Cell, ctx: JobContext) -> list[dict[str, Any]]:
         return bk.job(ctx)
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:

@@ -43,7 +43,8 @@ def _run(reports: Path, run_id: str, selects: list[str], env: dict[str, str] | N
 def where(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str], dict[str, Any]]:
     reports = tmp_path_factory.mktemp("reports-where")
     selects = [a for d in DISTROS for s in SCENARIOS for a in ("--select", f"{d}/amd64/docker/go1.22/{s}")]
-    proc = _run(reports, RUN_ID, [*selects, "--select", "debian-12/amd64/docker/go1.27/tmpfs-goroot"])  # the default: @go1.27
+    # tmpfs-goroot: the default runs it @go1.27 only
+    proc = _run(reports, RUN_ID, [*selects, "--select", "debian-12/amd64/docker/go1.27/tmpfs-goroot"])
     data = json.loads((reports / "runs" / RUN_ID / "results.json").read_text())
     return reports, proc, {c["id"]: c for c in data["cells"]}
 

@@ -162,3 +162,42 @@ def test_a_result_from_the_wrong_machine_never_passes() -> None:
     v = Buildkit().evaluate(c, {"first": got(None, error="the build ran on machine 'aarch64', expected 'x86_64'"),
                                 "rebuild": got(probe([EDIT_PACKAGE], 400))}, CTX)
     assert v.status is Status.FAIL and "aarch64" in v.reason
+
+
+def marked(p: dict[str, Any], start: float, end: float, saw: bool) -> dict[str, Any]:
+    """A probe result of an at-once build: what its two marker steps printed."""
+    marks = [{"name": "at-once-start", "ok": True, "stdout": f"start={start}\nsaw={int(saw)}\n"},
+             {"name": "at-once-end", "ok": True, "stdout": f"end={end}\n"}]
+    return {**p, "steps": [*p["steps"], *marks]}
+
+
+def test_only_builds_started_together_carry_the_markers() -> None:
+    names = [s["name"] for s in Buildkit().job(bk_cell("shared"), CTX)]
+    assert names.index("cache-before") < names.index("at-once-start") < names.index("build") < names.index(
+        "at-once-end")
+    assert "at-once-start" not in [s["name"] for s in Buildkit().job(bk_cell("rebuild"), CTX)]
+
+
+@pytest.mark.parametrize(("variant", "a", "b", "status", "found"), [
+    # (start, end, saw) per build; which mount started empty is a race and never decides
+    ("shared", (10.0, 14.0, True), (10.5, 14.5, True), Status.PASS, "one mount, used by both at once"),
+    ("private", (10.0, 16.0, False), (10.2, 16.1, False), Status.PASS, "a mount each"),
+    ("locked", (10.0, 16.0, False), (16.1, 18.0, True), Status.PASS, "the later on the earlier's mount"),
+    ("shared", (10.0, 11.0, False), (30.0, 31.0, True), Status.ERROR, "did not overlap"),
+    ("private", (10.0, 16.0, True), (10.2, 16.1, False), Status.PASS, "only one saw"),
+])
+def test_builds_at_once_are_judged_by_what_they_saw_and_whether_they_overlapped(
+        variant: str, a: tuple[float, float, bool], b: tuple[float, float, bool], status: Status, found: str) -> None:
+    for empties in ((0, 0), (0, 300)):
+        v = Buildkit().evaluate(bk_cell(variant), {"a": got(marked(probe(["runtime"], empties[0]), *a)),
+                                                   "b": got(marked(probe(["x"], empties[1]), *b))}, CTX)
+        assert v.status is status and found in v.reason, v.reason
+        if status is Status.PASS:
+            assert Buildkit.parity(v.observations) == Buildkit.parity(
+                Buildkit().evaluate(bk_cell(variant), {"a": got(marked(probe(["runtime"], 0), *a)),
+                                                       "b": got(marked(probe(["x"], 0), *b))}, CTX).observations)
+
+
+def test_a_build_at_once_without_markers_is_an_error() -> None:
+    v = Buildkit().evaluate(bk_cell("shared"), {"a": got(probe(["runtime"], 0)), "b": got(probe(["x"], 0))}, CTX)
+    assert v.status is Status.ERROR and "marker" in v.reason
