@@ -216,8 +216,11 @@ class Bench:
             Figure("warm build on the host", [h["warm"] for h in hostt], "s", how="the same again"),
         ]
 
-    def cli_run(self, args: Sequence[str], reports: Path, ok_codes: Sequence[int] = (0,)) -> tuple[float, RunResults]:
-        cmd = [sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", *args]
+    def cli_run(self, args: Sequence[str], reports: Path, ok_codes: Sequence[int] = (0,),
+                run_id: str | None = None) -> tuple[float, RunResults]:
+        """Wall and results of `go-cache-matrix run` into `reports` (the newest run there, or `run_id`'s)."""
+        keep = ["--run-id", run_id] if run_id else []
+        cmd = [sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", *keep, *args]
         shown = " ".join(["go-cache-matrix", "run", *(repr(a) if "*" in a else a for a in args)])
         if shown not in self.commands:
             self.commands.append(shown)
@@ -226,6 +229,8 @@ class Bench:
         wall = time.monotonic() - t0
         if proc.returncode not in ok_codes:
             raise RuntimeError(f"`{' '.join(cmd)}` exited {proc.returncode}: {proc.stdout[-800:]}")
+        if run_id:
+            return wall, load_run(reports / "runs" / run_id)
         runs = sorted((reports / "runs").iterdir())
         return wall, load_run(runs[-1])
 
@@ -290,11 +295,12 @@ class Bench:
                        f"({before:.1f}s before, {after:.1f}s after)"),
                 Figure("one row's wall", [wall], "s", how="`run --select` with -n auto")]
         if self.with_default:
-            with tempfile.TemporaryDirectory(prefix="gcm-bench-default-") as tmp:
-                print("bench: the default profile", flush=True)
-                d_wall, d_run = self.cli_run([], Path(tmp), ok_codes=(0, 1))
+            # Kept beside the other runs: its table is the default run's answer, re-rendered with `report <dir>`.
+            d_id = f"{self.run_id}-default"
+            print(f"bench: the default profile (run {d_id})", flush=True)
+            d_wall, d_run = self.cli_run([], self.reports, ok_codes=(0, 1), run_id=d_id)
             figs.append(Figure(f"default profile's wall ({len(d_run.cells)} cells)", [d_wall / 60], "min", "≤ 20 min",
-                               lambda m: m <= 20, "`run` with no selection on this host"))
+                               lambda m: m <= 20, f"`run` with no selection on this host: reports/runs/{d_id}"))
         return figs
 
     def tmpfs_spread(self) -> list[Figure]:
