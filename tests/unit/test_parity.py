@@ -74,3 +74,17 @@ def test_missing_undecided_or_wrong_workload_never_count_as_agreement() -> None:
     assert rows["wrong"].problem == "built small / small, not lib / small"
     assert not any(r.equal for r in rows.values())
     assert "0 of 4 cells agree" in parity.markdown(list(rows.values()))
+
+
+def test_a_cell_n_a_in_both_for_the_same_reason_is_left_out_not_agreed(tmp_path: Path) -> None:
+    why = "GOCACHEPROG needs Go 1.24 or newer; this toolchain is go1.22.10"
+    na = _cell("d/amd64/docker/go1.22/remote", "remote", Status.NA, {}, 0.3)
+    na = CellResult(cell=na.cell, status=Status.NA, reason=why, observations={}, timings=na.timings)
+    loc = _cell("d/amd64/docker/go1.22/location:x", "location", Status.PASS, {**LOC, "workload": "lib"}, 1.0)
+    loc_full = _cell("d/amd64/docker/go1.22/location:x", "location", Status.PASS, {**LOC, "workload": "small"}, 9.0)
+    rows = parity.compare(_run(loc, na), _run(loc_full, na))
+    assert [(r.equal, r.na) for r in rows] == [(True, ""), (False, why)]
+    text = parity.markdown(rows)
+    assert "1 of 1 cells agree (1 n/a in both, left out)" in text and f"n/a in both: {why}" in text
+    other = CellResult(cell=na.cell, status=Status.NA, reason="another reason", observations={}, timings=na.timings)
+    assert parity.compare(_run(na), _run(other))[0].problem.startswith("undecided in both")
