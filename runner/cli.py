@@ -133,6 +133,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "--gcm-matrix", matrix, "--gcm-reports", args.reports, "-n", str(workers), "-rfE", "--no-header",
         "-o", "console_output_style=classic", "--gcm-options", opts.to_json(),
     ]
+    if workers != "0":
+        # Hand cells out one at a time (each worker keeps two queued): xdist's default chunks of hundreds left
+        # one worker with the last 12 minutes of a default run alone while the other had nothing to do.
+        pytest_args += ["--maxschedchunk", "1"]
     if args.run_id is not None:
         pytest_args += ["--gcm-run-id", args.run_id]
     if args.resume:
