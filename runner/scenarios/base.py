@@ -6,7 +6,7 @@ distro Go, guest modes), the base class reads it from there, so it is written on
 
     what runs     phases(cell, ctx) -> [Phase]; evaluate(cell, probes, ctx) -> Verdict;
                   guest_verdict(cell, records): a cell of a guest mode (runner.guest ran its case)
-                  host_driven(cell): the runner runs builds(cell) / job(ctx) on the engine's builder
+                  host_driven(cell): the runner runs builds(cell) / job(cell, ctx) on the engine's builder
                   instead of phases (runner.buildrun); precondition(cell): (status, reason) to settle the
                   cell before any engine work; host_observations(cell, since): the host's own records
     what it needs compares_upstream, needs_switch (runner.execute mounts those trees); workload: the cheap

@@ -64,9 +64,12 @@ BUILD_USER = 1000  # the family images' `gopher`
 BUILD_ENV = {**OFFLINE_GO, "GOCACHE": GOCACHE, "GOMODCACHE": GOMODCACHE, "HOME": "/tmp"}
 AT_ONCE = ("shared", "locked", "private")  # two builds started together on one cache id
 AT_ONCE_WAIT = 5.0  # seconds a RUN step waits for the other's marker: covers the skew of two builds' starts
-# POSIX sh (busybox too): the uptime (same kernel, same clock for both RUN steps), a marker named by this
-# shell's pid and the uptime, then a wait for any other build's marker in the same mount.
-_MARK = 'read up _ < /proc/uptime; echo "start=$up"; me="$GOCACHE/gcm-at-once-$$-$up"; : > "$me"; '
+# POSIX sh (busybox too): the uptime (same kernel, same clock for both RUN steps), the files Go put in the mount
+# (markers left out: the other build's may be there already), a marker named by the build (its GCM_BUILD build
+# arg: each RUN step has its own pid namespace, so $$ alone can repeat), then a wait for another build's marker.
+_MARK = ('read up _ < /proc/uptime; echo "start=$up"; '
+         'echo "go_files=$(find "$GOCACHE" -type f ! -name \'gcm-at-once-*\' | wc -l)"; '
+         'me="$GOCACHE/gcm-at-once-${GCM_BUILD:-x}-$$-$up"; : > "$me"; ')
 _WAIT = ('saw=0; i=0; while [ "$i" -lt {n} ]; do for f in "$GOCACHE"/gcm-at-once-*; do '
          '[ -e "$f" ] && [ "$f" != "$me" ] && saw=1; done; [ "$saw" = 1 ] && break; sleep 0.1; i=$((i+1)); done; '
          'echo "saw=$saw"')
@@ -139,6 +142,8 @@ def _at_once(probe: dict[str, Any]) -> dict[str, Any]:
                     out[f"run_{key}"] = float(value)
             elif key == "saw":
                 out["saw_other"] = value.strip() == "1"
+            elif key == "go_files" and value.strip().isdigit():
+                out["go_files_before"] = int(value)
     return out
 
 
@@ -183,6 +188,9 @@ def build_obs(b: Build, probe: dict[str, Any] | None, outcome: dict[str, Any]) -
     o["modcache_files_before"] = _files(probe, "modcache-before")
     o["cache_files_after"] = _files(probe, "cache-after")
     o.update(_at_once(probe))
+    if "go_files_before" in o:  # a build at once: the other's marker is no cache entry
+        o["cache_files_before"] = o["go_files_before"]
+        o["mount_empty"] = o["go_files_before"] == 0
     s = step(probe, "build")
     if s is not None:
         o["go_build_ok"] = bool(s.get("ok"))

@@ -198,6 +198,20 @@ def test_builds_at_once_are_judged_by_what_they_saw_and_whether_they_overlapped(
                                                        "b": got(marked(probe(["x"], 0), *b))}, CTX).observations)
 
 
+def test_the_other_build_s_marker_is_not_a_cache_entry() -> None:
+    """cache-before counts the other build's marker; the barrier's own count of Go's files decides mount_empty."""
+    a = marked(probe(["runtime"], 1), 10.0, 14.0, True)
+    a["steps"][-2]["stdout"] += "go_files=0\n"
+    v = Buildkit().evaluate(bk_cell("shared"), {"a": got(a), "b": got(marked(probe(["x"], 0), 10.5, 14.5, True))},
+                            CTX)
+    assert v.observations["builds"]["a"]["mount_empty"] is True and v.observations["mounts_started_empty"] == 2
+
+
+def test_the_marker_is_named_by_the_build_and_counts_go_s_files_without_markers() -> None:
+    script = next(s for s in Buildkit().job(bk_cell("locked"), CTX) if s["name"] == "at-once-start")["argv"][2]
+    assert "${GCM_BUILD" in script and "! -name 'gcm-at-once-*'" in script
+
+
 def test_a_build_at_once_without_markers_is_an_error() -> None:
     v = Buildkit().evaluate(bk_cell("shared"), {"a": got(probe(["runtime"], 0)), "b": got(probe(["x"], 0))}, CTX)
     assert v.status is Status.ERROR and "marker" in v.reason
