@@ -42,11 +42,11 @@ class Row:
     differences: dict[str, tuple[Any, Any]]  # decisive observation -> (cheap, full), only where they differ
     walls: tuple[float | None, float | None]
     problem: str = ""  # why the row cannot count as agreement: missing, undecided, the wrong workload
-    na: str = ""  # n/a in both runs for this same reason: no question for a workload to decide
+    na: str | None = None  # n/a in both runs for this same reason: no question for a workload to decide
 
     @property
     def equal(self) -> bool:
-        return not self.na and not self.problem and self.statuses[0] == self.statuses[1] and not self.differences
+        return self.na is None and not self.problem and self.statuses[0] == self.statuses[1] and not self.differences
 
 
 def decisive(c: CellResult) -> dict[str, Any] | None:
@@ -87,17 +87,18 @@ def compare(cheap: RunResults, full: RunResults) -> list[Row]:
         def wall(c: CellResult | None) -> float | None:
             return c.timings.get("cell_wall_sec") if c else None
 
-        na = a.reason if a and b and a.status is b.status is Status.NA and a.reason == b.reason else ""
+        na = a.reason if a and b and a.status is b.status is Status.NA and a.reason == b.reason else None
         rows.append(Row(cell=cid, workloads=(workload(a), workload(b)),
                         statuses=(a.status.value if a else "-", b.status.value if b else "-"),
-                        differences=diffs, problem="" if na else _problem(a, b), walls=(wall(a), wall(b)), na=na))
+                        differences=diffs, problem="" if na is not None else _problem(a, b), walls=(wall(a), wall(b)),
+                        na=na))
     return rows
 
 
 def _finding(r: Row) -> str:
     if r.equal:
         return "same"
-    if r.na:
+    if r.na is not None:
         return f"n/a in both: {r.na}"
     return r.problem or "; ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in r.differences.items()) or "status differs"
 
@@ -107,7 +108,7 @@ def markdown(rows: Sequence[Row]) -> str:
               f"{r.walls[0]} / {r.walls[1]}"] for r in rows]
     head = ["cell", "workload (cheap / full)", "status", "decisive observations", "cell wall s"]
     same = sum(r.equal for r in rows)
-    na = sum(bool(r.na) for r in rows)
+    na = sum(r.na is not None for r in rows)
     left_out = f" ({na} n/a in both, left out)" if na else ""
     cheap = sum(r.walls[0] or 0.0 for r in rows)
     full = sum(r.walls[1] or 0.0 for r in rows)
@@ -138,8 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     if args.output:
         Path(args.output).write_text(text)
-    judged = [r for r in rows if not r.na]
-    return 0 if judged and all(r.equal for r in judged) else 1
+    judged = [r for r in rows if r.na is None]
+    if not judged:
+        print("parity: error: every shared cell is n/a in both runs: no workload decided anything\n"
+              "  fix: select cells this host and toolchain can run (the reasons are in the table above)",
+              file=sys.stderr)
+        return 2
+    return 0 if all(r.equal for r in judged) else 1
 
 
 if __name__ == "__main__":

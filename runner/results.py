@@ -275,5 +275,12 @@ def load_run(run_dir: Path) -> RunResults:
 
 
 def latest_run(reports: Path) -> Path | None:
-    runs = sorted((reports / "runs").glob("*/run.json"))
+    """The run whose run.json was written last: ids are not in time order (`default-4`, `bench-…`, dated ones)."""
+    def written(p: Path) -> tuple[float, str]:
+        try:
+            return p.stat().st_mtime, p.parent.name
+        except FileNotFoundError:  # removed since the listing
+            return 0.0, p.parent.name
+
+    runs = sorted((reports / "runs").glob("*/run.json"), key=written)
     return runs[-1].parent if runs else None

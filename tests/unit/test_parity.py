@@ -64,13 +64,13 @@ def test_missing_undecided_or_wrong_workload_never_count_as_agreement() -> None:
     lib, small = {**LOC, "workload": "lib"}, {**LOC, "workload": "small"}
     rows = {r.cell: r for r in parity.compare(
         _run(_cell("only-cheap", "location", Status.PASS, lib, 1.0),
-             _cell("both-na", "location", Status.NA, {}, 0.1),
+             _cell("both-error", "location", Status.ERROR, {}, 0.1),
              _cell("wrong", "location", Status.PASS, small, 1.0)),
         _run(_cell("only-full", "location", Status.PASS, small, 9.0),
-             _cell("both-na", "location", Status.NA, {}, 0.1),
+             _cell("both-error", "location", Status.ERROR, {}, 0.1),
              _cell("wrong", "location", Status.PASS, small, 9.0)))}
     assert rows["only-cheap"].problem == "only in the cheap run" and rows["only-full"].problem == "only in the full run"
-    assert rows["both-na"].problem.startswith("undecided in both")
+    assert rows["both-error"].problem.startswith("undecided in both")
     assert rows["wrong"].problem == "built small / small, not lib / small"
     assert not any(r.equal for r in rows.values())
     assert "0 of 4 cells agree" in parity.markdown(list(rows.values()))
@@ -83,8 +83,22 @@ def test_a_cell_n_a_in_both_for_the_same_reason_is_left_out_not_agreed(tmp_path:
     loc = _cell("d/amd64/docker/go1.22/location:x", "location", Status.PASS, {**LOC, "workload": "lib"}, 1.0)
     loc_full = _cell("d/amd64/docker/go1.22/location:x", "location", Status.PASS, {**LOC, "workload": "small"}, 9.0)
     rows = parity.compare(_run(loc, na), _run(loc_full, na))
-    assert [(r.equal, r.na) for r in rows] == [(True, ""), (False, why)]
+    assert [(r.equal, r.na) for r in rows] == [(True, None), (False, why)]
     text = parity.markdown(rows)
     assert "1 of 1 cells agree (1 n/a in both, left out)" in text and f"n/a in both: {why}" in text
     other = CellResult(cell=na.cell, status=Status.NA, reason="another reason", observations={}, timings=na.timings)
     assert parity.compare(_run(na), _run(other))[0].problem.startswith("undecided in both")
+
+
+
+
+def test_only_n_a_cells_are_a_usage_error(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    import json
+    na = CellResult(cell={"id": "d/amd64/docker/go1.22/remote", "scenario": "remote"}, status=Status.NA,
+                    reason="GOCACHEPROG needs Go 1.24 or newer", observations={}, timings={"cell_wall_sec": 0.3})
+    for name in ("a", "b"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "run.json").write_text(json.dumps({"schema_version": 1, "run_id": name}))
+    monkeypatch.setattr(parity, "load_run", lambda run_dir: _run(na))  # the reading is runner.results' own test
+    assert parity.main([str(tmp_path / "runs" / "a"), str(tmp_path / "runs" / "b")]) == 2
+    assert "every shared cell is n/a" in capsys.readouterr().err

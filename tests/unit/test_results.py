@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.model import Status
-from runner.results import CellResult, ResultFormatError, cell_path, load_run, write_json_atomic
+from runner.results import CellResult, ResultFormatError, cell_path, latest_run, load_run, write_json_atomic
 
 
 def make(cell_id: str = "debian-12/amd64/docker/go1.22/env", status: Status = Status.PASS, **obs: object) -> CellResult:
@@ -52,3 +52,16 @@ def test_load_run_reports_damage_instead_of_crashing(tmp_path: Path) -> None:
 def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     write_json_atomic(tmp_path / "a" / "b.json", {"k": 1})
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.json"]
+
+
+def test_the_latest_run_is_the_one_written_last_not_the_last_name(tmp_path: Path) -> None:
+    """Run ids do not sort by time (`default-4`, `bench-…-default`, dated ids): report/show with no run pick the run
+    whose run.json was written last."""
+    import os
+    for i, name in enumerate(("zz-named-run", "20261206T150000Z-abc123", "bench-20261206T140000Z-x-default")):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        meta = tmp_path / "runs" / name / "run.json"
+        meta.write_text("{}")
+        os.utime(meta, (1_000_000 + i, 1_000_000 + (i if name != "20261206T150000Z-abc123" else 99)))
+    assert latest_run(tmp_path) == tmp_path / "runs" / "20261206T150000Z-abc123"
+    assert latest_run(tmp_path / "none") is None
