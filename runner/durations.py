@@ -94,10 +94,49 @@ def record(results: Iterable[CellResult], where: Path | None = None) -> None:
                               "measured": sorted(measured)})
 
 
+def _boot(cell: Cell) -> str | None:
+    """The guest boot a cell's case runs in (the host boots one guest at a time); None for the others."""
+    if not cell.engine.is_guest or cell.preset is not None:
+        return None
+    from runner.guest.modes import boot_of
+
+    try:
+        return boot_of(cell.scenario).name
+    except KeyError:
+        return None
+
+
 def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
-    """Longest expected first, so two workers do not end on one long cell; ties by id."""
+    """Longest expected first, so two workers do not end on one long cell; ties by id. Two things would leave a
+    worker waiting (a default run here spent its first 11 minutes one cell at a time: a guest boot, the timing
+    cell waiting for it, the next boot waiting for that): timing cells run alone, so they go last, one after
+    another; and the host boots one guest at a time, so each boot's cells go together, the k-th of n boots
+    after k/n of the other cells' expected time, with the other worker busy beside it."""
+    from runner.plan import is_timing
+
     exp = durations.expected(cells)
-    return sorted(cells, key=lambda c: (-exp[c.id], c.id))
+    ranked = sorted(cells, key=lambda c: (-exp[c.id], c.id))
+    timing = [c for c in ranked if c.preset is None and not c.engine.is_guest and is_timing(c.scenario)]
+    boots: dict[str, list[Cell]] = {}
+    for c in ranked:
+        if (b := _boot(c)) is not None:
+            boots.setdefault(b, []).append(c)
+    placed = {c.id for c in timing} | {c.id for group in boots.values() for c in group}
+    rest = [c for c in ranked if c.id not in placed]
+    total = sum(exp[c.id] for c in rest)
+    # Boots in the order of their longest cell; boot k of n goes in once k/n of the rest's time is ahead of it.
+    groups = sorted(boots.values(), key=lambda g: (-exp[g[0].id], g[0].id))
+    out: list[Cell] = []
+    ahead, k = 0.0, 0
+    for c in rest:
+        while k < len(groups) and ahead >= total * k / len(groups):
+            out += groups[k]
+            k += 1
+        out.append(c)
+        ahead += exp[c.id]
+    for g in groups[k:]:
+        out += g
+    return out + timing
 
 
 def workers() -> int:

@@ -28,7 +28,7 @@ def test_unmeasured_cells_are_estimated_from_costs(tmp_path: Path) -> None:
     assert d.runs == 0 and d.warning is None
     wall, source = durations.estimate(cells, d, 2)
     assert wall > 0 and "no earlier run" in source
-    assert durations.order(cells, d)[0].cost == max(c.cost for c in cells)
+    assert durations.order(cells, d)[0].cost == max(c.cost for c in cells if not plan.is_timing(c.scenario))
 
 
 def test_measured_cells_reorder_and_scale_the_rest(tmp_path: Path) -> None:
@@ -41,7 +41,8 @@ def test_measured_cells_reorder_and_scale_the_rest(tmp_path: Path) -> None:
     assert d.runs == 2 and d.cells[slow_cheap.id] == 4000.0  # the mean of the old figure and the new one
     exp = d.expected(cells)
     assert exp[slow_cheap.id] == 4000.0
-    assert durations.order(cells, d)[0].id == max(sorted(exp), key=lambda cid: exp[cid])
+    behavioural = sorted(c.id for c in cells if not plan.is_timing(c.scenario))  # timing cells go last
+    assert durations.order(cells, d)[0].id == max(behavioural, key=lambda cid: exp[cid])
     assert "2 earlier runs" in durations.estimate(cells, d, 2)[1]
     assert slow_cheap.id in d.measured
     # Seconds per cost unit come from what was measured: every other cell is scaled the same way.
@@ -97,3 +98,29 @@ def test_the_file_can_be_named_and_the_suite_keeps_its_own(monkeypatch: pytest.M
     monkeypatch.delenv("GCM_DURATIONS")
     monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path / "cache"))
     assert durations.path() == tmp_path / "cache" / "durations.json"
+
+
+def test_timing_cells_go_last_and_guest_boots_are_spread_through_the_rest(tmp_path: Path) -> None:
+    """Longest first would put both guest boots and both tmpfs-goroot cells at the front: each waits for the one
+    before (one guest boot at a time; timing cells alone), and a worker idles."""
+    from runner.guest.modes import boot_of
+    from runner.plan import is_timing
+
+    cfg = config.load(ROOT / "matrix.toml")
+    cells = plan.build_plan(cfg, plan.Choices(select=("debian-1[23]/amd64/*/go1.27/*",)), host_arch=Arch.AMD64)
+    f = tmp_path / "durations.json"
+    guest = [c for c in cells if c.engine.is_guest and c.preset is None]
+    leaders = {boot_of(c.scenario).name: c for c in guest}
+    durations.record([_result(c.id, 300.0) for c in leaders.values()]
+                     + [_result(c.id, 200.0) for c in cells if c.scenario == "tmpfs-goroot"], f)
+    got = durations.order(cells, durations.load(f))
+    assert sorted(c.id for c in got) == sorted(c.id for c in cells)
+    timing = [i for i, c in enumerate(got) if not c.engine.is_guest and c.preset is None and is_timing(c.scenario)]
+    assert timing and timing == list(range(len(got) - len(timing), len(got))), "timing cells last, together"
+    assert got[0].engine.is_guest, "the first boot starts at once"
+    starts = sorted(min(i for i, c in enumerate(got) if c.engine.is_guest and boot_of(c.scenario).name == b)
+                    for b in leaders)
+    assert len(starts) == 2 and starts[1] - starts[0] > 20, "the second boot comes after other work, not next"
+    for b in leaders:  # each boot's cells together
+        idx = [i for i, c in enumerate(got) if c.engine.is_guest and c.preset is None and boot_of(c.scenario).name == b]
+        assert idx == list(range(idx[0], idx[0] + len(idx)))
