@@ -76,6 +76,22 @@ class RunContext:
     _engine_facts: dict[tuple[Engine, str | None], dict[str, Any] | EngineNotAnswering] = field(default_factory=dict)
     # (engine, endpoint) -> why it is gone: the engine stopped answering mid-run; its remaining cells fail fast.
     lost: dict[tuple[Engine, str | None], str] = field(default_factory=dict)
+    # (engine, endpoint, distro, arch, distro Go) -> why its image could not be had: the run's other cells of that
+    # image say the same without asking the registry again (943 failed pulls took 8 minutes of a default run here).
+    unavailable_images: dict[tuple[str, str | None, str, str, bool], str] = field(default_factory=dict)
+
+    def provision(self, driver: Driver, cell: Cell) -> images.CellImage:
+        """The cell's image (images.provision); one that could not be had is not asked for again in this run:
+        its other cells get the same reason."""
+        key = (cell.engine.value, cell.endpoint, cell.distro.id, cell.arch.value, cell.toolchain.is_distro)
+        if (why := self.unavailable_images.get(key)) is not None:
+            raise images.ImageUnavailable(why)
+        try:
+            return images.provision(driver, cell.distro, cell.arch, self.images_dir, emulated=cell.emulated,
+                                    distro_go=cell.toolchain.is_distro, mirror=self.registry_mirror)
+        except images.ImageUnavailable as e:
+            self.unavailable_images[key] = str(e)
+            raise
 
     def labels(self, cell_id: str) -> dict[str, str]:
         """The labels of everything created for cell_id in this run: `clean` and the start-up sweep find them."""
@@ -288,8 +304,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     t_prov = time.monotonic()
     labels = ctx.labels(cell.id)
     try:
-        image = images.provision(driver, cell.distro, cell.arch, ctx.images_dir, emulated=cell.emulated,
-                                 distro_go=cell.toolchain.is_distro, mirror=ctx.registry_mirror)
+        image = ctx.provision(driver, cell)
         result.image = image.to_dict()
         tree: toolchains.GoTree | None = None
         if cell.toolchain.is_distro:

@@ -102,3 +102,41 @@ def test_engine_facts_raise_the_cells_problem_once(monkeypatch: pytest.MonkeyPat
         assert outcome(e.value) == (Status.UNAVAILABLE, "engine: docker does not answer at default socket\n"
                                                         "  fix: start dockerd", {})
     assert asked == ["docker"]
+
+
+def test_an_image_that_could_not_be_had_is_not_pulled_again_in_the_run(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Any) -> None:
+    """943 unavailable cells each asked the registry again (8 minutes of a default run): one try per image and run,
+    the same reason for every cell of it; another image, or another run, asks again."""
+    import dataclasses
+    from pathlib import Path
+
+    from runner import config, plan
+    from runner.model import Arch
+
+    tried: list[str] = []
+
+    def provision(driver: Any, distro: Any, arch: Any, images_dir: Any, **kw: Any) -> Any:
+        tried.append(f"{distro.id}/{arch.value}")
+        raise images.ImageUnavailable(f"pull {distro.id} failed: no such host")
+
+    monkeypatch.setattr(images, "provision", provision)
+    cfg = config.load(str(Path(__file__).resolve().parents[2] / "matrix.toml"))
+    cells = plan.build_plan(cfg, plan.Choices(select=("alpine-3.23/amd64/docker/go1.22/location:*",
+                                                      "alpine-3.24/amd64/docker/go1.22/env")), host_arch=Arch.AMD64)
+
+    def run() -> list[str]:
+        ctx = execute.RunContext(run_id="t", run_dir=tmp_path, cfg=cfg, images_dir=tmp_path, host_arch=Arch.AMD64,
+                                 profile="default")
+        reasons = []
+        for c in cells:
+            with pytest.raises(images.ImageUnavailable) as e:
+                ctx.provision(None, dataclasses.replace(c))
+            reasons.append(str(e.value))
+        return reasons
+
+    reasons = run()
+    assert len(cells) > 3 and sorted(tried) == ["alpine-3.23/amd64", "alpine-3.24/amd64"], tried
+    assert set(reasons) == {"pull alpine-3.23 failed: no such host", "pull alpine-3.24 failed: no such host"}
+    run()
+    assert len(tried) == 4, "a new run asks again"
