@@ -131,6 +131,26 @@ def exec_step(name: str, argv: list[str], **kw: Any) -> dict[str, Any]:
     return {"name": name, "kind": "exec", "argv": argv, **kw}
 
 
+BARRIER_TRIES = 6000  # x 0.01 s: how long a replica waits for the others at a barrier
+BARRIER_LEAD_SEC = 0.5  # after the last replica arrives, all start this much later, at the same moment
+
+
+def barrier_step(root: str, replicas: int) -> dict[str, Any]:
+    """For a Phase with replicas: each replica writes the time it got here to `root` (a mount they share) and
+    waits for all; then every replica sleeps until the same moment (the latest arrival + BARRIER_LEAD_SEC), so
+    the steps after it start together however late the engine started one of the containers."""
+    r = f'{root}/ready-"$GCM_REPLICA"'
+    script = (f'date +%s.%N > {root}/ready.tmp-"$GCM_REPLICA" && mv {root}/ready.tmp-"$GCM_REPLICA" {r}; '
+              f'i=0; while set -- {root}/ready-*; [ "$#" -lt {replicas} ]; do i=$((i+1)); '
+              f'[ "$i" -gt {BARRIER_TRIES} ] && echo "barrier: only $# of {replicas} ready" >&2 && exit 1; '
+              'sleep 0.01; done; '
+              f't=$(cat {root}/ready-* | sort -n | tail -n 1); '
+              f'd=$(awk -v t="$t" -v n="$(date +%s.%N)" \'BEGIN {{ d = t + {BARRIER_LEAD_SEC} - n; '
+              'if (d < 0) d = 0; printf "%.3f", d }\'); '
+              f'echo "start at $t + {BARRIER_LEAD_SEC}: sleep $d"; sleep "$d"')
+    return exec_step("barrier", ["sh", "-c", script], timeout_sec=BARRIER_TRIES * 0.02 + 30)
+
+
 def step(probe: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     for s in probe.get("steps", []):
         if s.get("name") == name:

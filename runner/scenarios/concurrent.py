@@ -70,6 +70,7 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    barrier_step,
     build_argv,
     catalogue,
     describe_failure,
@@ -83,6 +84,7 @@ from runner.stats import rate_text
 
 VARIANTS = catalogue.variants("concurrent")  # the registry line lists them
 N = 4
+REPLICAS = 2  # containers: containers at once, each running N // REPLICAS builds
 CACHE_ROOT = "/gocache"
 GOCACHE = f"{CACHE_ROOT}/build"
 GOMODCACHE = f"{CACHE_ROOT}/mod"
@@ -215,7 +217,7 @@ def targets(variant: str, workload: str = "small") -> list[Target]:
     if variant == "mixed":
         return [main, main, SECOND[workload], SECOND[workload]]
     if variant == "containers":
-        return [main] * 2
+        return [main] * (N // REPLICAS)
     if variant == "clean-during":
         return [main] * 3
     if variant.startswith("many-"):
@@ -412,8 +414,10 @@ class Concurrent(Scenario):
         if v == "containers":
             return [
                 Phase("prepare", setup_steps(ctx), mounts=(MOUNT,)),
-                Phase("parallel", [*setup_steps(ctx, download=False), *parallel(builds)], mounts=(MOUNT,),
-                      replicas=2),
+                # The barrier: the engine may start the second container seconds after the first (seen on a
+                # busy host: the first had finished its builds, the second's found the cache full).
+                Phase("parallel", [*setup_steps(ctx, download=False), barrier_step(CACHE_ROOT, REPLICAS),
+                                   *parallel(builds)], mounts=(MOUNT,), replicas=REPLICAS),
                 Phase("final", [*setup_steps(ctx, download=False), *after_all], mounts=(MOUNT,)),
             ]
         if v.startswith("many-"):
@@ -439,6 +443,14 @@ class Concurrent(Scenario):
                 s = step(p, name)
                 if s is not None and not s.get("ok"):
                     return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
+        if v == "containers":
+            met = {n: step(p, "barrier") for n, p in par_probes.items()}
+            obs["barrier_met"] = all(b and b.get("ok") for b in met.values())
+            if not obs["barrier_met"]:
+                said = "; ".join(f"{n}: {describe_failure(b, 'barrier')}" for n, b in met.items()
+                                 if not (b and b.get("ok")))
+                return Verdict(Status.ERROR, f"the {REPLICAS} containers did not start their builds together: {said}",
+                               obs)
 
         runs: list[dict[str, Any]] = []
         raw: list[Mapping[str, Any]] = []  # the probe's build results: which packages each compiled

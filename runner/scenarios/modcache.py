@@ -59,6 +59,7 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    barrier_step,
     catalogue,
     describe_failure,
     exec_step,
@@ -90,8 +91,6 @@ MODE_PATHS = {
     "parent_dir": "gcm.example",
     "zip": "cache/download/gcm.example/greet/@v/v1.1.0.zip",
 }
-BARRIER_TRIES = 6000  # x 0.01 s: how long a replica waits for the other at the barrier
-BARRIER_LEAD_SEC = 0.5  # after the last replica arrives, all start this much later, at the same moment
 
 
 def env(cache: str, flags: str | None = None) -> dict[str, str]:
@@ -138,21 +137,6 @@ def exists_step(name: str, path: str) -> dict[str, Any]:
 
 def copy_src() -> dict[str, Any]:
     return {"name": "copy-src", "kind": "copytree", "path": f"{WORKLOADS}/small", "dest": SRC, "stop_on_error": True}
-
-
-def barrier_step() -> dict[str, Any]:
-    """Each replica writes the time it got here to the shared mount and waits for all; then every replica
-    sleeps until the same moment (the latest arrival + BARRIER_LEAD_SEC), so the downloads start together."""
-    r = f'{MOUNT_ROOT}/ready-"$GCM_REPLICA"'
-    script = (f'date +%s.%N > {MOUNT_ROOT}/ready.tmp-"$GCM_REPLICA" && mv {MOUNT_ROOT}/ready.tmp-"$GCM_REPLICA" {r}; '
-              f'i=0; while set -- {MOUNT_ROOT}/ready-*; [ "$#" -lt {REPLICAS} ]; do i=$((i+1)); '
-              f'[ "$i" -gt {BARRIER_TRIES} ] && echo "barrier: only $# of {REPLICAS} ready" >&2 && exit 1; '
-              'sleep 0.01; done; '
-              f't=$(cat {MOUNT_ROOT}/ready-* | sort -n | tail -n 1); '
-              f'd=$(awk -v t="$t" -v n="$(date +%s.%N)" \'BEGIN {{ d = t + {BARRIER_LEAD_SEC} - n; '
-              'if (d < 0) d = 0; printf "%.3f", d }\'); '
-              f'echo "start at $t + {BARRIER_LEAD_SEC}: sleep $d"; sleep "$d"')
-    return exec_step("barrier", ["sh", "-c", script], timeout_sec=BARRIER_TRIES * 0.02 + 30)
 
 
 def download_steps(ctx: JobContext) -> list[dict[str, Any]]:
@@ -346,7 +330,7 @@ class ModCache(Scenario):
             Phase("inproc", [copy_src(), {"name": "parallel", "kind": "parallel", "steps": downloads},
                              go_step("verify", ["go", "mod", "verify"], ctx, GOMODCACHE, user=False),
                              counts_step("mode-counts", GOMODCACHE)], mounts=(a,)),
-            Phase("across", [copy_src(), barrier_step(),
+            Phase("across", [copy_src(), barrier_step(MOUNT_ROOT, REPLICAS),
                              {"name": "parallel", "kind": "parallel", "steps": per_replica}],
                   mounts=(b,), replicas=REPLICAS),
             Phase("verify", [copy_src(), go_step("verify", ["go", "mod", "verify"], ctx, GOMODCACHE, user=False),

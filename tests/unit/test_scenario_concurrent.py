@@ -36,12 +36,13 @@ def run(name: str, compiled: int = 40, ok: bool = True, stderr: str = "", sec: f
 
 
 def probe(builds: list[dict[str, Any]], afters: list[dict[str, Any]], setup_ok: bool = True,
-          started: str = "2026-11-01T10:00:00Z") -> dict[str, Any]:
+          started: str = "2026-11-01T10:00:00Z", barrier: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"started": started, "steps": [
         {"name": "copy-src", "ok": True, "wall_sec": 0.01},
         {"name": "mkdir", "ok": True, "exit_code": 0, "wall_sec": 0.01},
         {"name": "mod-download", "ok": setup_ok, "exit_code": 0 if setup_ok else 1, "wall_sec": 0.5,
          "stderr": "" if setup_ok else "go: gcm.example/greet@v1.1.0: not found\n"},
+        *([barrier] if barrier else []),
         {"name": "cache-before", "ok": True, "usage": {"exists": True, "bytes": 0, "files": 0}},
         {"name": "parallel", "kind": "parallel", "ok": all(b["ok"] for b in builds), "wall_sec": 21.0,
          "parallel": builds, "after": {GOCACHE: {"exists": True, "bytes": 9, "files": 398}}},
@@ -131,16 +132,33 @@ def test_mixed_needs_both_warm_builds_at_zero() -> None:
     assert v.status is Status.FAIL and "warm-gofmt build compiled 2" in v.reason
 
 
+MET = {"name": "barrier", "ok": True, "exit_code": 0, "wall_sec": 0.0}
+
+
 def test_containers_records_overlap() -> None:
-    p1 = probe([run("small-1"), run("small-2")], [], started="2026-11-01T10:00:00Z")
-    p2 = probe([run("small-1"), run("small-2")], [], started="2026-11-01T10:00:05Z")
+    p1 = probe([run("small-1"), run("small-2")], [], started="2026-11-01T10:00:00Z", barrier={**MET, "wall_sec": 5.0})
+    p2 = probe([run("small-1"), run("small-2")], [], started="2026-11-01T10:00:05Z", barrier=MET)
     final = probe([], [run("warm", 0)])
     v = Concurrent().evaluate(ccell("containers"), {"prepare": final, "parallel.1": p1, "parallel.2": p2,
                                                     "final": final}, CTX)
     assert v.status is Status.PASS, v.reason
     o = v.observations
     assert o["n"] == 4 and [b["name"] for b in o["builds"]][:2] == ["parallel.1/small-1", "parallel.1/small-2"]
-    assert o["containers_start_gap_sec"] == 5.0 and o["containers_overlap_sec"] == 16.0
+    # the first container waited 5 s at the barrier for the second: their parallel steps start together
+    assert o["barrier_met"] is True
+    assert o["containers_start_gap_sec"] == 0.0 and o["containers_overlap_sec"] == 21.0
+
+
+def test_containers_that_missed_the_barrier_are_an_error_not_a_pass() -> None:
+    alone = {**MET, "ok": False, "exit_code": 1, "stderr": "barrier: only 1 of 2 ready\n"}
+    p1 = probe([run("small-1"), run("small-2")], [], barrier=alone)
+    p2 = probe([run("small-1", 0), run("small-2", 0)], [], barrier=MET)
+    final = probe([], [run("warm", 0)])
+    v = Concurrent().evaluate(ccell("containers"), {"prepare": final, "parallel.1": p1, "parallel.2": p2,
+                                                    "final": final}, CTX)
+    assert v.status is Status.ERROR and v.observations["barrier_met"] is False
+    assert "did not start their builds together: parallel.1: barrier: exit 1: barrier: only 1 of 2 ready" in v.reason
+    assert "parallel.2" not in v.reason
 
 
 def clean_during(failed: str | None, warm_up: dict[str, Any], warm: dict[str, Any]) -> dict[str, Any]:
