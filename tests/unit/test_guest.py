@@ -102,8 +102,10 @@ def test_a_cell_without_qemu_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp
 
 # ---------------------------------------------------------------- plan
 def _cell(cfg: config.MatrixConfig, variant: str, toolchain: str = "go1.22") -> Any:
-    return plan.build_plan(cfg, plan.Choices(select=(f"debian-12/amd64/podman-selinux/{toolchain}/selinux:{variant}",),
-                                             engines=(Engine.PODMAN_SELINUX,)), host_arch=Arch.AMD64)[0]
+    # the selinux profile: every toolchain's cases (the default profile runs "selinux@go1.27")
+    return plan.build_plan(cfg, plan.Choices(profile="selinux", engines=(Engine.PODMAN_SELINUX,),
+                                             select=(f"debian-12/amd64/podman-selinux/{toolchain}/selinux:{variant}",)),
+                           host_arch=Arch.AMD64)[0]
 
 
 def test_the_guest_engine_plans_only_the_guest_scenarios_on_debian_12_amd64(cfg: config.MatrixConfig) -> None:
@@ -112,7 +114,8 @@ def test_the_guest_engine_plans_only_the_guest_scenarios_on_debian_12_amd64(cfg:
                        if catalogue.runs_in_guest(sid)}
     assert cells and {c.scenario for c in cells} == guest_scenarios and "selinux" in guest_scenarios
     assert {(c.distro.id, c.arch) for c in cells} == {("debian-12", Arch.AMD64)}
-    assert "debian-12/amd64/podman-selinux/go1.22/selinux:bind-z" in {c.id for c in cells}
+    assert "debian-12/amd64/podman-selinux/go1.27/selinux:bind-z" in {c.id for c in cells}
+    assert {c.toolchain.id for c in cells} == {"go1.27"}  # "selinux@go1.27", like the lab's scenarios
     assert {c.variant for c in cells if c.scenario == "selinux"} == set(se.VARIANTS)
     # a guest-only scenario gets no cell on a host engine
     host = plan.build_plan(cfg, plan.Choices(engines=(Engine.DOCKER,)), host_arch=Arch.AMD64)
