@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "it-engines"
 ENGINES = ("docker", "podman")
 CELLS = [f"debian-12/amd64/{e}/go1.22/{s}" for e in ENGINES for s in ("cold-warm:small", "buildkit:rebuild")]
-SELINUX = "debian-12/amd64/podman/go1.22/selinux:bind-z"
+SELINUX = "debian-12/amd64/podman/go1.27/selinux:bind-z"  # the default profile runs "selinux@go1.27"
 PODMAN_SOCKET = "unix:///run/podman/podman.sock"
 
 
