@@ -75,7 +75,10 @@ def test_every_case_was_measured_in_one_enforcing_boot(run: Any) -> None:
     boots = {json.dumps(c["observations"]["guest"]["cases_in_boot"]) for c in cells.values()}
     hosts = [f"se-host/{TOOLCHAIN}/{c.variant}" for c in lab.CASES["se-host"]]
     assert boots == {json.dumps([f"selinux/{TOOLCHAIN}/{v}" for v in VARIANTS] + hosts)}, "all cases ran in one boot"
-    assert sum(1 for c in cells.values() if not c["timings"]["shared_boot"]) == 1
+    # One cell of the boot booted it, the rest read its results: whichever went first in the run's order, which
+    # follows the durations measured on this host (an se-host cell as often as a selinux one).
+    assert sum(1 for c in every.values() if not c["timings"]["shared_boot"]) == 1, \
+        {k: c["timings"]["shared_boot"] for k, c in every.items()}
     g = cells["bind"]["observations"]["guest"]
     assert g["mode"] == "selinux" and "selinux" in g["lsm"].split(",")
     assert g["enforce"] == "Enforcing" and g["accel"] in ("KVM", "TCG") and g["duration_factor"] > 0
