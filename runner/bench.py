@@ -348,9 +348,11 @@ class Bench:
                 seen.append(f"{spread:.1f} % (median {med:.2f}×, {n} reps; other runs' containers "
                             f"{alone.get('other_runs_containers')}, load {alone.get('loadavg_before')} → "
                             f"{alone.get('loadavg_after')})")
-            if failed:
+            if not spreads:
                 figs.append(Figure(name, [], "%", na=failed))
                 continue
+            if failed:  # the runs before it were measured: they stay, and the failure is named beside them
+                seen.append(f"run {len(spreads) + 1} of {self.reps}: {failed}")
             within = sum(1 for x in spreads if x <= 10)
             figs.append(Figure(name, spreads, "%", "≤ 10 %" if not beside else "", (lambda m: m <= 10) if not beside
                                else None,
