@@ -151,6 +151,21 @@ def barrier_step(root: str, replicas: int) -> dict[str, Any]:
     return exec_step("barrier", ["sh", "-c", script], timeout_sec=BARRIER_TRIES * 0.02 + 30)
 
 
+def barrier_missed(probes: Mapping[str, Mapping[str, Any]], what: str) -> tuple[list[str], str | None]:
+    """The barrier_step of each replica's probe ({"<phase>.1": probe, ...}): what each said, and the reason for an
+    error when one replica did not meet the others (then the replicas' steps did not run together, so what they
+    observed says nothing about running at once: the tool failed to set the cell up, not the cache)."""
+    lines, missed = [], []
+    for name, p in probes.items():
+        b = next((s for s in p.get("steps", []) if s.get("name") == "barrier"), None) or {}
+        lines.append(f"{name}: " + (first_line(b.get("stdout")) or first_line(b.get("stderr"))))
+        if not b.get("ok"):
+            missed.append(f"{name}: {describe_failure(b or None, 'barrier')}")
+    if not missed:
+        return lines, None
+    return lines, f"the {len(probes)} containers of {what} did not start together: " + "; ".join(missed)
+
+
 def step(probe: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     for s in probe.get("steps", []):
         if s.get("name") == name:

@@ -70,6 +70,7 @@ from runner.scenarios import (
     Phase,
     Probes,
     Verdict,
+    barrier_missed,
     barrier_step,
     build_argv,
     catalogue,
@@ -444,13 +445,10 @@ class Concurrent(Scenario):
                 if s is not None and not s.get("ok"):
                     return Verdict(Status.ERROR, f"setup: {describe_failure(s, name)}", obs)
         if v == "containers":
-            met = {n: step(p, "barrier") for n, p in par_probes.items()}
-            obs["barrier_met"] = all(b and b.get("ok") for b in met.values())
-            if not obs["barrier_met"]:
-                said = "; ".join(f"{n}: {describe_failure(b, 'barrier')}" for n, b in met.items()
-                                 if not (b and b.get("ok")))
-                return Verdict(Status.ERROR, f"the {REPLICAS} containers did not start their builds together: {said}",
-                               obs)
+            obs["barrier"], missed = barrier_missed(par_probes, "the parallel builds")
+            obs["barrier_met"] = missed is None
+            if missed is not None:
+                return Verdict(Status.ERROR, missed, obs)
 
         runs: list[dict[str, Any]] = []
         raw: list[Mapping[str, Any]] = []  # the probe's build results: which packages each compiled

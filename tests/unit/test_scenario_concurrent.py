@@ -157,7 +157,8 @@ def test_containers_that_missed_the_barrier_are_an_error_not_a_pass() -> None:
     v = Concurrent().evaluate(ccell("containers"), {"prepare": final, "parallel.1": p1, "parallel.2": p2,
                                                     "final": final}, CTX)
     assert v.status is Status.ERROR and v.observations["barrier_met"] is False
-    assert "did not start their builds together: parallel.1: barrier: exit 1: barrier: only 1 of 2 ready" in v.reason
+    assert "containers of the parallel builds did not start together: parallel.1: barrier: exit 1: barrier: only 1 " \
+           "of 2 ready" in v.reason
     assert "parallel.2" not in v.reason
 
 

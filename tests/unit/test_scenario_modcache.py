@@ -144,6 +144,18 @@ def test_concurrent_passes_and_measures_overlap() -> None:
     assert o["across_containers"]["barrier_met"] is True and len(o["across_containers"]["runs"]) == 4
 
 
+def test_concurrent_downloads_that_missed_the_barrier_are_an_error_as_in_concurrent() -> None:
+    """Missed barriers are judged alike in both scenarios (runner.scenarios.barrier_missed): the downloads across
+    containers did not overlap, so their 0 failures decide nothing."""
+    probes = concurrent_probes()
+    probes["across.1"]["steps"][1] = ex("barrier", 1, stderr="barrier: only 1 of 2 ready\n")
+    v = ModCache().evaluate(mcell("concurrent"), probes, CTX)
+    assert v.status is Status.ERROR and v.observations["across_containers"]["barrier_met"] is False
+    assert v.reason.startswith("the 2 containers of the downloads across containers did not start together: "
+                               "across.1: barrier: exit 1: barrier: only 1 of 2 ready"), v.reason
+    assert "across.2" not in v.reason
+
+
 def test_concurrent_fails_on_a_failed_download_or_verify() -> None:
     v = ModCache().evaluate(mcell("concurrent"), concurrent_probes(fail=True), CTX)
     assert v.status is Status.FAIL and "1 of 4 concurrent downloads (across containers)" in v.reason
