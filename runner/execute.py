@@ -20,7 +20,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import buildrun, cacheprog, guest, host, images, preflight, slot, toolchains
+from runner import buildrun, cacheprog, guest, host, images, once, preflight, slot, toolchains
 from runner import probe as probe_build
 from runner.config import MIN_GO, MatrixConfig, env_workload, version_key
 from runner.drivers import driver_for
@@ -46,6 +46,7 @@ from runner.scenarios import (
     UPSTREAM_GOROOT,
     WORKLOADS,
     JobContext,
+    Phase,
     Verdict,
     registry,
 )
@@ -365,6 +366,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         Mount(source=str(proxy_dir), target=PROXY),
     ]
     probes: dict[str, dict[str, Any]] = {}
+    reused: dict[str, str] = {}  # phase -> the cell of this run that made it (runner.once)
     timings["phases"] = {}
     since = time.time()
     try:
@@ -381,11 +383,22 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
                 images_made[SCRATCH_IMAGE] = driver.scratch_image(
                     f"gcm-scratch/{cell.slug.lower()[:100]}:{ctx.run_id.lower()}", labels)
                 stack.callback(driver.remove_image, images_made[SCRATCH_IMAGE])
+            container_env = DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV
             for phase in phases:
-                ran = run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
-                                images_made, labels, work, factor,
-                                DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV)
+                def run(phase: Phase = phase) -> dict[str, Any]:
+                    return run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
+                                     images_made, labels, work, factor, container_env)
+
+                if once.usable(phase):  # made by the first cell of the run that needs it, copied by the rest
+                    digest = once.key(phase, image_tag=images_made.get(f"distro:{phase.distro}", image.tag),
+                                      base_mounts=base_mounts, arch=cell.arch.value, engine=cell.engine.value,
+                                      endpoint=cell.endpoint, env=container_env)
+                    ran = once.made_once(ctx.run_dir / "work", phase, digest, cell.id, work / "data", run)
+                else:
+                    ran = run()
                 timings["phases"][phase.name] = ran.pop("timing")
+                if "reused" in timings["phases"][phase.name]:
+                    reused[phase.name] = timings["phases"][phase.name]["reused"]["from"]
                 if "probes" not in ran:
                     return finish(Status.ERROR, *_engine_error(ctx, cell, driver,
                                                                f"phase {phase.name}: {ran['error']}"))
@@ -404,7 +417,9 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         remove_tree(work, runs_root(ctx.run_dir))
     timings["teardown_sec"] = round(time.monotonic() - t_teardown, 3)
 
-    timings["in_container_sec"] = round(sum(float(p.get("wall_sec", 0.0)) for p in probes.values()), 3)
+    # A phase copied from another cell ran in that cell's container, not in this cell's.
+    timings["in_container_sec"] = round(sum(float(p.get("wall_sec", 0.0)) for name, p in probes.items()
+                                            if name not in reused), 3)
     timings["steps"] = {f"{name}.{s['name']}" if len(probes) > 1 else s["name"]: round(float(s.get("wall_sec", 0)), 3)
                         for name, p in probes.items() for s in p.get("steps", [])}
     machines = {p.get("machine") for p in probes.values()}
@@ -419,6 +434,8 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         else summarise_steps(next(iter(probes.values())))
     obs["machine"] = cell.arch.to_uname()
     obs.setdefault("workload", job_ctx.workload)  # a variant that builds another workload says so itself
+    if reused:
+        obs["made_once"] = reused  # these phases' steps and files are another cell's, of this run (runner.once)
     obs.update(scenario.host_observations(cell, since))
     return finish(verdict.status, verdict.reason, obs)
 

@@ -87,6 +87,8 @@ class Phase:
     replicas: N > 1 starts N containers at once on the same mounts, each running the steps with
     GCM_REPLICA=1..N in its environment; their probes are "<name>.1" .. "<name>.N".
     security_opt: the engine's --security-opt values for this phase's containers (e.g. "label=disable").
+    once: a key for a phase whose outcome does not depend on the cell (a populated cache several cells start
+    from): the run makes it once per key and inputs, and later cells copy it (runner.once).
     """
 
     name: str
@@ -99,6 +101,7 @@ class Phase:
     replicas: int = 1
     distro: str | None = None
     security_opt: tuple[str, ...] = ()
+    once: str = ""
 
     def __post_init__(self) -> None:
         if self.replicas < 1 or (self.replicas > 1 and (self.container == "restart" or self.commit)):

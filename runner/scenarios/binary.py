@@ -129,7 +129,9 @@ class StaticBinary(Scenario):
             Phase("build", [*_prepare(ctx), exec_step("build-plain", ["go", "build", "-o", f"{SHARED}/app", "."],
                                                       dir=SRC, env=STATIC_ENV, timeout_sec=ctx.build_timeout,
                                                       stop_on_error=True), read_os],
-                  mounts=(SHARED_MOUNT,), distro=cell.variant.removeprefix("from-")),
+                  mounts=(SHARED_MOUNT,), distro=cell.variant.removeprefix("from-"),
+                  # the build is the source distro's, whatever the cell's: each target row copies the run's one
+                  once="static-binary-build"),
             Phase("main", [exec_step("run-plain", [f"{SHARED}/app"], timeout_sec=60), *_scratch(f"{SHARED}/app"),
                            read_os], mounts=(SHARED_MOUNT,)),
             _from_scratch(),

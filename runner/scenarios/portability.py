@@ -3,7 +3,8 @@ binaries the same?
 
 portability:from-<distro>  (the cell's distro is the target; matrix.toml lists the sources)
     populate  in <distro>'s image: `go mod download`, a plain build and a `-trimpath` build of the small
-              workload at /tmp/gcm/src, caches on a bind mount
+              workload at /tmp/gcm/src, caches on a bind mount; made once per run (runner.once): the other
+              target rows of the run copy the first one's
     reuse     in the cell's image, same toolchain and arch: copy both caches into the container (a copy,
               not shared live), then build at the same path, at another checkout path, and at the other
               path with `-trimpath`; record the packages each compiles
@@ -147,7 +148,9 @@ class Portability(Scenario):
                 _build("trimpath", ctx, SRC, "-trimpath"),
                 exec_step("export", ["cp", "-a", CACHE, f"{SHARED}/cache"], stop_on_error=True),
                 {"name": "os", "kind": "read", "path": "/etc/os-release"},
-            ], mounts=(shared,), distro=source),
+            # The populated cache is the source distro's, whatever the cell's: made once per run (runner.once),
+            # every target row copies it, as the issue's "a populated cache made once ... never rebuilt per cell".
+            ], mounts=(shared,), distro=source, once="portability-populate"),
             Phase("reuse", [
                 exec_step("mkdir", ["mkdir", "-p", SCRATCH], stop_on_error=True),
                 exec_step("import", ["cp", "-a", f"{SHARED}/cache", CACHE], stop_on_error=True),
