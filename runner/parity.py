@@ -13,6 +13,12 @@ they were meant to build (the scenario's declared one, and `small`); one missing
 undecided in both (unavailable, error), is listed and never counted as agreement. A cell n/a in both runs for
 the same reason (decided before anything was built: go1.22 has no GOCACHEPROG) is listed apart and counted
 neither way. Exit 0 when every other cell agrees and none is missing, 1 otherwise, 2 on bad input.
+
+    python -m runner.parity --alone SHARED_RUN ALONE_RUN   # `nox -s parity -- --alone`
+
+compares cells that shared a container (runner.share) with the same cells run each in its own container
+(GCM_SHARE_CONTAINERS=0): the scenario's parity() where it declares one, else every observation but the steps'
+records and times. A cell of the first run that did not share is listed, never counted.
 """
 
 from __future__ import annotations
@@ -56,11 +62,30 @@ def decisive(c: CellResult) -> dict[str, Any] | None:
     return dict(found) if found is not None else None
 
 
-def _problem(a: CellResult | None, b: CellResult | None) -> str:
+def decisive_alone(c: CellResult) -> dict[str, Any] | None:
+    """--alone: what a cell that shared a container must observe as it does alone: the scenario's parity()
+    where it declares one, else every observation but the steps' records, times and where it ran."""
+    impl = registry().get(str(c.cell.get("scenario")))
+    if impl is None or not impl.shares_container:
+        return None
+    found = impl.parity(c.observations)
+    if found is not None:
+        return dict(found)
+    return {k: v for k, v in c.observations.items()
+            if k not in ("steps", "made_once", "shared_container") and not k.endswith("_sec")}
+
+
+def _problem(a: CellResult | None, b: CellResult | None, alone: bool = False) -> str:
     if a is None or b is None:
-        return f"only in the {'full' if a is None else 'cheap'} run"
+        return f"only in the {('alone' if alone else 'full') if a is None else ('shared' if alone else 'cheap')} run"
     if a.status not in DECIDED and b.status not in DECIDED:
         return f"undecided in both ({a.status.value} / {b.status.value})"
+    if alone:  # both build the scenario's own workload; the first shared a container, the second did not
+        if a.status in DECIDED and "shared_container" not in a.observations:
+            return "did not share a container in the shared run"
+        if "shared_container" in b.observations:
+            return "shared a container in the alone run (GCM_SHARE_CONTAINERS=0 not set?)"
+        return ""
     impl = registry().get(str(a.cell.get("scenario")))
     declared = impl.workload if impl is not None else None
     got = (a.observations.get("workload"), b.observations.get("workload"))
@@ -69,17 +94,19 @@ def _problem(a: CellResult | None, b: CellResult | None) -> str:
     return ""
 
 
-def compare(cheap: RunResults, full: RunResults) -> list[Row]:
-    """One row per cell id, of either run, whose scenario declares parity()."""
+def compare(cheap: RunResults, full: RunResults, alone: bool = False) -> list[Row]:
+    """One row per cell id, of either run, whose scenario declares parity(); alone: the first run shared
+    containers and the second ran each cell alone (GCM_SHARE_CONTAINERS=0), rows of scenarios that share."""
     a_by, b_by = {c.id: c for c in cheap.cells}, {c.id: c for c in full.cells}
     rows = []
+    facts = decisive_alone if alone else decisive
     for cid in sorted(set(a_by) | set(b_by)):
         a, b = a_by.get(cid), b_by.get(cid)
         one = a or b
         assert one is not None
-        if decisive(one) is None:
+        if facts(one) is None:
             continue
-        da, db = (decisive(a) or {}) if a else {}, (decisive(b) or {}) if b else {}
+        da, db = (facts(a) or {}) if a else {}, (facts(b) or {}) if b else {}
         diffs = {k: (da.get(k), db.get(k)) for k in sorted(set(da) | set(db)) if a and b and da.get(k) != db.get(k)}
         def workload(c: CellResult | None) -> str:
             return str(c.observations.get("workload", "?")) if c else "-"
@@ -90,7 +117,8 @@ def compare(cheap: RunResults, full: RunResults) -> list[Row]:
         na = a.reason if a and b and a.status is b.status is Status.NA and a.reason == b.reason else None
         rows.append(Row(cell=cid, workloads=(workload(a), workload(b)),
                         statuses=(a.status.value if a else "-", b.status.value if b else "-"),
-                        differences=diffs, problem="" if na is not None else _problem(a, b), walls=(wall(a), wall(b)),
+                        differences=diffs, problem="" if na is not None else _problem(a, b, alone),
+                        walls=(wall(a), wall(b)),
                         na=na))
     return rows
 
@@ -103,39 +131,46 @@ def _finding(r: Row) -> str:
     return r.problem or "; ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in r.differences.items()) or "status differs"
 
 
-def markdown(rows: Sequence[Row]) -> str:
+def markdown(rows: Sequence[Row], alone: bool = False) -> str:
     table = [[r.cell, f"{r.workloads[0]} / {r.workloads[1]}", f"{r.statuses[0]} / {r.statuses[1]}", _finding(r),
               f"{r.walls[0]} / {r.walls[1]}"] for r in rows]
-    head = ["cell", "workload (cheap / full)", "status", "decisive observations", "cell wall s"]
+    runs = "shared / alone" if alone else "cheap / full"
+    head = ["cell", f"workload ({runs})", f"status ({runs})", "decisive observations", f"cell wall s ({runs})"]
     same = sum(r.equal for r in rows)
     na = sum(r.na is not None for r in rows)
     left_out = f" ({na} n/a in both, left out)" if na else ""
     cheap = sum(r.walls[0] or 0.0 for r in rows)
     full = sum(r.walls[1] or 0.0 for r in rows)
     ratio = f"{full / cheap:.1f}x" if cheap else "-"
+    first, second = runs.split(" / ")
     return (str(tabulate(table, head, tablefmt="github")) + f"\n\nparity: {same} of {len(rows) - na} cells agree"
-            f"{left_out}; cell wall {cheap:.1f}s cheap vs {full:.1f}s full ({ratio})\n")
+            f"{left_out}; cell wall {cheap:.1f}s {first} vs {full:.1f}s {second} ({ratio})\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runner.parity", description=__doc__.splitlines()[0])
-    ap.add_argument("cheap", help="the run as it is (each scenario's own workload)")
-    ap.add_argument("full", help="the same cells with GCM_WORKLOAD=small")
+    ap.add_argument("cheap", help="the run as it is (each scenario's own workload; with --alone: sharing containers)")
+    ap.add_argument("full", help="the same cells with GCM_WORKLOAD=small (with --alone: GCM_SHARE_CONTAINERS=0)")
+    ap.add_argument("--alone", action="store_true",
+                    help="compare cells that shared a container with the same cells run each alone (runner.share)")
     ap.add_argument("--reports", default="reports")
     ap.add_argument("-o", "--output", help="also write the table here (Markdown)")
     args = ap.parse_args(argv)
     from runner.cli_results import _run_dir  # the CLI's own rule for "a run directory or a run id", and its message
 
     try:
-        rows = compare(load_run(_run_dir(args.cheap, args.reports)), load_run(_run_dir(args.full, args.reports)))
+        rows = compare(load_run(_run_dir(args.cheap, args.reports)), load_run(_run_dir(args.full, args.reports)),
+                       alone=args.alone)
     except UsageError as e:
         print(f"parity: error: {e}", file=sys.stderr)
         return 2
     if not rows:
-        print("parity: error: the two runs share no cell of a scenario with a cheap workload\n"
-              "  fix: run the same --select twice, once with GCM_WORKLOAD=small", file=sys.stderr)
+        what, how = ("that shares containers", "GCM_SHARE_CONTAINERS=0") if args.alone else \
+            ("with a cheap workload", "GCM_WORKLOAD=small")
+        print(f"parity: error: the two runs share no cell of a scenario {what}\n"
+              f"  fix: run the same --select twice, once with {how}", file=sys.stderr)
         return 2
-    text = markdown(rows)
+    text = markdown(rows, alone=args.alone)
     print(text)
     if args.output:
         Path(args.output).write_text(text)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner import share
 from runner.engine import Driver, Mount
 from runner.model import Cell
 from runner.resources import CellResources, apply_host_actions
@@ -112,3 +113,35 @@ def step_budget(steps: list[dict[str, Any]]) -> float:
     for s in steps:
         total += step_budget(s["steps"]) if s.get("kind") == "parallel" else float(s.get("timeout_sec", 60))
     return total
+
+
+def run_shared(cell: Cell, driver: Driver, jobs: dict[str, list[dict[str, Any]]], reset: list[str], image_tag: str,
+               base_mounts: list[Mount], labels: dict[str, str], work: Path, factor: float,
+               stack: contextlib.ExitStack, container_env: dict[str, str] = CONTAINER_ENV) -> dict[str, Any]:
+    """Several cells' single phases in one container (runner.share): jobs is {cell id: steps}. Returns
+    {"probes": {cell id: probe}, "timing": ...}; a cell whose result is missing is left out (it runs alone), and
+    all of them when a reset path is in the image."""
+    files = {}
+    for i, (cid, steps) in enumerate(jobs.items(), 1):
+        (work / "job" / f"job-{i}.json").write_text(json.dumps({"steps": steps}, indent=1))
+        (work / "out" / f"result-{i}.json").unlink(missing_ok=True)
+        files[cid] = (f"{JOB_DIR}/job-{i}.json", f"{OUT_DIR}/result-{i}.json")
+    command = ["sh", "-c", share.script(list(files.values()), reset)]
+    budget = sum(step_budget(s) for s in jobs.values()) + CONTAINER_MARGIN * factor
+    t0 = time.monotonic()
+    timing: dict[str, Any] = {"shared_by": len(jobs)}
+    c = stack.enter_context(driver.container(image=image_tag, command=command, mounts=base_mounts, env=container_env,
+                                             labels=labels, platform=cell.arch))
+    timing["start_sec"] = round(time.monotonic() - t0, 3)
+    exit_code, timed_out = driver.wait(c, budget)
+    timing["container_sec"] = round(time.monotonic() - t0, 3)
+    timing["exit_code"] = exit_code
+    if exit_code == share.NOT_SHAREABLE or timed_out:
+        timing["alone_because"] = "container exceeded its budget" if timed_out else \
+            " | ".join(driver.logs(c).strip().splitlines()[-2:])
+        return {"timing": timing}
+    probes = {}
+    for cid, (_, result) in files.items():
+        with contextlib.suppress(OSError, ValueError):
+            probes[cid] = json.loads((work / "out" / Path(result).name).read_text())
+    return {"probes": probes, "timing": timing}

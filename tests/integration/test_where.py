@@ -4,7 +4,8 @@ One CLI run drives every variant of the five scenarios on both releases (tmpfs-g
 runs alone, on Debian 12 only); the tests assert on the observations each cell recorded, and that the loop
 mounts, volumes, containers and committed images the cells created are gone afterwards. A second run builds
 three of the cheap-workload cells with the `small` program (GCM_WORKLOAD=small): their decisive
-observations must be the same (runner.parity).
+observations must be the same (runner.parity). A third runs Debian 12's location variants each in its own
+container (GCM_SHARE_CONTAINERS=0): they must decide as they did sharing one (runner.share).
 """
 
 from __future__ import annotations
@@ -151,6 +152,31 @@ def test_cheap_workload_decides_as_the_program_does(where: Any) -> None:
     assert len(rows) == len(PARITY) and {r.workloads for r in rows} == {("lib", "small")}
     assert all(r.equal for r in rows), parity.markdown(rows)
     assert all(r.walls[0] is not None and r.walls[1] is not None for r in rows)
+
+
+def test_location_variants_share_one_container_per_row_and_decide_as_alone(where: Any) -> None:
+    """runner.share: each row's 7 location variants ran in one container (one leader, the others took their
+    probes), and the same cells run each alone (GCM_SHARE_CONTAINERS=0) give the same statuses and decisive
+    observations (runner.parity --alone)."""
+    from runner import parity
+    from runner.results import load_run
+
+    reports = where[0]
+    for d in DISTROS:
+        row = [c for c in cells(where, "location") if c["cell"]["distro"] == d]
+        shared = [c["observations"].get("shared_container") for c in row]
+        assert all(shared) and len({s["leader"] for s in shared}) == 1, shared
+        assert all(len(s["members"]) == 7 for s in shared)
+        leader = next(c for c in row if c["id"] == shared[0]["leader"])
+        assert leader["timings"]["phases"]["main"]["shared"]["members"] == 7
+    proc = _run(reports, f"{RUN_ID}-alone", ["--select", "debian-12/amd64/docker/go1.22/location:*"],
+                env={"GCM_SHARE_CONTAINERS": "0"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    both = parity.compare(load_run(reports / "runs" / RUN_ID), load_run(reports / "runs" / f"{RUN_ID}-alone"),
+                          alone=True)
+    rows = [r for r in both if r.cell.startswith("debian-12/") and "/location:" in r.cell]
+    print(parity.markdown(rows, alone=True))
+    assert len(rows) == 7 and all(r.equal for r in rows), parity.markdown(rows, alone=True)
 
 
 def test_detail_tables_are_rendered(where: Any) -> None:

@@ -115,3 +115,30 @@ def test_the_parity_session_selects_every_scenario_with_a_cheap_workload() -> No
     names = {ast.literal_eval(e).split("/")[1].split(":")[0] for e in picked.elts}  # type: ignore[attr-defined]
     cheap = {sid for sid, s in registry().items() if s.workload}
     assert cheap <= names, f"not in the parity session: {sorted(cheap - names)}"
+
+
+SHARED = {"shared_container": {"leader": "d/amd64/docker/go1.22/location:y", "members": ["x", "y"]}}
+
+
+def test_alone_compares_cells_that_shared_a_container_with_the_same_cells_alone() -> None:
+    """--alone: location by its parity(); toolchain (no parity()) by every observation but steps and times."""
+    tc = {"switch": {"ok": True, "go_version": "go1.27.1"}, "landed": {"files": 9}, "load_sec": 0.3}
+    shared = _run(_cell("d/l:x", "location", Status.PASS, {**LOC, "workload": "lib", **SHARED}, 0.1),
+                  _cell("d/t:auto", "toolchain", Status.PASS, {**tc, **SHARED, "steps": [1]}, 9.0),
+                  _cell("d/env", "env", Status.PASS, {}, 1.0))
+    alone = _run(_cell("d/l:x", "location", Status.PASS, {**LOC, "workload": "lib"}, 0.5),
+                 _cell("d/t:auto", "toolchain", Status.PASS, {**tc, "load_sec": 0.9, "steps": [2]}, 9.5),
+                 _cell("d/env", "env", Status.PASS, {}, 1.0))
+    rows = parity.compare(shared, alone, alone=True)
+    assert [r.cell for r in rows] == ["d/l:x", "d/t:auto"], "only scenarios that share containers"
+    assert all(r.equal for r in rows), [r.problem or r.differences for r in rows]
+    assert "status (shared / alone)" in parity.markdown(rows, alone=True)
+    moved = {**tc, "landed": {"files": 10}}
+    rows = parity.compare(shared, _run(_cell("d/t:auto", "toolchain", Status.PASS, moved, 9.0)), alone=True)
+    assert rows[1].differences == {"landed": ({"files": 9}, {"files": 10})}
+
+
+def test_alone_does_not_count_a_cell_that_did_not_share() -> None:
+    same = _cell("d/l:x", "location", Status.PASS, {**LOC, "workload": "lib"}, 0.5)
+    (row,) = parity.compare(_run(same), _run(same), alone=True)
+    assert not row.equal and row.problem == "did not share a container in the shared run"
