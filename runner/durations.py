@@ -106,6 +106,16 @@ def _boot(cell: Cell) -> str | None:
         return None
 
 
+def _share_group(cell: Cell) -> tuple[str, ...] | None:
+    """The container a cell may share with its row's other variants (runner.share); None when it runs alone."""
+    from runner.scenarios import registry
+
+    impl = registry().get(cell.scenario)
+    if cell.preset is not None or cell.engine.is_guest or impl is None or not impl.shares_container or impl.timing:
+        return None
+    return cell.distro.id, cell.arch.value, cell.engine.value, cell.endpoint or "", cell.toolchain.id, cell.scenario
+
+
 def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
     """Longest expected first, so two workers do not end on one long cell; ties by id. Two things would leave a
     worker waiting (a default run here spent its first 11 minutes one cell at a time: a guest boot, the timing
@@ -113,7 +123,9 @@ def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
     another; and the host boots one guest at a time, so each boot's first cell (the one that boots it) goes in
     after k/n of the other cells' expected time (boot k of n), with the other worker busy beside it, and the boot's
     other cells, which only read its results, go after the rest: next to it they held the other worker for the
-    whole boot (measured: about 5 minutes of a default run)."""
+    whole boot (measured: about 5 minutes of a default run). Cells that share a container (runner.share) likewise:
+    the group's first cell runs the container for all, so the others go after the rest, where their probes are
+    ready; next to it they waited for the whole container (measured: a toolchain row's 18 s)."""
     from runner.plan import is_timing
 
     exp = durations.expected(cells)
@@ -124,6 +136,12 @@ def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
         if (b := _boot(c)) is not None:
             boots.setdefault(b, []).append(c)
     placed = {c.id for c in timing} | {c.id for group in boots.values() for c in group}
+    first_of: dict[tuple[str, ...], str] = {}
+    takers = []  # the share groups' other cells: their probes come from the group's first cell
+    for c in ranked:
+        if c.id not in placed and (g := _share_group(c)) is not None and first_of.setdefault(g, c.id) != c.id:
+            takers.append(c)
+    placed |= {c.id for c in takers}
     rest = [c for c in ranked if c.id not in placed]
     total = sum(exp[c.id] for c in rest)
     # Boots in the order of their longest cell; boot k of n goes in once k/n of the rest's time is ahead of it.
@@ -137,7 +155,7 @@ def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
         out.append(c)
         ahead += exp[c.id]
     out += [g[0] for g in groups[k:]]
-    return out + [c for g in groups for c in g[1:]] + timing
+    return out + takers + [c for g in groups for c in g[1:]] + timing
 
 
 def workers() -> int:

@@ -125,3 +125,22 @@ def test_timing_cells_go_last_and_guest_boots_are_spread_through_the_rest(tmp_pa
         idx = [i for i, c in enumerate(got) if c.engine.is_guest and c.preset is None and boot_of(c.scenario).name == b]
         assert len(idx) > 1 and all(i > max(j for j, c in enumerate(got) if not c.engine.is_guest
                                             and j < timing[0]) for i in idx[1:]), idx
+
+
+def test_a_share_groups_other_cells_go_after_the_rest(tmp_path: Path) -> None:
+    """runner.share: the first cell of a row's location (or toolchain) variants runs the container for all; next
+    to it, the others held the other worker for the whole container (measured: 18 s for a toolchain row)."""
+    from runner.plan import is_timing
+
+    cells = _cells()
+    f = tmp_path / "durations.json"
+    durations.record([_result(c.id, 9.0 if c.scenario == "toolchain" else 0.5) for c in cells], f)
+    got = durations.order(cells, durations.load(f))
+    assert sorted(c.id for c in got) == sorted(c.id for c in cells)
+    others = [i for i, c in enumerate(got) if c.preset is None and not is_timing(c.scenario)
+              and c.scenario not in ("location", "toolchain")]
+    for scenario in ("location", "toolchain"):
+        idx = [i for i, c in enumerate(got) if c.scenario == scenario and c.preset is None]
+        assert len(idx) > 2, idx
+        assert idx[0] < max(others), f"{scenario}: the group's first cell keeps its place"
+        assert all(i > max(others) for i in idx[1:]), f"{scenario}: the rest after every other cell: {idx}"
