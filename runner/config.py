@@ -59,6 +59,7 @@ endpoint_problem = overrides.endpoint_problem
 env_arches = overrides.env_arches
 env_list = overrides.env_list
 env_workload = overrides.env_workload
+env_share = overrides.env_share
 parse_endpoint_args = overrides.parse_endpoint_args
 parse_registry_mirror = overrides.parse_registry_mirror
 rootfs_spec_problem = overrides.rootfs_spec_problem

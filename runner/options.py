@@ -154,6 +154,7 @@ def resolve(given: Given, cfg: config_mod.MatrixConfig, environ: Mapping[str, st
     option or variable."""
     env = os.environ if environ is None else environ
     workload = config_mod.env_workload(env)
+    config_mod.env_share(env)  # checked here, once, with the other options; runner.share reads it per cell
     profile = given.profile or env.get("GCM_PROFILE") or None
     if profile is not None and profile not in cfg.profiles:
         where = "--profile" if given.profile else "GCM_PROFILE"

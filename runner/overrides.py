@@ -134,6 +134,16 @@ def env_workload(environ: Mapping[str, str] | None = None) -> str | None:
     return value
 
 
+def env_share(environ: Mapping[str, str] | None = None) -> bool:
+    """GCM_SHARE_CONTAINERS: "0" runs every cell in its own container (the shared-vs-alone check, runner.share);
+    "1" or unset lets a scenario's variants share one. Anything else is one UsageError (exit 2)."""
+    value = (environ if environ is not None else os.environ).get("GCM_SHARE_CONTAINERS", "").strip()
+    if value not in ("", "0", "1"):
+        raise UsageError(f"GCM_SHARE_CONTAINERS={value!r}: expected 0 or 1",
+                         fix="set GCM_SHARE_CONTAINERS=0 to run every cell in its own container, or unset it")
+    return value != "0"
+
+
 def env_arches(environ: Mapping[str, str] | None = None) -> tuple[Arch, ...]:
     """GCM_ARCHES (comma-separated arch names) -> arches; a bad name is one UsageError (exit 2), no traceback."""
     names = [a.value for a in Arch]

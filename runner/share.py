@@ -43,7 +43,7 @@ NOT_SHAREABLE = 99  # the script's exit when a reset path is in the image: every
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV, "1") != "0"
+    return os.environ.get(ENV, "").strip() != "0"  # any other value was refused when the run started (options)
 
 
 def shape(phase: Phase) -> tuple[Any, ...]:

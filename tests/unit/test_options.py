@@ -74,6 +74,7 @@ def test_the_command_line_wins_over_the_environment(cfg: config.MatrixConfig) ->
                                                                    "(did you mean 'podman'?)"),
                                         ({"GCM_PROFILE": "nightly"}, "GCM_PROFILE 'nightly'"),
                                         ({"GCM_WORKLOAD": "huge"}, "GCM_WORKLOAD='huge'"),
+                                        ({"GCM_SHARE_CONTAINERS": "no"}, "GCM_SHARE_CONTAINERS='no': expected 0 or 1"),
                                         ({"GCM_SHARD": "0/2"}, "--shard '0/2'")])
 def test_a_bad_variable_is_one_usage_error_naming_it(cfg: config.MatrixConfig, env: dict[str, str],
                                                      named: str) -> None:
