@@ -229,7 +229,7 @@ class Bench:
         ]
 
     def cli_run(self, args: Sequence[str], reports: Path, ok_codes: Sequence[int] = (0,),
-                run_id: str | None = None) -> tuple[float, RunResults]:
+                run_id: str | None = None, env: dict[str, str] | None = None) -> tuple[float, RunResults]:
         """Wall and results of `go-cache-matrix run` into `reports` (the newest run there, or `run_id`'s)."""
         keep = ["--run-id", run_id] if run_id else []
         cmd = [sys.executable, "-m", "runner", "run", "--reports", str(reports), "-q", *keep, *args]
@@ -237,7 +237,7 @@ class Bench:
         if shown not in self.commands:
             self.commands.append(shown)
         t0 = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env={**os.environ, **(env or {})})
         wall = time.monotonic() - t0
         if proc.returncode not in ok_codes:
             raise RuntimeError(f"`{' '.join(cmd)}` exited {proc.returncode}: {proc.stdout[-800:]}")
@@ -266,8 +266,9 @@ class Bench:
         with tempfile.TemporaryDirectory(prefix="gcm-bench-xdist-") as tmp:
             for rep in range(self.reps):
                 print(f"bench: -n 2 vs -n 1, {rep + 1}/{self.reps}", flush=True)
-                one, _ = self.cli_run([*sel, "-n", "1"], Path(tmp))
-                two, _ = self.cli_run([*sel, "-n", "2"], Path(tmp))
+                # Each cell in its own container: sharing would fold a row's 3 location cases into one.
+                one, _ = self.cli_run([*sel, "-n", "1"], Path(tmp), env={"GCM_SHARE_CONTAINERS": "0"})
+                two, _ = self.cli_run([*sel, "-n", "2"], Path(tmp), env={"GCM_SHARE_CONTAINERS": "0"})
                 ratios.append(two / one)
         return Figure("-n 2 wall ÷ -n 1 wall, 16 short cells", ratios, "x", "≤ 0.6×", lambda m: m <= 0.6,
                       "`run` of env + 3 failing location cases × 2 distros × 2 toolchains")

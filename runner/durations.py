@@ -108,10 +108,12 @@ def _boot(cell: Cell) -> str | None:
 
 def _share_group(cell: Cell) -> tuple[str, ...] | None:
     """The container a cell may share with its row's other variants (runner.share); None when it runs alone."""
+    from runner import share
     from runner.scenarios import registry
 
     impl = registry().get(cell.scenario)
-    if cell.preset is not None or cell.engine.is_guest or impl is None or not impl.shares_container or impl.timing:
+    if (not share.enabled() or cell.preset is not None or cell.engine.is_guest or impl is None
+            or not impl.shares_container or impl.timing):
         return None
     return cell.distro.id, cell.arch.value, cell.engine.value, cell.endpoint or "", cell.toolchain.id, cell.scenario
 

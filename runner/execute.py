@@ -269,8 +269,10 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     def finish(status: Status, reason: str, observations: dict[str, Any] | None = None) -> CellResult:
         result.status, result.reason = status, reason
         result.observations = observations or {}
-        # A timing cell's wait for the slot is the neighbours' time, not the cell's.
+        # A timing cell's wait for the slot is the neighbours' time, not the cell's; so is a shared container's
+        # member's wait for the cell that runs it (runner.share).
         waited = float((timings.get("alone") or {}).get("waited_sec", 0.0))
+        waited += float(timings.get("shared_waited_sec", 0.0))
         timings["cell_wall_sec"] = round(time.monotonic() - t0 - waited, 3)
         if "in_container_sec" in timings:
             timings["overhead_sec"] = round(timings["cell_wall_sec"] - timings["in_container_sec"], 3)
@@ -398,15 +400,16 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
 
                 got = share.run_or_take(ctx.run_dir / "work", cell, members, run_group)
             if got is not None:
+                # in_container_sec stays the cell's own probe's time (the QEMU slowdown and merge read it per cell);
+                # the leader's wall holds the whole container, and a member's wait for it is not the member's time.
                 probes[phases[0].name] = got["probe"]
-                sharing = {"leader": got["leader"], "members": len(got["members"])}
-                if got.get("ran_it"):  # this cell's container ran every member: its in-container time is theirs
+                sharing = {"leader": got["leader"], "members": len(got["members"]),
+                           "group_in_container_sec": got["group_in_container_sec"]}
+                if got.get("ran_it"):
                     timings["phases"][phases[0].name] = {**got["timing"], "shared": sharing}
-                    group_sec = float(got["group_in_container_sec"]) - float(got["probe"].get("wall_sec", 0.0))
-                    timings["shared_others_in_container_sec"] = round(group_sec, 3)
                 else:
                     timings["phases"][phases[0].name] = {"shared": sharing}
-                    reused[phases[0].name] = got["leader"]
+                    timings["shared_waited_sec"] = got["waited_sec"]
             for phase in phases if got is None else ():
                 def run(phase: Phase = phase) -> dict[str, Any]:
                     return run_phase(ctx, cell, driver, phase, image.tag, base_mounts, res, stack, containers,
@@ -442,8 +445,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
 
     # A phase copied from another cell ran in that cell's container, not in this cell's.
     timings["in_container_sec"] = round(sum(float(p.get("wall_sec", 0.0)) for name, p in probes.items()
-                                            if name not in reused) + timings.get("shared_others_in_container_sec", 0),
-                                        3)
+                                            if name not in reused), 3)
     timings["steps"] = {f"{name}.{s['name']}" if len(probes) > 1 else s["name"]: round(float(s.get("wall_sec", 0)), 3)
                         for name, p in probes.items() for s in p.get("steps", [])}
     machines = {p.get("machine") for p in probes.values()}
@@ -458,7 +460,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
         else summarise_steps(next(iter(probes.values())))
     obs["machine"] = cell.arch.to_uname()
     obs.setdefault("workload", job_ctx.workload)  # a variant that builds another workload says so itself
-    if reused and got is None:
+    if reused:
         obs["made_once"] = reused  # these phases' steps and files are another cell's, of this run (runner.once)
     if got is not None:  # ran in one container with the row's other variants, each from the image's state
         obs["shared_container"] = {"leader": got["leader"], "members": got["members"]}

@@ -18,7 +18,8 @@ neither way. Exit 0 when every other cell agrees and none is missing, 1 otherwis
 
 compares cells that shared a container (runner.share) with the same cells run each in its own container
 (GCM_SHARE_CONTAINERS=0): the scenario's parity() where it declares one, else every observation but the steps'
-records and times. A cell of the first run that did not share is listed, never counted.
+records and times. A cell of the first run that did not share does not agree (exit 1): the check is then not
+a check of sharing.
 """
 
 from __future__ import annotations

@@ -136,10 +136,12 @@ def run_shared(cell: Cell, driver: Driver, jobs: dict[str, list[dict[str, Any]]]
     exit_code, timed_out = driver.wait(c, budget)
     timing["container_sec"] = round(time.monotonic() - t0, 3)
     timing["exit_code"] = exit_code
-    if exit_code == share.NOT_SHAREABLE or timed_out:
+    if exit_code in (share.NOT_SHAREABLE, share.RESET_FAILED) or timed_out:
+        # 99: nothing ran; 98: the jobs before the failed reset ran from a clean start and keep their results.
         timing["alone_because"] = "container exceeded its budget" if timed_out else \
             " | ".join(driver.logs(c).strip().splitlines()[-2:])
-        return {"timing": timing}
+        if exit_code == share.NOT_SHAREABLE or timed_out:
+            return {"timing": timing}
     probes = {}
     for cid, (_, result) in files.items():
         with contextlib.suppress(OSError, ValueError):

@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from runner.scenarios import PROBE, Phase
 
 ENV = "GCM_SHARE_CONTAINERS"
 NOT_SHAREABLE = 99  # the script's exit when a reset path is in the image: every member runs alone
+RESET_FAILED = 98  # a reset path survived its removal: the members after it run alone
 
 
 def enabled() -> bool:
@@ -79,17 +81,26 @@ def group_of(cell: Cell, planned: Sequence[Cell], phases_of: Callable[[Cell], li
     return members if len(members) > 1 else []
 
 
+def _absent(paths: str, then: str) -> str:
+    return f'for p in {paths}; do if [ -e "$p" ] || [ -L "$p" ]; then echo "gcm-share: $p {then}" >&2; '
+
+
 def script(jobs: Sequence[tuple[str, str]], reset: Sequence[str]) -> str:
-    """The container's command: each (job file, result file) run by the probe, the reset paths removed after
-    each; none of them may exist at the start."""
+    """The container's command (sh is its pid 1): each (job file, result file) run by the probe; after each, every
+    other process of the container killed (as when a cell's own container stops: a `go` may leave a child, such
+    as telemetry's, behind) and the reset paths removed. None of them may exist at the start (exit 99: every
+    cell runs alone); one that a reset could not remove stops the container there (exit 98: the jobs not yet run
+    have no result, and their cells run alone)."""
     paths = " ".join(shlex.quote(p) for p in sorted(set(reset)))
-    lines = [f'for p in {paths}; do if [ -e "$p" ] || [ -L "$p" ]; then '
-             f'echo "gcm-share: $p is in the image: each cell runs alone" >&2; exit {NOT_SHAREABLE}; fi; done'
+    lines = [_absent(paths, "is in the image: each cell runs alone") + f"exit {NOT_SHAREABLE}; fi; done"
              if paths else ":"]
     for job, result in jobs:
         lines.append(f"{shlex.quote(PROBE)} {shlex.quote(job)} {shlex.quote(result)}")
+        # Only as the container's pid 1 (its command): anywhere else `kill -1` would reach far more than a container.
+        lines.append('if [ "$$" = 1 ]; then kill -KILL -1 2>/dev/null; wait; fi')
         if paths:
             lines.append(f"rm -rf {paths}")
+            lines.append(_absent(paths, "is still there after the reset") + f"exit {RESET_FAILED}; fi; done")
     return "\n".join(lines)
 
 
@@ -105,14 +116,15 @@ def run_or_take(work_dir: Path, cell: Cell, members: Sequence[Cell],
     ids = [c.id for c in members]
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:20]
     store = work_dir / "shared" / digest
+    t0 = time.monotonic()
     with locked(digest, lock_dir=work_dir / "shared" / "locks"):
         mine = store / f"{_slug(cell.id)}.json"
         if mine.exists():
             try:
                 record: dict[str, Any] = json.loads(mine.read_text())
-                return record
             except (OSError, ValueError):
                 return None
+            return {**record, "waited_sec": round(time.monotonic() - t0, 3)}  # for the cell that ran it
         if (store / "ran").exists():
             return None
         store.mkdir(parents=True, exist_ok=True)

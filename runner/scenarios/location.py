@@ -121,7 +121,7 @@ class Location(Scenario):
     def shared_reset(self, cell: Cell, ctx: JobContext) -> tuple[str, ...]:
         # The scratch tree (source, module cache, the XDG and absolute caches, relative ones under the source),
         # the default caches of root and of HOME=/, and Go's own dirs under root's HOME (telemetry, GOPATH).
-        return SCRATCH, "/root/.cache", "/.cache", "/root/.config/go", "/root/go"
+        return SCRATCH, "/root/.cache", "/.cache", "/root/.config", "/root/go"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         assert cell.variant is not None

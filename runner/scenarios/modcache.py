@@ -448,8 +448,6 @@ class ModCache(Scenario):
                                     "verify": verify_obs(step(vp, "verify")),
                                     "mode_counts": parse_counts((step(vp, "mode-counts") or {}).get("stdout"))}
         obs["failures"] = obs["in_container"]["failures"] + obs["across_containers"]["failures"]
-        if missed is not None:  # as concurrent:containers: downloads that did not overlap decide nothing
-            return Verdict(Status.ERROR, missed, obs)
 
         problems: list[str] = []
         for where in ("in_container", "across_containers"):
@@ -464,8 +462,10 @@ class ModCache(Scenario):
             if not v.get("verified"):
                 problems.append(f"go mod verify after the downloads ({where.replace('_', ' ')}): exit "
                                 f"{v.get('exit_code')}: {v.get('stderr_first_line') or v.get('stdout_first_line')}")
-        if problems:
-            return Verdict(Status.FAIL, "; ".join(problems), obs)
+        if problems:  # a failed download or verify is a finding, whether or not the containers overlapped
+            return Verdict(Status.FAIL, "; ".join(problems) + (f" (and {missed})" if missed else ""), obs)
+        if missed is not None:  # as concurrent:containers: 0 failures of downloads that did not overlap decide nothing
+            return Verdict(Status.ERROR, missed, obs)
         ac, ic = obs["across_containers"], obs["in_container"]
         ov = ", ".join(f"{label} {o['overlap_sec'] * 1000:.0f} ms" for label, o in (("in container", ic),
                                                                                   ("across containers", ac))

@@ -136,7 +136,7 @@ class Toolchain(Scenario):
         # The module and its binary, the default GOPATH (where a switch unpacks the toolchain), GOCACHE and
         # Go's config dir under root's HOME, and path-found's goV on PATH.
         assert ctx.switch is not None
-        return SCRATCH, "/root/go", "/root/.cache", "/root/.config/go", f"/usr/local/bin/go{ctx.switch['version']}"
+        return SCRATCH, "/root/go", "/root/.cache", "/root/.config", f"/usr/local/bin/go{ctx.switch['version']}"
 
     def phases(self, cell: Cell, ctx: JobContext) -> list[Phase]:
         return [Phase("main", self.steps(cell, ctx))]

@@ -154,6 +154,10 @@ def test_concurrent_downloads_that_missed_the_barrier_are_an_error_as_in_concurr
     assert v.reason.startswith("the 2 containers of the downloads across containers did not start together: "
                                "across.1: barrier: exit 1: barrier: only 1 of 2 ready"), v.reason
     assert "across.2" not in v.reason
+    failed = concurrent_probes(fail=True)  # a failed download is a finding even when the barrier was missed
+    failed["across.1"]["steps"][1] = ex("barrier", 1, stderr="barrier: only 1 of 2 ready\n")
+    v = ModCache().evaluate(mcell("concurrent"), failed, CTX)
+    assert v.status is Status.FAIL and "file exists" in v.reason and "did not start together" in v.reason
 
 
 def test_concurrent_fails_on_a_failed_download_or_verify() -> None:

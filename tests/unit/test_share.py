@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import shlex
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,7 @@ def test_the_script_runs_each_job_and_resets_between_them(tmp_path: Path) -> Non
     assert done.returncode == share.NOT_SHAREABLE and "is in the image" in done.stderr
     assert (tmp_path / "log").read_text().count("ran") == 2, "nothing ran"
     assert shlex.quote(PROBE) in share.script([("a", "b")], [])
+    assert '[ "$$" = 1 ]' in text, "stray processes are killed only as the container's pid 1, never here"
 
 
 def probes_for(members: list[Cell], skip: str = "") -> dict[str, Any]:
@@ -104,8 +107,35 @@ def test_a_member_without_a_probe_runs_alone_and_a_failed_group_runs_nobody(tmp_
 
 
 def test_location_and_toolchain_name_what_their_variants_create() -> None:
-    reset = Location().shared_reset(LOC[0], CTX)
-    assert "/tmp/gcm" in reset and "/.cache" in reset and "/root/.cache" in reset
+    """Every directory a variant's `go` may create: the scratch tree, root's GOPATH (GOMODCACHE, a switched
+    toolchain), root's and HOME=/'s default GOCACHE, root's config dir (telemetry); path-found's goV."""
+    home = {"/tmp/gcm", "/root/go", "/root/.cache", "/root/.config"}
+    assert set(Location().shared_reset(LOC[0], CTX)) == home | {"/.cache"}
     assert Location.shares_container and Toolchain.shares_container
     ctx = JobContext(build_timeout=60, switch={"version": "1.27.1", "goroot": "/x", "proxy": "/p"})
-    assert "/usr/local/bin/go1.27.1" in Toolchain().shared_reset(cell(f"{ROW}/toolchain:path-found"), ctx)
+    assert set(Toolchain().shared_reset(cell(f"{ROW}/toolchain:path-found"), ctx)) == home | {"/usr/local/bin/go1.27.1"}
+
+
+def _take(work: str, leader_started: Any, got: Any) -> None:
+    """A second worker: asks for its record while the first runs the group; must not run it again."""
+    leader_started.wait(10)
+    got.put(share.run_or_take(Path(work), LOC[2], LOC, lambda: {"probes": {}, "timing": {"ran": "again"}}))
+
+
+def test_a_member_asking_while_the_leader_runs_waits_and_takes_its_record(tmp_path: Path) -> None:
+    """Two processes, as two xdist workers: the flock makes the second wait for the first's container."""
+    ctx = multiprocessing.get_context("fork")
+    started, got = ctx.Event(), ctx.Queue()
+    other = ctx.Process(target=_take, args=(str(tmp_path), started, got))
+    other.start()
+
+    def run() -> dict[str, Any]:
+        started.set()
+        time.sleep(1.0)  # the other process asks now, and must wait
+        return probes_for(LOC)
+
+    assert share.run_or_take(tmp_path, LOC[0], LOC, run) is not None
+    record = got.get(timeout=20)
+    other.join(10)
+    assert record is not None and record["probe"]["who"] == LOC[2].id and record["leader"] == LOC[0].id
+    assert record["waited_sec"] > 0.5, "it waited for the leader's container"
