@@ -106,14 +106,19 @@ def _boot(cell: Cell) -> str | None:
         return None
 
 
-def _share_group(cell: Cell) -> tuple[str, ...] | None:
-    """The container a cell may share with its row's other variants (runner.share); None when it runs alone."""
+def _sharing_ids() -> frozenset[str]:
+    """The scenarios whose variants share a container (runner.share), read once per order, not per cell."""
     from runner import share
     from runner.scenarios import registry
 
-    impl = registry().get(cell.scenario)
-    if (not share.enabled() or cell.preset is not None or cell.engine.is_guest or impl is None
-            or not impl.shares_container or impl.timing):
+    if not share.enabled():
+        return frozenset()
+    return frozenset(sid for sid, impl in registry().items() if impl.shares_container and not impl.timing)
+
+
+def _share_group(cell: Cell, sharing: frozenset[str]) -> tuple[str, ...] | None:
+    """The container a cell may share with its row's other variants (runner.share); None when it runs alone."""
+    if cell.scenario not in sharing or cell.preset is not None or cell.engine.is_guest:
         return None
     return cell.distro.id, cell.arch.value, cell.engine.value, cell.endpoint or "", cell.toolchain.id, cell.scenario
 
@@ -139,9 +144,10 @@ def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
             boots.setdefault(b, []).append(c)
     placed = {c.id for c in timing} | {c.id for group in boots.values() for c in group}
     first_of: dict[tuple[str, ...], str] = {}
+    sharing = _sharing_ids()
     takers = []  # the share groups' other cells: their probes come from the group's first cell
     for c in ranked:
-        if c.id not in placed and (g := _share_group(c)) is not None and first_of.setdefault(g, c.id) != c.id:
+        if c.id not in placed and (g := _share_group(c, sharing)) is not None and first_of.setdefault(g, c.id) != c.id:
             takers.append(c)
     placed |= {c.id for c in takers}
     rest = [c for c in ranked if c.id not in placed]

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from runner.model import Cell
+from runner.model import Cell, cell_slug
 from runner.paths import locked
 from runner.results import write_json_atomic
 from runner.scenarios import PROBE, Phase
@@ -104,10 +104,6 @@ def script(jobs: Sequence[tuple[str, str]], reset: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _slug(cell_id: str) -> str:
-    return hashlib.sha256(cell_id.encode()).hexdigest()[:20]
-
-
 def run_or_take(work_dir: Path, cell: Cell, members: Sequence[Cell],
                 run_group: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
     """The cell's record from its group's one container: {"probe", "leader", "members", "timing"}, taken from
@@ -118,13 +114,13 @@ def run_or_take(work_dir: Path, cell: Cell, members: Sequence[Cell],
     store = work_dir / "shared" / digest
     t0 = time.monotonic()
     with locked(digest, lock_dir=work_dir / "shared" / "locks"):
-        mine = store / f"{_slug(cell.id)}.json"
+        mine = store / f"{cell.slug}.json"
         if mine.exists():
             try:
                 record: dict[str, Any] = json.loads(mine.read_text())
             except (OSError, ValueError):
                 return None
-            return {**record, "waited_sec": round(time.monotonic() - t0, 3)}  # for the cell that ran it
+            return {**record, "waited_sec": round(time.monotonic() - t0, 3)}  # how long this member waited for it
         if (store / "ran").exists():
             return None
         store.mkdir(parents=True, exist_ok=True)
@@ -138,7 +134,7 @@ def run_or_take(work_dir: Path, cell: Cell, members: Sequence[Cell],
         for cid, probe in probes.items():
             record = {"probe": probe, "leader": cell.id, "members": ids, "timing": got.get("timing", {}),
                       "group_in_container_sec": group_sec}
-            write_json_atomic(store / f"{_slug(cid)}.json", record)
+            write_json_atomic(store / f"{cell_slug(cid)}.json", record)
             if cid == cell.id:
                 own = {**record, "ran_it": True}
         return own
