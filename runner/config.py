@@ -79,7 +79,7 @@ class Profile:
     distros: tuple[str, ...]
     arches: tuple[str, ...]  # arch names or "native"
     toolchains: tuple[str, ...]
-    scenarios: tuple[str, ...]  # "cold-warm", "cold-warm:small", "tmpfs-goroot@go1.27" (split_item)
+    scenarios: tuple[str, ...]  # "cold-warm", "cold-warm:small", "tmpfs-goroot@debian-12@go1.27" (split_item)
     engines: tuple[Engine, ...] = ()  # empty: settings.engines
     emulate_all: bool = False  # run under QEMU also what scenarios.*.emulated / workloads.*.emulated leave out
     # Rows whose emulated timing cells (cold-warm: the QEMU factor) run, "<distro>[@<toolchain>]"; None: every row's.
@@ -94,11 +94,17 @@ class Profile:
 
 
 def split_item(item: str) -> tuple[str, str, str]:
-    """A profile's scenario item "<scenario>[:<variant>][@<toolchain>]" -> (scenario, variant, toolchain);
-    "" where the item leaves that part open. "@go1.27" keeps the item to that toolchain of the profile."""
-    rest, _, toolchain = item.partition("@")
+    """A profile's scenario item "<scenario>[:<variant>][@[<distro>@]<toolchain>]" -> (scenario, variant,
+    toolchain); "" where the item leaves that part open. "@go1.27" keeps the item to that toolchain of the profile,
+    "@debian-12@go1.27" to that toolchain on that row (item_distro)."""
+    rest, _, at = item.partition("@")
     sid, _, variant = rest.partition(":")
-    return sid, variant, toolchain
+    return sid, variant, at.rpartition("@")[2]
+
+
+def item_distro(item: str) -> str:
+    """The row a profile's scenario item is kept to ("tmpfs-goroot@debian-12@go1.27" -> "debian-12"), else ""."""
+    return item.partition("@")[2].rpartition("@")[0]
 
 
 def picks(patterns: Sequence[str], name: str) -> bool:
@@ -504,6 +510,17 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                 raise p.fail("scenarios", f"{item!r}: no toolchain after @",
                              fix=f"name one toolchain id after @ (no glob), e.g. \"{sid}@{next(iter(toolchains))}\", "
                                  "or drop the @")
+            if "@" in (only_distro := item_distro(item)) or ("@" in item.partition("@")[2] and not only_distro):
+                raise p.fail("scenarios", f"{item!r}: not \"<scenario>[:<variant>]@[<distro>@]<toolchain>\"",
+                             fix=f"e.g. \"{sid}@{next(iter(distros))}@{next(iter(toolchains))}\"")
+            if only_distro and only_distro not in distros:
+                raise p.fail("scenarios",
+                             f"{item!r}: unknown distro {only_distro!r}{did_you_mean(only_distro, distros)}",
+                             fix=f"between the two @ name one distro id (no glob): {', '.join(distros)}")
+            if only_distro and not picks(profile.distros, only_distro):
+                raise p.fail("scenarios", f"{item!r}: the profile's distros {list(profile.distros)} leave "
+                                          f"{only_distro!r} out, so the item gives no cell",
+                             fix=f"add {only_distro!r} to the profile's distros, or name one of them between the @")
             if only_tc and only_tc not in toolchains:
                 raise p.fail("scenarios", f"{item!r}: unknown toolchain {only_tc!r}{did_you_mean(only_tc, toolchains)}",
                              fix=f"after @ name one toolchain id (no glob): {', '.join(toolchains)}")

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from runner.config import MatrixConfig, Profile, adhoc_distro, picks, split_item
+from runner.config import MatrixConfig, Profile, adhoc_distro, item_distro, picks, split_item
 from runner.errors import NothingSelected, UsageError, did_you_mean
 from runner.model import GUEST_ARCHES, GUEST_DISTROS, Arch, Cell, Engine, Status
 from runner.scenarios import catalogue, registry
@@ -80,6 +80,8 @@ def expand(cfg: MatrixConfig, profile: Profile, *, host_arch: Arch, engines: Seq
                         sid, only_variant, only_tc = split_item(item)
                         if only_tc and tc_id != only_tc:
                             continue  # the profile keeps this item to one toolchain ("<scenario>@<toolchain>")
+                        if (only_distro := item_distro(item)) and distro_id != only_distro:
+                            continue  # ... and to one row ("<scenario>@<distro>@<toolchain>")
                         scenario = cfg.scenarios[sid]
                         if cfg.toolchains[tc_id].scenarios and sid not in cfg.toolchains[tc_id].scenarios:
                             continue  # not run with this toolchain (toolchains.*.scenarios in matrix.toml)

@@ -150,9 +150,13 @@ def test_a_profile_item_keeps_a_scenario_to_one_toolchain() -> None:
     assert config.split_item("tmpfs-goroot@go1.27") == ("tmpfs-goroot", "", "go1.27")
     assert config.split_item("cold-warm:small@go1.22") == ("cold-warm", "small", "go1.22")
     assert config.split_item("cold-warm:small") == ("cold-warm", "small", "")
+    assert config.split_item("tmpfs-goroot@debian-12@go1.27") == ("tmpfs-goroot", "", "go1.27")
+    assert config.item_distro("tmpfs-goroot@debian-12@go1.27") == "debian-12"
+    assert config.item_distro("tmpfs-goroot@go1.27") == ""
     cfg = config.load(str(Path(__file__).resolve().parents[2] / "matrix.toml"))
-    default = ids(plan.build_plan(cfg, plan.Choices(select=("debian-12/amd64/*",)), host_arch=Arch.AMD64))
+    default = ids(plan.build_plan(cfg, plan.Choices(select=("debian-1*/amd64/*",)), host_arch=Arch.AMD64))
     assert [i for i in default if i.endswith("/tmpfs-goroot")] == ["debian-12/amd64/docker/go1.27/tmpfs-goroot"]
+    assert "debian-13/amd64/docker/go1.27/cold-warm:small" in default, "the row is the item's alone"
     assert "debian-12/amd64/docker/go1.22/cold-warm:small" in default, "the restriction is the item's alone"
     full = ids(plan.build_plan(cfg, plan.Choices(profile="full", select=("debian-12/amd64/docker/*",)),
                                host_arch=Arch.AMD64))
