@@ -29,7 +29,7 @@ from runner.cli_results import cmd_compare, cmd_merge, cmd_report
 from runner.drivers import driver_for
 from runner.engine import LABEL_MANAGED, LABEL_RUN, Driver
 from runner.errors import EngineUnavailable, FatalError, UsageError, did_you_mean
-from runner.model import Arch, Engine
+from runner.model import Arch, Cell, Engine
 from runner.paths import check_run_id
 from runner.results import load_run
 
@@ -56,14 +56,21 @@ def _fit_shards(cfg: config_mod.MatrixConfig, choices: plan.Choices, host_arch: 
     measured = durations.load()
     whole = plan.build_plan(cfg, dataclasses.replace(choices, shard=None), host_arch=host_arch)
     limit = minutes * 60
-    one = max(durations.estimate([c], measured, workers)[0] for c in whole)
+    # Every part is estimated with the whole plan's unit, and a cell that did not run here (no registry) at its
+    # cost: the count is for runners where every row pulls.
+    unit = measured.unit_sec(whole)
+
+    def est(cells: list[Cell]) -> float:
+        return durations.estimate(cells, measured, workers, unit=unit, pullable=True)[0]
+
+    one = max(est([c]) for c in whole)
     if one > limit:  # a shard holds at least one cell
         return 0, one
     # No fewer shards than the whole estimate over the limit; count up from there (usually a step or two).
-    start = max(1, math.ceil(durations.estimate(whole, measured, workers)[0] / limit))
+    start = max(1, math.ceil(est(whole) / limit))
     longest = one
     for n in range(start, min(plan.MAX_SHARDS, len(whole)) + 1):
-        longest = max(durations.estimate(part, measured, workers)[0] for part in plan.shards(whole, n))
+        longest = max(est(part) for part in plan.shards(whole, n))
         if longest <= limit:
             return n, longest
     return 0, longest
@@ -100,9 +107,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     shard = f", shard {choices.shard[0]}/{choices.shard[1]}" if choices.shard else ""
     print(f"# {len(cells)} cells, profile {profile}{shard}, host arch {host_arch.value}", file=sys.stderr)
     measured = durations.load()
-    wall, source = durations.estimate(cells, measured, workers)
+    # A shard's estimate takes its unit from the whole plan (durations.estimate).
+    unit = measured.unit_sec(plan.build_plan(cfg, dataclasses.replace(choices, shard=None), host_arch=host_arch)
+                             if choices.shard else cells)
+    wall, source = durations.estimate(cells, measured, workers, unit=unit)
     print(f"# ≈ {durations.fmt_minutes(wall)} on this host with {workers} workers ({source})",
           file=sys.stderr)
+    pulled, _ = durations.estimate(cells, measured, workers, unit=unit, pullable=True)
+    if pulled > wall + 30:
+        print(f"# ≈ {durations.fmt_minutes(pulled)} where every row's image pulls (the cells that were unavailable "
+              "here at their cost)", file=sys.stderr)
     if measured.warning:
         print(f"# warning: {measured.warning}", file=sys.stderr)
     if mirror:

@@ -40,9 +40,21 @@ class Durations:
         ratios = [self.cells[c.id] / c.cost for c in planned if c.id in self.measured and c.cost > 0]
         return statistics.median(ratios) if ratios else UNIT_SEC
 
-    def expected(self, cells: Sequence[Cell]) -> dict[str, float]:
-        unit = self.unit_sec(cells)
-        return {c.id: self.cells.get(c.id, c.cost * unit if c.preset is None else 0.1) for c in cells}
+    def expected(self, cells: Sequence[Cell], unit: float | None = None, *,
+                 pullable: bool = False) -> dict[str, float]:
+        """Seconds per cell: measured here, else its cost times `unit` (default: the unit of `cells` themselves; a
+        shard passes its whole plan's, see estimate). pullable: a cell that never ran here (unavailable: no
+        registry) is expected at its cost, as on a runner where every image pulls, not at its quick time here."""
+        unit = self.unit_sec(cells) if unit is None else unit
+
+        def one(c: Cell) -> float:
+            if c.preset is not None:
+                return 0.1
+            if c.id in self.cells and (not pullable or c.id in self.measured):
+                return self.cells[c.id]
+            return c.cost * unit
+
+        return {c.id: one(c) for c in cells}
 
 
 def path() -> Path:
@@ -181,11 +193,17 @@ def wall(expected: dict[str, float], timing: set[str], n_workers: int) -> float:
     return alone + max(sum(rest) / max(n_workers, 1), max(rest, default=0.0))
 
 
-def estimate(cells: Sequence[Cell], durations: Durations, n_workers: int) -> tuple[float, str]:
-    """(expected wall seconds, where the figure comes from) for the cells on n_workers workers."""
+def estimate(cells: Sequence[Cell], durations: Durations, n_workers: int, *, unit: float | None = None,
+             pullable: bool = False) -> tuple[float, str]:
+    """(expected wall seconds, where the figure comes from) for the cells on n_workers workers.
+
+    unit: seconds per cost unit for the cells not measured here; by default the median of `cells`' own measured
+    ones. A part of a plan (a shard, one cell) must pass its whole plan's: a shard's few measured cells are no
+    sample, and one of them set the unit for all the others (a guest cell's 270 s at cost 0.5 made a shard of
+    `full` 2,077 min here, and no shard count fit). pullable: see Durations.expected."""
     from runner.plan import is_timing
 
-    exp = durations.expected(cells)
+    exp = durations.expected(cells, unit, pullable=pullable)
     timing = {c.id for c in cells if c.preset is None and not c.engine.is_guest and is_timing(c.scenario)}
     total = wall(exp, timing, n_workers)
     measured = sum(1 for c in cells if c.id in durations.measured)
@@ -195,6 +213,8 @@ def estimate(cells: Sequence[Cell], durations: Durations, n_workers: int) -> tup
         known = sum(1 for c in cells if c.id in durations.cells)
         source = (f"{durations.runs} earlier run{'s' if durations.runs != 1 else ''} on this host: {known} of "
                   f"{len(cells)} cells timed ({measured} that ran), the rest from their costs")
+        if pullable:
+            source = source.replace("), the rest", "; those that did not run, as if they pulled), the rest")
     return total, source
 
 

@@ -144,3 +144,32 @@ def test_a_share_groups_other_cells_go_after_the_rest(tmp_path: Path) -> None:
         assert len(idx) > 2, idx
         assert idx[0] < max(others), f"{scenario}: the group's first cell keeps its place"
         assert all(i > max(others) for i in idx[1:]), f"{scenario}: the rest after every other cell: {idx}"
+
+
+def test_a_part_of_a_plan_is_estimated_with_the_whole_plans_unit(tmp_path: Path) -> None:
+    """One odd measured cell (a guest cell that pays a boot: 270 s at cost 0.5) must not set the unit for the
+    unmeasured cells of the shard it lands in: a shard is estimated with its whole plan's unit."""
+    cells = _cells()
+    f = tmp_path / "durations.json"
+    ordinary = [c for c in cells if c.cost > 0][:5]
+    odd = ordinary.pop()
+    durations.record([_result(c.id, 10 * c.cost) for c in ordinary] + [_result(odd.id, 500 * odd.cost)], f)
+    d = durations.load(f)
+    whole_unit = d.unit_sec(cells)
+    assert whole_unit == 10.0
+    part = [odd] + [c for c in cells if c.id not in d.cells][:3]
+    assert d.unit_sec(part) == 500.0, "the part alone would take the odd cell's unit"
+    wall, _ = durations.estimate(part, d, 1, unit=whole_unit)
+    assert wall == pytest.approx(500 * odd.cost + sum(10 * c.cost for c in part[1:]))
+
+
+def test_fitting_shards_counts_cells_unavailable_here_at_their_cost(tmp_path: Path) -> None:
+    cells = _cells()
+    f = tmp_path / "durations.json"
+    quick = CellResult(cell={"id": cells[0].id}, status=Status.UNAVAILABLE, reason="no registry",
+                       timings={"cell_wall_sec": 0.01})
+    durations.record([quick, _result(cells[1].id, 10 * cells[1].cost)], f)
+    d = durations.load(f)
+    assert d.expected(cells)[cells[0].id] == 0.01, "here it is unavailable again"
+    assert d.expected(cells, pullable=True)[cells[0].id] == 10.0 * cells[0].cost, "where its image pulls, it runs"
+    assert "as if they pulled" in durations.estimate(cells, d, 2, pullable=True)[1]
