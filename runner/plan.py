@@ -270,6 +270,24 @@ def left_out_under_qemu(cfg: MatrixConfig, profile_name: str, cells: Sequence[Ce
     return out
 
 
+def kept_to(cfg: MatrixConfig, profile_name: str, cells: Sequence[Cell]) -> dict[str, str]:
+    """The profile's items kept to a row or a toolchain ("tmpfs-goroot@debian-12@go1.27") that gave a cell of this
+    plan, and where they ran: {"tmpfs-goroot": "on debian-12 with go1.27"}. The table's rows would otherwise differ
+    by a cell with nothing to say why."""
+    profile = cfg.profiles.get(profile_name)
+    if profile is None:
+        return {}
+    planned = {(c.scenario, c.variant or "") for c in cells if c.preset is None}
+    out: dict[str, str] = {}
+    for item in profile.scenarios:
+        sid, variant, only_tc = split_item(item)
+        if not only_tc or not any(s == sid and variant in ("", v) for s, v in planned):
+            continue
+        row = item_distro(item)
+        out[f"{sid}:{variant}" if variant else sid] = (f"on {row} " if row else "") + f"with {only_tc}"
+    return out
+
+
 def plan_to_dict(cells: Sequence[Cell], *, host_arch: Arch, profile: str,
                  plan_hash: str | None = None) -> dict[str, object]:
     """plan_hash: from plan_hash(); merge warns when shards' hashes differ (they were split differently)."""

@@ -160,6 +160,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                                 adhoc=[spec.partition("=")[0] for spec in choices.distros]),
     }
     state.meta["left_out_under_qemu"] = plan.left_out_under_qemu(cfg, profile, cells)
+    state.meta["kept_to"] = plan.kept_to(cfg, profile, cells)
     if substitution := config.getoption("gcm_engine_substitution"):  # podman stood in for docker: say it first
         sub = json.loads(substitution)
         state.meta["engine_substitution"] = sub

@@ -387,6 +387,15 @@ def qemu_left_out(meta: dict[str, Any]) -> list[str]:
             *[f"- {what}: {why}" for what, why in left.items()], ""]
 
 
+def kept_to_lines(meta: dict[str, Any]) -> list[str]:
+    """The profile's scenarios kept to one row or toolchain (run.json `kept_to`, from the profile's items)."""
+    kept = meta.get("kept_to")
+    if not isinstance(kept, dict) or not kept:
+        return []
+    return [f"Kept to one row or toolchain in profile {meta.get('profile', '?')} (`--profile full` runs every one; "
+            "matrix.toml says why):", "", *[f"- {what}: {where}" for what, where in kept.items()], ""]
+
+
 def guest_preamble(cells: Sequence[CellResult]) -> list[str]:
     """The guest lab's boots, one line per mode that ran: kernel, LSM, policy or profiles, accelerator, boot time,
     the toolchains in it, and what the mode does not stand for."""
@@ -521,6 +530,7 @@ def render(run: RunResults, changes_section: str | None = None) -> str:
         compat_table(cells),
         "",
         *qemu_left_out(run.meta),
+        *kept_to_lines(run.meta),
     ]
     if changes_section:
         lines += [changes_section.rstrip("\n"), ""]

@@ -79,6 +79,21 @@ def test_what_qemu_leaves_out_is_listed_with_matrix_toml_s_reason(cfg: config.Ma
                                                                  host_arch=Arch.AMD64)) == {}
 
 
+def test_items_kept_to_a_row_or_toolchain_are_listed_for_the_report(cfg: config.MatrixConfig) -> None:
+    from runner.render.markdown import kept_to_lines
+
+    cells = plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)
+    kept = plan.kept_to(cfg, "default", cells)
+    assert kept["tmpfs-goroot"] == "on debian-12 with go1.27"
+    assert kept["selinux"] == "with go1.27"
+    assert "cold-warm:small" not in kept and "location" not in kept, "only items with @"
+    some = plan.build_plan(cfg, plan.Choices(select=("*/location:*",)), host_arch=Arch.AMD64)
+    assert plan.kept_to(cfg, "default", some) == {}, "an item none of whose cells is planned says nothing"
+    text = "\n".join(kept_to_lines({"profile": "default", "kept_to": kept}))
+    assert "- tmpfs-goroot: on debian-12 with go1.27" in text and "profile default" in text
+    assert kept_to_lines({}) == []
+
+
 def test_unsupported_arch_is_planned_as_na_with_its_reason(cfg: config.MatrixConfig) -> None:
     cells = plan.build_plan(cfg, plan.Choices(select=("arch/arm64/*",)), host_arch=Arch.AMD64)
     assert cells and all(c.preset and c.preset[0] is Status.NA for c in cells)
