@@ -150,6 +150,9 @@ def merge(paths: Sequence[str], reports: Path, run_id: str = "merged") -> RunRes
                     "choices": m.get("choices", {}), "interrupted": bool(m.get("interrupted")),
                     "cells": len(r.cells)} for r, m in zip(runs, metas, strict=True)],
         "missing_cells": sorted({i for m in metas for i in m.get("missing_cells", [])} - set(cells)),
+        # What each shard's profile left out under QEMU or kept to a row: the report lists it under the table.
+        **{key: {k: v for m in metas for k, v in (m.get(key) or {}).items()}
+           for key in ("left_out_under_qemu", "kept_to")},
         "conflicts": conflicts,
         "problems": problems + plan_problems(metas),
     }

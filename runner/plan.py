@@ -278,14 +278,18 @@ def kept_to(cfg: MatrixConfig, profile_name: str, cells: Sequence[Cell]) -> dict
     if profile is None:
         return {}
     planned = {(c.scenario, c.variant or "") for c in cells if c.preset is None}
-    out: dict[str, str] = {}
-    for item in profile.scenarios:
-        sid, variant, only_tc = split_item(item)
-        if not only_tc or not any(s == sid and variant in ("", v) for s, v in planned):
+    items = [split_item(i) + (item_distro(i),) for i in profile.scenarios]
+    # An item with no @ runs everywhere what it names: a restricted item it covers keeps nothing to one row.
+    free = {(sid, variant) for sid, variant, only_tc, _ in items if not only_tc}
+    out: dict[str, list[str]] = {}
+    for sid, variant, only_tc, row in items:
+        if not only_tc or (sid, "") in free or (sid, variant) in free:
             continue
-        row = item_distro(item)
-        out[f"{sid}:{variant}" if variant else sid] = (f"on {row} " if row else "") + f"with {only_tc}"
-    return out
+        if not any(s == sid and variant in ("", v) for s, v in planned):
+            continue
+        out.setdefault(f"{sid}:{variant}" if variant else sid, []).append((f"on {row} " if row else "")
+                                                                          + f"with {only_tc}")
+    return {k: "; ".join(v) for k, v in out.items()}
 
 
 def plan_to_dict(cells: Sequence[Cell], *, host_arch: Arch, profile: str,

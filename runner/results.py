@@ -203,6 +203,7 @@ META_FIELDS: dict[str, type | tuple[type, ...]] = {
     "run_id": str, "profile": str, "started": (str, type(None)), "finished": (str, type(None)),
     "interrupted": bool, "host": dict, "choices": dict, "plan": dict, "warnings": list, "conflicts": list,
     "problems": list, "missing_cells": list, "shards": list, "resumed": list, "owner": str,
+    "left_out_under_qemu": dict, "kept_to": dict,
 }
 META_LISTS_OF_STR = ("warnings", "conflicts", "problems", "missing_cells")
 

@@ -79,12 +79,26 @@ def test_remote_endpoint_is_unavailable_with_the_shard_and_merge_fix() -> None:
     assert preflight.ArchCheck.from_dict(json.loads(json.dumps(check.to_dict()))) == check
 
 
-def _write_run(run_dir: Path, run_id: str, cells: list, arch: str = "amd64") -> None:  # type: ignore[type-arg]
+def _write_run(run_dir: Path, run_id: str, cells: list, arch: str = "amd64",  # type: ignore[type-arg]
+               **extra: object) -> None:
     for c in cells:
         write_json_atomic(cell_path(run_dir, cell_slug(c.id)), c.to_dict())
     write_json_atomic(run_dir / "run.json", {"run_id": run_id, "profile": "default", "started": "2026-11-28T01:00:00",
                                              "finished": "2026-11-28T02:00:00", "host": {"arch": arch},
-                                             "missing_cells": []})
+                                             "missing_cells": [], **extra})
+
+
+def test_merge_keeps_what_each_shards_profile_left_out_or_kept_to_a_row(tmp_path: Path) -> None:
+    from runner.render.markdown import kept_to_lines, qemu_left_out
+
+    _write_run(tmp_path / "a", "a", [make("debian-12/amd64/docker/go1.27/env")],
+               kept_to={"tmpfs-goroot": "on debian-12 with go1.27"})
+    _write_run(tmp_path / "b", "b", [make("debian-12/arm64/docker/go1.27/env")], arch="arm64",
+               kept_to={"selinux": "with go1.27"}, left_out_under_qemu={"scenario filesystem": "too slow"})
+    merged = merge.merge([str(tmp_path / "a"), str(tmp_path / "b")], tmp_path / "out")
+    assert merged.meta["kept_to"] == {"tmpfs-goroot": "on debian-12 with go1.27", "selinux": "with go1.27"}
+    assert "- scenario filesystem: too slow" in qemu_left_out(merged.meta)
+    assert "- selinux: with go1.27" in kept_to_lines(merged.meta), "the CI summary renders the merged run"
 
 
 def test_merge_joins_shards_and_reports_conflicts(tmp_path: Path) -> None:
