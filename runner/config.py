@@ -504,23 +504,35 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
                 if not any(fnmatch.fnmatchcase(k, item) for k in known):
                     raise p.fail(key, f"the glob {item!r} matches none of the {key} of this file",
                                  fix=f"use one of: {', '.join(known)} or \"*\"")
+        # Examples in the fixes below name a row and a toolchain this profile takes, so that following one works.
+        some_distro = next((d for d in distros if picks(profile.distros, d)), next(iter(distros)))
+        some_tc = next((t for t in toolchains if picks(profile.toolchains, t)), next(iter(toolchains)))
+
+        def take(entries: tuple[str, ...], key: str, name: str) -> str:
+            """How to make the profile's `key` take `name`: drop the "!" entry that leaves it out, or add it."""
+            dropped = [i for i in entries if i.startswith("!") and fnmatch.fnmatchcase(name, i[1:])]
+            return (f"drop {dropped[0]!r} from the profile's {key}" if dropped
+                    else f"add {name!r} to the profile's {key}")
+
         for item in profile.scenarios:
             sid, variant, only_tc = split_item(item)
             if "@" in item and not only_tc:
+                row = f"{item_distro(item)}@" if item_distro(item) and "@" not in item_distro(item) else ""
                 raise p.fail("scenarios", f"{item!r}: no toolchain after @",
-                             fix=f"name one toolchain id after @ (no glob), e.g. \"{sid}@{next(iter(toolchains))}\", "
+                             fix=f"name one toolchain id after @ (no glob), e.g. \"{sid}@{row}{some_tc}\", "
                                  "or drop the @")
             if "@" in (only_distro := item_distro(item)) or ("@" in item.partition("@")[2] and not only_distro):
                 raise p.fail("scenarios", f"{item!r}: not \"<scenario>[:<variant>]@[<distro>@]<toolchain>\"",
-                             fix=f"e.g. \"{sid}@{next(iter(distros))}@{next(iter(toolchains))}\"")
+                             fix=f"e.g. \"{sid}@{some_distro}@{some_tc}\"")
             if only_distro and only_distro not in distros:
+                swapped = " (the row comes first, the toolchain last)" if only_distro in toolchains else ""
                 raise p.fail("scenarios",
-                             f"{item!r}: unknown distro {only_distro!r}{did_you_mean(only_distro, distros)}",
+                             f"{item!r}: unknown distro {only_distro!r}{did_you_mean(only_distro, distros)}{swapped}",
                              fix=f"between the two @ name one distro id (no glob): {', '.join(distros)}")
             if only_distro and not picks(profile.distros, only_distro):
                 raise p.fail("scenarios", f"{item!r}: the profile's distros {list(profile.distros)} leave "
                                           f"{only_distro!r} out, so the item gives no cell",
-                             fix=f"add {only_distro!r} to the profile's distros, or name one of them between the @")
+                             fix=f"{take(profile.distros, 'distros', only_distro)}, or name one of them between the @")
             if only_tc and only_tc not in toolchains:
                 raise p.fail("scenarios", f"{item!r}: unknown toolchain {only_tc!r}{did_you_mean(only_tc, toolchains)}",
                              fix=f"after @ name one toolchain id (no glob): {', '.join(toolchains)}")
@@ -531,7 +543,7 @@ def parse(data: Mapping[str, Any], file: str = "matrix.toml") -> MatrixConfig:
             if only_tc and not picks(profile.toolchains, only_tc):
                 raise p.fail("scenarios", f"{item!r}: the profile's toolchains {list(profile.toolchains)} leave "
                                           f"{only_tc!r} out, so the item gives no cell",
-                             fix=f"add {only_tc!r} to the profile's toolchains, or name one of them after @")
+                             fix=f"{take(profile.toolchains, 'toolchains', only_tc)}, or name one of them after @")
             if sid not in scenarios:
                 raise p.fail("scenarios", f"unknown scenario {sid!r}{did_you_mean(sid, scenarios)}",
                              fix=f"use one of: {', '.join(scenarios)}")
