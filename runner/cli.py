@@ -362,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host-arch", choices=[a.value for a in Arch],
                    help="plan as if on a host of this arch (which arch is emulated; a CI runner of another arch)")
     p.add_argument("--fit-minutes", type=_positive_minutes, metavar="M",
-                   help="print only the fewest --shard count whose every shard is estimated within M minutes")
+                   help="print only the fewest --shard count whose every shard is estimated within M minutes, "
+                        "counting the cells unavailable here as if every row's image pulled (a CI runner's count)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="run the selected cells and render reports/matrix.md")

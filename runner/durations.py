@@ -32,6 +32,7 @@ UNIT_SEC = 17.0  # a cost unit before anything is measured: cold-warm:small, nat
 class Durations:
     cells: dict[str, float] = field(default_factory=dict)
     measured: set[str] = field(default_factory=set)  # cells whose last run ran the scenario (pass, fail, known)
+    unavailable: set[str] = field(default_factory=set)  # never measured, and unavailable when last run (no registry)
     runs: int = 0
     warning: str | None = None  # why the file was ignored
 
@@ -44,13 +45,14 @@ class Durations:
                  pullable: bool = False) -> dict[str, float]:
         """Seconds per cell: measured here, else its cost times `unit` (default: the unit of `cells` themselves; a
         shard passes its whole plan's, see estimate). pullable: a cell that never ran here (unavailable: no
-        registry) is expected at its cost, as on a runner where every image pulls, not at its quick time here."""
+        registry) is expected at its cost, as on a runner where every image pulls, not at its quick time here; a cell
+        that was n/a when it ran (nothing newer to switch to, no enforcing host) is n/a there too."""
         unit = self.unit_sec(cells) if unit is None else unit
 
         def one(c: Cell) -> float:
             if c.preset is not None:
                 return 0.1
-            if c.id in self.cells and (not pullable or c.id in self.measured):
+            if c.id in self.cells and not (pullable and c.id in self.unavailable):
                 return self.cells[c.id]
             return c.cost * unit
 
@@ -79,8 +81,11 @@ def load(where: Path | None = None) -> Durations:
     cells = {str(k): float(v) for k, v in raw["cells"].items() if isinstance(v, (int, float)) and v >= 0}
     measured = raw.get("measured")
     runs = raw.get("runs")
+    unavailable = raw.get("unavailable")  # optional: files written before it have none (pullable = as measured)
     return Durations(cells=cells, measured={str(i) for i in measured if i in cells} if isinstance(measured, list)
-                     else set(), runs=runs if isinstance(runs, int) else 0)
+                     else set(), runs=runs if isinstance(runs, int) else 0,
+                     unavailable={str(i) for i in unavailable if i in cells}
+                     if isinstance(unavailable, list) else set())
 
 
 def record(results: Iterable[CellResult], where: Path | None = None) -> None:
@@ -102,8 +107,11 @@ def record(results: Iterable[CellResult], where: Path | None = None) -> None:
             # A cell that ran for the first time replaces the quick time of its unavailable runs.
             cells[cid] = round((cells[cid] + sec) / 2 if cid in cells and was == now else sec, 3)
         measured = old.measured | (ran & set(walls))
+        # Unavailable when last run and never measured: its time here is not what it takes where it pulls.
+        now_unavailable = {r.id for r in results if r.status is Status.UNAVAILABLE} & set(walls)
+        unavailable = ((old.unavailable - set(walls)) | now_unavailable) - measured
         write_json_atomic(p, {"schema_version": SCHEMA_VERSION, "runs": old.runs + 1, "cells": cells,
-                              "measured": sorted(measured)})
+                              "measured": sorted(measured), "unavailable": sorted(unavailable)})
 
 
 def _boot(cell: Cell) -> str | None:
@@ -135,7 +143,7 @@ def _share_group(cell: Cell, sharing: frozenset[str]) -> tuple[str, ...] | None:
     return cell.distro.id, cell.arch.value, cell.engine.value, cell.endpoint or "", cell.toolchain.id, cell.scenario
 
 
-def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
+def order(cells: Sequence[Cell], durations: Durations, unit: float | None = None) -> list[Cell]:
     """Longest expected first, so two workers do not end on one long cell; ties by id. Two things would leave a
     worker waiting (a default run here spent its first 11 minutes one cell at a time: a guest boot, the timing
     cell waiting for it, the next boot waiting for that): timing cells run alone, so they go last, one after
@@ -147,7 +155,7 @@ def order(cells: Sequence[Cell], durations: Durations) -> list[Cell]:
     ready; next to it they waited for the whole container (measured: a toolchain row's 18 s)."""
     from runner.plan import is_timing
 
-    exp = durations.expected(cells)
+    exp = durations.expected(cells, unit)  # unit: see estimate
     ranked = sorted(cells, key=lambda c: (-exp[c.id], c.id))
     timing = [c for c in ranked if c.preset is None and not c.engine.is_guest and is_timing(c.scenario)]
     boots: dict[str, list[Cell]] = {}

@@ -11,6 +11,7 @@ renders the report at the end; xdist workers only run cells and write their cell
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import re
@@ -112,11 +113,14 @@ def pytest_configure(config: pytest.Config) -> None:
     host_arch = Arch.host()
     cells = plan.build_plan(cfg, choices, host_arch=host_arch)
     measured = durations.load()
+    # One cost unit for this run's order and ETA, from the whole plan when this is a shard (durations.estimate).
+    unit = measured.unit_sec(plan.build_plan(cfg, dataclasses.replace(choices, shard=None), host_arch=host_arch)
+                             if choices.shard else cells)
     if worker:  # the controller's order: every worker must collect the same items in the same order
         index = {cid: i for i, cid in enumerate(worker["gcm_order"])}
         cells = sorted(cells, key=lambda c: index.get(c.id, len(index)))
     else:  # longest measured first on this host; shards were split by cost above (runner.durations)
-        cells = durations.order(cells, measured)
+        cells = durations.order(cells, measured, unit)
     profile = opts.profile
     run_dir = reports / "runs" / run_id
     ctx = RunContext(run_id=run_id, run_dir=run_dir, cfg=cfg, images_dir=paths.images_dir(),
@@ -141,7 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = MatrixState(ctx, [c for c in cells if c.id not in done], controller=worker is None, reports=reports,
                         options=opts, planned=cells)
     state.resumed_from = resumed
-    state.expected = measured.expected(state.cells)
+    state.expected = measured.expected(state.cells, unit)
     state.timing = {c.id for c in state.cells if c.preset is None and not c.engine.is_guest
                     and plan.is_timing(c.scenario)}
     if worker is None and config.getoption("gcm_progress"):

@@ -172,4 +172,13 @@ def test_fitting_shards_counts_cells_unavailable_here_at_their_cost(tmp_path: Pa
     d = durations.load(f)
     assert d.expected(cells)[cells[0].id] == 0.01, "here it is unavailable again"
     assert d.expected(cells, pullable=True)[cells[0].id] == 10.0 * cells[0].cost, "where its image pulls, it runs"
+    # A cell that was n/a when it ran (e.g. nothing newer to switch to) is n/a where images pull, too.
+    na = CellResult(cell={"id": cells[2].id}, status=Status.NA, reason="no newer toolchain",
+                    timings={"cell_wall_sec": 0.02})
+    durations.record([na], f)
+    d = durations.load(f)
+    assert d.expected(cells, pullable=True)[cells[2].id] == 0.02
+    # Once it runs, it is measured and no longer unavailable.
+    durations.record([_result(cells[0].id, 3.0)], f)
+    assert cells[0].id not in durations.load(f).unavailable
     assert "as if they pulled" in durations.estimate(cells, d, 2, pullable=True)[1]
