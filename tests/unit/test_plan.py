@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,11 @@ def test_items_kept_to_a_row_or_toolchain_are_listed_for_the_report(cfg: config.
     text = "\n".join(kept_to_lines({"profile": "default", "kept_to": kept}))
     assert "- tmpfs-goroot: on debian-12 with go1.27" in text and "profile default" in text
     assert kept_to_lines({}) == []
+    both = dataclasses.replace(cfg.profiles["default"], scenarios=("cold-warm", "cold-warm:small@go1.22",
+                                                                     "env@go1.22", "env@debian-13@go1.27"))
+    two = dataclasses.replace(cfg, profiles={**cfg.profiles, "two": both})
+    kept = plan.kept_to(two, "two", plan.build_plan(two, plan.Choices(profile="two"), host_arch=Arch.AMD64))
+    assert kept == {"env": "with go1.22; on debian-13 with go1.27"}, "an unrestricted item covers cold-warm:small"
 
 
 def test_unsupported_arch_is_planned_as_na_with_its_reason(cfg: config.MatrixConfig) -> None:
