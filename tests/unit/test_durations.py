@@ -49,13 +49,18 @@ def test_measured_cells_reorder_and_scale_the_rest(tmp_path: Path) -> None:
     assert d.unit_sec(cells) == 4000.0 / slow_cheap.cost
 
 
-def test_cells_that_did_not_run_do_not_scale_the_estimate(tmp_path: Path) -> None:
+def _one_unavailable_one_ran(f: Path) -> tuple[list, durations.Durations]:  # type: ignore[type-arg]
+    """cells[0] unavailable here (0.01 s), cells[1] ran at 10 s a unit of cost."""
     cells = _cells()
-    f = tmp_path / "durations.json"
     quick = CellResult(cell={"id": cells[0].id}, status=Status.UNAVAILABLE, reason="no registry",
                        timings={"cell_wall_sec": 0.01})
     durations.record([quick, _result(cells[1].id, 10 * cells[1].cost)], f)
-    d = durations.load(f)
+    return cells, durations.load(f)
+
+
+def test_cells_that_did_not_run_do_not_scale_the_estimate(tmp_path: Path) -> None:
+    f = tmp_path / "durations.json"
+    cells, d = _one_unavailable_one_ran(f)
     assert d.cells[cells[0].id] == 0.01 and cells[0].id not in d.measured
     assert d.unit_sec(cells) == 10.0, "only the cell that ran gives seconds per unit of cost"
     assert d.expected(cells)[cells[0].id] == 0.01, "the unavailable cell is expected to be quick again"
@@ -164,12 +169,8 @@ def test_a_part_of_a_plan_is_estimated_with_the_whole_plans_unit(tmp_path: Path)
 
 
 def test_fitting_shards_counts_cells_unavailable_here_at_their_cost(tmp_path: Path) -> None:
-    cells = _cells()
     f = tmp_path / "durations.json"
-    quick = CellResult(cell={"id": cells[0].id}, status=Status.UNAVAILABLE, reason="no registry",
-                       timings={"cell_wall_sec": 0.01})
-    durations.record([quick, _result(cells[1].id, 10 * cells[1].cost)], f)
-    d = durations.load(f)
+    cells, d = _one_unavailable_one_ran(f)
     assert d.expected(cells)[cells[0].id] == 0.01, "here it is unavailable again"
     assert d.expected(cells, pullable=True)[cells[0].id] == 10.0 * cells[0].cost, "where its image pulls, it runs"
     # A cell that was n/a when it ran (e.g. nothing newer to switch to) is n/a where images pull, too.
