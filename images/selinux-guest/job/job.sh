@@ -14,12 +14,14 @@
 #
 # Each case's records go to $GCM_RESULTS/cases/<scenario>/<toolchain>/<variant>/ (a `selinux` case: one directory
 # per run below it), with its start and end times (t_start, t_end: epoch seconds) for the host's denial windows.
+# The whole file: LSM, IMAGE, GODIR and GOHOST are read by the case scripts it sources, checked one at a time.
+# shellcheck disable=SC2034
 set -u
 mark() { echo "GCM-MARK $*" >&3; }
 now() { date +%s.%N; }
 JOB=$PWD
 CASES="$GCM_RESULTS/cases"
-MODE= LSM= IMAGE=
+MODE='' LSM='' IMAGE=''
 declare -A GODIR=()  # toolchain -> the mount containers use (and every host-level case outside SELinux)
 declare -A GOHOST=() # toolchain -> the mount host-level cases use (SELinux: labelled bin_t)
 while IFS='=' read -r key value; do

@@ -58,7 +58,7 @@ selinux_dir_label() {
 }
 
 run_selinux() {
-	local line s tc v budget run mount relabel secopts steps current= out name go volume containerfile
+	local line s tc v budget run mount relabel secopts steps current='' out name go volume containerfile
 	local -a step_args opts sec
 	selinux_setup
 	while IFS= read -r line; do
