@@ -107,9 +107,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     shard = f", shard {choices.shard[0]}/{choices.shard[1]}" if choices.shard else ""
     print(f"# {len(cells)} cells, profile {profile}{shard}, host arch {host_arch.value}", file=sys.stderr)
     measured = durations.load()
-    # A shard's estimate takes its unit from the whole plan (durations.estimate).
-    unit = measured.unit_sec(plan.build_plan(cfg, dataclasses.replace(choices, shard=None), host_arch=host_arch)
-                             if choices.shard else cells)
+    unit = measured.unit_sec(plan.unit_basis(cfg, choices, cells, host_arch=host_arch))
     wall, source = durations.estimate(cells, measured, workers, unit=unit)
     print(f"# ≈ {durations.fmt_minutes(wall)} on this host with {workers} workers ({source})",
           file=sys.stderr)

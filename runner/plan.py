@@ -214,6 +214,12 @@ def build_plan(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> list[
     return order(cells)
 
 
+def unit_basis(cfg: MatrixConfig, choices: Choices, cells: Sequence[Cell], *, host_arch: Arch) -> Sequence[Cell]:
+    """The cells whose measured times give this selection's seconds per cost unit (durations.estimate): `cells`
+    themselves, or for a shard of a plan the whole plan, so that `plan --shard` and the shard's run agree."""
+    return _unsharded(cfg, choices, host_arch=host_arch) if choices.shard else cells
+
+
 def plan_hash(cfg: MatrixConfig, choices: Choices, *, host_arch: Arch) -> str:
     """What a shard split depends on: the whole ordered plan before sharding (ids and expected costs, which the
     host arch changes through the emulation factor) and the shard count. Shards of one split share it."""

@@ -11,7 +11,6 @@ renders the report at the end; xdist workers only run cells and write their cell
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import json
 import re
@@ -113,9 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
     host_arch = Arch.host()
     cells = plan.build_plan(cfg, choices, host_arch=host_arch)
     measured = durations.load()
-    # One cost unit for this run's order and ETA, from the whole plan when this is a shard (durations.estimate).
-    unit = measured.unit_sec(plan.build_plan(cfg, dataclasses.replace(choices, shard=None), host_arch=host_arch)
-                             if choices.shard else cells)
+    unit = measured.unit_sec(plan.unit_basis(cfg, choices, cells, host_arch=host_arch))  # the order's and the ETA's
     if worker:  # the controller's order: every worker must collect the same items in the same order
         index = {cid: i for i, cid in enumerate(worker["gcm_order"])}
         cells = sorted(cells, key=lambda c: index.get(c.id, len(index)))

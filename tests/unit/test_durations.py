@@ -183,3 +183,12 @@ def test_fitting_shards_counts_cells_unavailable_here_at_their_cost(tmp_path: Pa
     durations.record([_result(cells[0].id, 3.0)], f)
     assert cells[0].id not in durations.load(f).unavailable
     assert "as if they pulled" in durations.estimate(cells, d, 2, pullable=True)[1]
+
+
+def test_a_shard_and_its_run_take_the_unit_from_the_whole_plan() -> None:
+    cfg = config.load(ROOT / "matrix.toml")
+    whole = plan.build_plan(cfg, plan.Choices(), host_arch=Arch.AMD64)
+    one = plan.Choices(shard=(2, 5))
+    part = plan.build_plan(cfg, one, host_arch=Arch.AMD64)
+    assert {c.id for c in plan.unit_basis(cfg, one, part, host_arch=Arch.AMD64)} == {c.id for c in whole}
+    assert plan.unit_basis(cfg, plan.Choices(), whole, host_arch=Arch.AMD64) is whole, "not sharded: the cells"
