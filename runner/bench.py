@@ -2,7 +2,7 @@
 
 Per repetition, interleaved in a rotating order so drift on a shared host hits every side alike:
 
-    bare    `docker run --rm -v <new volume>:/root/.cache ... go build cmd/gofmt`, once cold, once warm,
+    bare    `docker run --rm --network none -v <new volume>:/root/.cache ... go build cmd/gofmt`, cold then warm,
             timed from outside (what a user's shell loop does)
     runner  the same two builds as one cell through the normal pipeline (run_cell): wall from outside,
             step times from the probe inside the container
@@ -126,8 +126,11 @@ class Bench:
         labels = {LABEL_MANAGED: "1", LABEL_RUN: self.run_id}
         vol = self.driver.create_volume(labels)
         cli = self.driver.cli()
-        cmd = [*cli, "run", "--rm", "--label", f"{LABEL_RUN}={self.run_id}", "--platform", self.host_arch.to_oci(),
-               "-v", f"{vol}:/root/.cache", "-v", f"{self.tree.goroot}:{GOROOT}:ro",
+        # --network none as the runner's cells have it (engine.container_defaults): the same container set-up on
+        # both sides of the comparison.
+        cmd = [*cli, "run", "--rm", "--network", "none", "--label", f"{LABEL_RUN}={self.run_id}",
+               "--platform", self.host_arch.to_oci(), "-v", f"{vol}:/root/.cache",
+               "-v", f"{self.tree.goroot}:{GOROOT}:ro",
                "-e", f"PATH={CONTAINER_ENV['PATH']}", "-e", "GOTOOLCHAIN=local", "-w", "/", self.image.tag, *BUILD]
         if not self.commands:
             shown = " ".join(cmd).replace(vol, "<new volume>").replace(str(self.tree.goroot), "<go tree>")

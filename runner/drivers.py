@@ -7,7 +7,6 @@ runner talks to runner.engine.Driver and never branches on an engine's name. Bot
 
 from __future__ import annotations
 
-import functools
 import glob
 import os
 import resource
@@ -153,18 +152,10 @@ class PodmanDriver(SdkDriver):
         return {"rootless_users": host.subid_users()}
 
     def container_defaults(self) -> dict[str, Any]:
-        defaults: dict[str, Any] = {"ulimits": podman_ulimits()}
-        if self._rootless:
-            # Rootless podman's default network is slirp4netns, which needs /dev/net/tun open to the user; where it
-            # is root's alone (0600), no container with a network can start (`open("/dev/net/tun"): Permission
-            # denied`). No cell needs one: modules come from the offline file:// proxy. The compat API honours
-            # HostConfig.NetworkMode "none" (the container has only lo).
-            defaults["network_mode"] = "none"
-        return defaults
-
-    @functools.cached_property
-    def _rootless(self) -> bool:
-        return bool(self.storage_facts().get("rootless"))
+        # Rootless podman's default network is slirp4netns, which needs /dev/net/tun open to the user; where it is
+        # root's alone (0600), no container with a network could start (`open("/dev/net/tun"): Permission denied`).
+        # The base's "none" covers that too: the compat API honours HostConfig.NetworkMode "none" (only lo).
+        return {**super().container_defaults(), "ulimits": podman_ulimits()}
 
     def local_ref(self, tag: str) -> str:
         # podman stores names without a registry under localhost/

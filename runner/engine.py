@@ -168,8 +168,12 @@ class SdkDriver(abc.ABC):
         return {}
 
     def container_defaults(self) -> dict[str, Any]:
-        """Container options this engine needs unless the caller gives them."""
-        return {}
+        """Container options this engine needs unless the caller gives them.
+
+        No network: no cell needs one (modules come from the offline file:// proxy, and a request Go still makes
+        fails at once either way), and a container with only lo starts and stops faster, since the engine sets
+        up no veth pair or bridge rules for it (docker 20.10 here: about 60 ms of 0.3 s per container)."""
+        return {"network_mode": "none"}
 
     def local_ref(self, tag: str) -> str:
         """How the engine names a locally built tag in a FROM line or a removal."""

@@ -80,17 +80,19 @@ def test_image_names(driver: SdkDriver, run_labels: dict[str, str], cell_image: 
     assert driver.remove_image(tag) is False, "nothing left to remove"
 
 
-def test_a_container_is_labelled_and_podman_s_gets_our_rlimits(driver: SdkDriver, run_labels: dict[str, str],
-                                                               cell_image: images.CellImage) -> None:
-    with driver.container(image=cell_image.tag, command=["sh", "-c", "ulimit -n; ulimit -Hn; sleep 30"], mounts=[],
+def test_a_container_is_labelled_has_no_network_and_podman_s_gets_our_rlimits(
+        driver: SdkDriver, run_labels: dict[str, str], cell_image: images.CellImage) -> None:
+    with driver.container(image=cell_image.tag, command=["sh", "-c", "ulimit -n; ulimit -Hn; ls /sys/class/net; "
+                                                         "echo end; sleep 30"], mounts=[],
                           env={}, labels=run_labels, platform=Arch.host()) as c:
         running = [lab for lab in driver.running_labels(LABEL_RUN) if lab.get(LABEL_RUN) == run_labels[LABEL_RUN]]
         assert len(running) == 1 and run_labels.items() <= running[0].items()  # with the image's own labels
         for _ in range(100):
             out = driver.logs(c).split()
-            if len(out) >= 2:
+            if out[-1:] == ["end"]:
                 break
             time.sleep(0.1)
+    assert out[2:] == ["lo", "end"], f"a cell container has only loopback (network mode none); it has {out[2:-1]}"
     if driver.engine is Engine.PODMAN:
         nofile = {u["Name"]: (u["Soft"], u["Hard"]) for u in podman_ulimits()}["nofile"]
         assert (int(out[0]), int(out[1])) == nofile, "podman starts containers with the limits we ask for"

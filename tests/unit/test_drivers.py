@@ -132,16 +132,9 @@ def test_docker_picks_a_cli_that_can_build_with_buildkit(monkeypatch: pytest.Mon
 
 
 # ---------------------------------------------------------------- containers
-def _podman(rootless: bool) -> PodmanDriver:
-    d = PodmanDriver()
-    d.__dict__["_rootless"] = rootless  # what the engine's info would say (cached_property): no engine asked
-    return d
-
-
 def test_only_podman_containers_get_explicit_rlimits() -> None:
-    assert DockerDriver().container_defaults() == {}
-    assert "network_mode" not in _podman(False).container_defaults()
-    limits = {u["Name"]: u for u in _podman(False).container_defaults()["ulimits"]}
+    assert "ulimits" not in DockerDriver().container_defaults()
+    limits = {u["Name"]: u for u in PodmanDriver().container_defaults()["ulimits"]}
     assert set(limits) == {"nofile", "nproc"}
     assert limits["nproc"]["Soft"] <= limits["nproc"]["Hard"] <= PODMAN_NPROC_CAP
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -149,9 +142,11 @@ def test_only_podman_containers_get_explicit_rlimits() -> None:
                                                   or limits["nofile"]["Hard"] <= nofile[1]), "never above ours"
 
 
-def test_rootless_podman_containers_get_no_network() -> None:
-    """slirp4netns (rootless podman's default network) needs /dev/net/tun open to the user; no cell needs a network."""
-    assert _podman(True).container_defaults()["network_mode"] == "none"
+def test_containers_get_no_network_on_either_engine() -> None:
+    """No cell needs a network (the offline file:// proxy), and rootless podman's slirp4netns needs /dev/net/tun
+    open to the user: every cell container gets only lo."""
+    assert DockerDriver().container_defaults()["network_mode"] == "none"
+    assert PodmanDriver().container_defaults()["network_mode"] == "none"
 
 
 def test_podman_rlimits_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
