@@ -28,7 +28,7 @@ from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, Driver, Mount
 from runner.errors import CellProblem, EngineNotAnswering, EngineUnavailable, outcome
 from runner.model import Arch, Cell, Engine, Status
 from runner.paths import cache_dir, locked, remove_tree, runs_root
-from runner.phase import CONTAINER_MARGIN, emulator_crash, run_phase, run_shared, summarise_steps
+from runner.phase import CONTAINER_MARGIN, busy_sec, emulator_crash, run_phase, run_shared, summarise_steps
 from runner.plan import is_timing
 from runner.resources import LABEL_OWNER, CellResources, owner_token
 from runner.results import CellResult, now_iso
@@ -444,8 +444,7 @@ def _run_cell(cell: Cell, ctx: RunContext, shared: contextlib.ExitStack) -> Cell
     timings["teardown_sec"] = round(time.monotonic() - t_teardown, 3)
 
     # A phase copied from another cell ran in that cell's container, not in this cell's.
-    timings["in_container_sec"] = round(sum(float(p.get("wall_sec", 0.0)) for name, p in probes.items()
-                                            if name not in reused), 3)
+    timings["in_container_sec"] = busy_sec(p for name, p in probes.items() if name not in reused)
     timings["steps"] = {f"{name}.{s['name']}" if len(probes) > 1 else s["name"]: round(float(s.get("wall_sec", 0)), 3)
                         for name, p in probes.items() for s in p.get("steps", [])}
     machines = {p.get("machine") for p in probes.values()}
@@ -534,8 +533,7 @@ def _run_builds(ctx: RunContext, cell: Cell, driver: Driver, scenario: Any, job_
             driver.sweep({LABEL_RUN: ctx.run_id, LABEL_CELL: cell.id})
     timings["builds_sec"] = round(time.monotonic() - t0, 3)
     timings["builds"] = {name: r["outcome"].get("build_sec") for name, r in got.items()}
-    timings["in_container_sec"] = round(sum(float(s.get("wall_sec", 0.0)) for r in got.values() if r["probe"]
-                                            for s in r["probe"].get("steps", [])), 3)
+    timings["in_container_sec"] = busy_sec(r["probe"] for r in got.values() if r["probe"])
     verdict = _known(ctx, cell, scenario.evaluate(cell, got, job_ctx))
     return finish(verdict.status, verdict.reason, {**verdict.observations, "machine": cell.arch.to_uname(),
                                                    "workload": job_ctx.workload})

@@ -8,8 +8,11 @@ what the phases found into its result.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import json
+import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +26,37 @@ if TYPE_CHECKING:
     from runner.execute import RunContext
 
 CONTAINER_MARGIN = 120.0  # seconds on top of the sum of step timeouts
+# The probe's "started": Go's RFC3339Nano in UTC (up to 9 fraction digits, a trailing Z).
+_STARTED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$")
+
+
+def _started(value: object) -> float | None:
+    m = _STARTED.match(value) if isinstance(value, str) else None
+    if not m:
+        return None
+    whole = _dt.datetime.fromisoformat(m[1]).replace(tzinfo=_dt.timezone.utc).timestamp()
+    return whole + float(f"0.{m[2]}") if m[2] else whole
+
+
+def busy_sec(probes: Iterable[dict[str, Any]]) -> float:
+    """Seconds during which at least one of these probes was running: the union of their [started, started +
+    wall_sec]. Probes that ran side by side (a phase's replicas, a cell's concurrent builds) overlap, and adding
+    their walls would count those seconds twice, leaving a cell's runner overhead (wall - this) negative. A probe
+    without a readable start counts its whole wall."""
+    spans, loose = [], 0.0
+    for p in probes:
+        wall = max(float(p.get("wall_sec") or 0.0), 0.0)
+        start = _started(p.get("started"))
+        if start is None:
+            loose += wall
+        else:
+            spans.append((start, start + wall))
+    total, reached = loose, float("-inf")
+    for start, end in sorted(spans):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return round(total, 3)
 
 
 def summarise_steps(probe: dict[str, Any]) -> list[dict[str, Any]]:

@@ -80,3 +80,18 @@ def test_restart_after_a_plain_phase(tmp_path: Path) -> None:
     assert probes["cold"]["steps"][0]["name"] == "a" and probes["cold"]["run"] == 1
     assert probes["restart"]["steps"][0]["name"] == "b" and probes["restart"]["run"] == 2
     assert [probes[f"late.{i}"]["replica"] for i in (1, 2)] == ["1", "2"]
+
+
+def test_busy_sec_counts_overlapping_probes_once() -> None:
+    at = "2026-12-07T02:00:{:02d}.250000000Z".format
+    side_by_side = [{"started": at(0), "wall_sec": 4.0}, {"started": at(1), "wall_sec": 4.0}]  # 00.25 .. 05.25
+    assert phase_mod.busy_sec(side_by_side) == 5.0
+    one_after_another = [{"started": at(0), "wall_sec": 2.0}, {"started": at(10), "wall_sec": 3.0}]
+    assert phase_mod.busy_sec(one_after_another) == 5.0
+    inside = [{"started": at(0), "wall_sec": 9.0}, {"started": at(2), "wall_sec": 1.0}]
+    assert phase_mod.busy_sec(inside) == 9.0
+    # A start the probe did not write (or wrote otherwise) counts its whole wall; a fraction of any length is read.
+    assert phase_mod.busy_sec([{"wall_sec": 1.5}, {"started": "yesterday", "wall_sec": 1.0},
+                               {"started": "2026-12-07T02:00:00.5Z", "wall_sec": 0.5},
+                               {"started": "2026-12-07T02:00:00Z", "wall_sec": 0.75}]) == 3.5
+    assert phase_mod.busy_sec([]) == 0.0
