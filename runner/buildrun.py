@@ -122,8 +122,7 @@ def prune_build_records(driver: Driver, run_id: str | None = None) -> int:
     names = _owned_by(run_id)
     ids = [r.id for r in driver.build_records()
            if (m := owned.search(r.description)) and names.fullmatch(m.group(1))]
-    for rid in ids:
-        driver.remove_build_record(rid)
+    driver.remove_build_records(ids)
     return len(ids)
 
 
@@ -227,6 +226,7 @@ class Builds:
         self.root = ctx_root
         self.tags: list[str] = []
         self.from_lines: dict[Arch, tuple[str, Path | None, Path | None]] = {}
+        self.contexts_before = env.driver.context_records()  # close() removes the ones this cell's builds add
 
     # ---------------------------------------------------------------- per arch: where builds start
     def prepare(self, arch: Arch, cell_tag: str | None = None, cell_image_id: str | None = None) -> None:
@@ -317,9 +317,12 @@ class Builds:
         for tag in self.tags:
             driver.remove_image(driver.local_ref(tag))
         with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
-            for r in driver.build_records():  # the cache mounts, and the layers the RUN steps made
-                if marker(self.cid) in r.description:
-                    driver.remove_build_record(r.id)
+            # The cache mounts and the layers the RUN steps made, and the copies of the contexts the builds sent
+            # (engine.forgetting_contexts says why those go too): one listing, one removal.
+            records = driver.build_records()
+            contexts = {r.id for r in records if r.type == "source.local"} - self.contexts_before
+            driver.remove_build_records([r.id for r in records if marker(self.cid) in r.description
+                                         or r.id in contexts])
         cache = self.cache_mount_dir()
         if cache:
             for d in glob.glob(os.path.join(cache, f"{self.cid}-*")):

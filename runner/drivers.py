@@ -7,8 +7,10 @@ runner talks to runner.engine.Driver and never branches on an engine's name. Bot
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import re
 import resource
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -78,15 +80,29 @@ class DockerDriver(SdkDriver):
         return [BuildRecord(str(r["ID"]), str(r.get("Type")), str(r.get("Description"))) for r in rows
                 if not types or r.get("Type") in types]
 
-    def remove_build_record(self, record_id: str) -> None:
-        self.client.api.prune_builds(filters={"id": record_id}, all=True)
+    def remove_build_records(self, ids: Sequence[str]) -> None:
+        # The build-prune API takes one value per filter key, and the engine hands "id" to BuildKit as a regular
+        # expression (`id~=<value>`): one call removes them all. Any the engine did not report as removed are asked
+        # for one by one, which is what an engine that read the value literally would need.
+        if not ids:
+            return
+        pattern = "^(" + "|".join(re.escape(i) for i in ids) + ")$"
+        try:
+            gone = set(self.client.api.prune_builds(filters={"id": pattern}, all=True).get("CachesDeleted") or [])
+        except docker.errors.APIError:
+            gone = set()
+        for rid in ids:
+            if rid not in gone:
+                with contextlib.suppress(docker.errors.APIError):
+                    self.client.api.prune_builds(filters={"id": rid}, all=True)
+
+    def context_records(self) -> set[str]:
+        return {r.id for r in self.build_records(("source.local",))}
 
     def prune_cell_builds(self, *, marker: str, labels: Mapping[str, str]) -> None:
         # `docker builder prune` removes BuildKit's records, cache mounts among them; the cell's are those whose
         # RUN command names its marker.
-        for r in self.build_records(("exec.cachemount",)):
-            if marker in r.description:
-                self.remove_build_record(r.id)
+        self.remove_build_records([r.id for r in self.build_records(("exec.cachemount",)) if marker in r.description])
 
 
 # RLIMIT_NPROC ceiling for podman containers: plenty for parallel `go build`s (root is exempt anyway).

@@ -33,7 +33,7 @@ import docker.errors
 import requests.exceptions
 
 from runner import paths, pull_retry, refs
-from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver
+from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver, forgetting_contexts
 from runner.errors import CellProblem
 from runner.model import Arch, Distro, Family, ImageSource, Status
 from runner.paths import cache_dir, locked, rmtree_unmounted, unmount_below
@@ -475,9 +475,10 @@ def provision(driver: Driver, distro: Distro, arch: Arch, images_dir: Path, *, e
                 dockerfile = Path(tmp) / "Dockerfile"
                 dockerfile.write_text(text)
                 context = str(base.tar.parent) if base.tar else tmp
-                proc = driver.build(context=context, dockerfile=str(dockerfile), tag=tag, platform=arch,
-                                    labels={LABEL_MANAGED: "1", LABEL_CACHE: "1"}, build_args={"BASE": base_arg},
-                                    timeout=1800 if emulated else 600)
+                with forgetting_contexts(driver):  # the context is the rootfs tar's directory
+                    proc = driver.build(context=context, dockerfile=str(dockerfile), tag=tag, platform=arch,
+                                        labels={LABEL_MANAGED: "1", LABEL_CACHE: "1"},
+                                        build_args={"BASE": base_arg}, timeout=1800 if emulated else 600)
             if proc.returncode != 0:
                 _raise_distro_go_stop(distro, f"{proc.stdout}\n{proc.stderr}")
                 tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])

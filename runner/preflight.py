@@ -25,7 +25,7 @@ import docker.errors
 import requests.exceptions
 
 from runner import host
-from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver
+from runner.engine import LABEL_CACHE, LABEL_MANAGED, Driver, forgetting_contexts
 from runner.errors import EngineUnavailable
 from runner.model import Arch, Engine
 
@@ -101,8 +101,10 @@ def _image(driver: Driver, arch: Arch, probe: Path) -> str:
         (Path(tmp) / "probe").write_bytes(probe.read_bytes())
         (Path(tmp) / "probe").chmod(0o755)
         (Path(tmp) / "Dockerfile").write_text("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n")
-        proc = driver.build(context=tmp, dockerfile=str(Path(tmp) / "Dockerfile"), tag=tag, platform=arch,
-                            labels={LABEL_MANAGED: "1", LABEL_CACHE: "1"}, build_args={}, timeout=PREFLIGHT_TIMEOUT)
+        with forgetting_contexts(driver):
+            proc = driver.build(context=tmp, dockerfile=str(Path(tmp) / "Dockerfile"), tag=tag, platform=arch,
+                                labels={LABEL_MANAGED: "1", LABEL_CACHE: "1"}, build_args={},
+                                timeout=PREFLIGHT_TIMEOUT)
     if proc.returncode != 0:
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
         raise RuntimeError(f"building the preflight image failed: {tail}")

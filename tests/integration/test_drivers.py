@@ -19,7 +19,7 @@ from runner import config as config_mod
 from runner import images, paths
 from runner.buildrun import cache_id, marker
 from runner.drivers import DRIVERS, podman_ulimits
-from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, SdkDriver
+from runner.engine import LABEL_CELL, LABEL_MANAGED, LABEL_RUN, SdkDriver, forgetting_contexts
 from runner.model import Arch, Engine
 
 pytestmark = pytest.mark.integration
@@ -119,9 +119,7 @@ def test_each_builder_keeps_a_cache_mount_where_its_driver_finds_it(driver: SdkD
         else:  # buildah: no engine record, a directory under $TMPDIR/buildah-cache-<uid>
             assert not records and where is not None and os.path.isfile(os.path.join(where, mount, "x"))
     finally:
-        for r in driver.build_records():
-            if marker(cid) in r.description:
-                driver.remove_build_record(r.id)
+        driver.remove_build_records([r.id for r in driver.build_records() if marker(cid) in r.description])
         if where:
             for d in glob.glob(os.path.join(where, f"{cid}-*")):
                 shutil.rmtree(d, ignore_errors=True)
@@ -137,3 +135,34 @@ def test_a_from_scratch_image_has_no_layers_carries_the_labels_and_goes(driver: 
     assert not (attrs.get("RootFS") or {}).get("Layers"), "FROM scratch and a LABEL: nothing in the root"
     assert (attrs.get("Config") or {}).get("Labels", {}).get(LABEL_RUN) == run_labels[LABEL_RUN]
     assert driver.remove_image(image_id) and driver.image_attrs(image_id) is None
+
+
+def test_a_build_s_context_copies_go_and_its_steps_stay_cached(driver: SdkDriver, run_labels: dict[str, str],
+                                                               cell_image: images.CellImage, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """BuildKit keeps each build's context as a record of its own and never drops it; forgetting_contexts removes
+    the ones made during its builds, and a COPY or RUN cached before is still cached after (content keys)."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text(run_labels[LABEL_RUN])
+    (tmp_path / "Dockerfile").write_text(f"FROM {driver.local_ref(cell_image.tag)}\nCOPY src /src\n"
+                                         "RUN --mount=type=bind,source=src,target=/m cat /m/a.txt > /out\n")
+    tag = f"gcm-it-drivers/{run_labels[LABEL_RUN]}:context"
+    removed: list[str] = []
+    real = driver.remove_build_records
+    monkeypatch.setattr(driver, "remove_build_records", lambda ids: (removed.extend(ids), real(ids)))
+    try:
+        logs = []
+        for _ in range(2):
+            with forgetting_contexts(driver):
+                proc = driver.build(context=str(tmp_path), dockerfile=str(tmp_path / "Dockerfile"), tag=tag,
+                                    platform=Arch.host(), labels=run_labels, build_args={}, timeout=300)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            logs.append(proc.stdout + proc.stderr)
+    finally:
+        driver.remove_image(driver.local_ref(tag))
+    if driver.engine is Engine.DOCKER:
+        assert len(removed) >= 4, f"each build's context and Dockerfile records were removed: {removed}"
+        assert not set(removed) & driver.context_records(), "and they are gone"
+        assert "CACHED" in logs[1].split("RUN --mount=type=bind", 1)[-1], logs[1][-2000:]
+    else:  # buildah keeps no records of a build's context
+        assert removed == [] and driver.context_records() == set()

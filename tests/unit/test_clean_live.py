@@ -33,6 +33,9 @@ class FakeDriver:
     def build_records(self, types: tuple[str, ...] = ()) -> list[Any]:
         return []
 
+    def remove_build_records(self, ids: list[str]) -> None:
+        assert not ids, "this engine listed no records"
+
     def sweep(self, match: dict[str, str]) -> dict[str, int]:
         FakeDriver.swept.append(dict(match))
         return {"containers": 1, "volumes": 0}

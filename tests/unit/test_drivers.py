@@ -6,6 +6,7 @@ to a real engine is tested in tests/integration/test_drivers.py.
 
 from __future__ import annotations
 
+import re
 import resource
 import subprocess
 from pathlib import Path
@@ -197,8 +198,8 @@ class _RecordingDocker(DockerDriver):
     def build_records(self, types: Any = ()) -> list[BuildRecord]:
         return [r for r in self.records if not types or r.type in types]
 
-    def remove_build_record(self, record_id: str) -> None:
-        self.removed.append(record_id)
+    def remove_build_records(self, ids: Any) -> None:
+        self.removed.extend(ids)
 
 
 RECORDS = [BuildRecord("m1", "exec.cachemount", f"mount / from exec /bin/sh -c {marker('gcm-r-abc0123456')} x"),
@@ -235,9 +236,14 @@ def test_close_removes_the_cell_s_records_and_host_cache_dirs(tmp_path: Path, mo
     env.driver = _RecordingDocker(RECORDS)
     builds = Builds.__new__(Builds)
     builds.env, builds.cid, builds.root, builds.tags = env, cid, tmp_path / "ctx", ["gcm-bk/x:first"]
+    # The contexts its builds sent go too (s2, s3 appeared during the cell); s1 was there before it.
+    env.driver.records = [BuildRecord("s1", "source.local", "local source for context"), *RECORDS,  # type: ignore
+                          BuildRecord("s2", "source.local", "local source for context"),
+                          BuildRecord("s3", "source.local", "local source for dockerfile")]
+    builds.contexts_before = {"s1"}
     monkeypatch.setattr(DockerDriver, "remove_image", lambda self, ref: True)
     builds.close()
-    assert env.driver.removed == ["m1", "l1"]  # type: ignore[attr-defined]
+    assert env.driver.removed == ["m1", "l1", "s2", "s3"]  # type: ignore[attr-defined]
 
     root = tmp_path / "buildah-cache-0"
     made = [root / f"{cid}-gocache", root / f"{cid}-uid-gomodcache", root / "gcm-r2-abc0123456-gocache"]
@@ -249,6 +255,43 @@ def test_close_removes_the_cell_s_records_and_host_cache_dirs(tmp_path: Path, mo
     assert builds.cache_mount_dir() == str(root)
     builds.close()
     assert [p.exists() for p in made] == [False, False, True]
+
+
+class _PruneApi:
+    """The SDK's low-level prune_builds as an engine answers it: `literal` reads the id filter as one id, not as
+    the regular expression docker 20.10's engine makes of it."""
+
+    def __init__(self, records: set[str], literal: bool = False) -> None:
+        self.records, self.literal, self.calls = records, literal, []  # type: ignore[var-annotated]
+
+    def prune_builds(self, filters: dict[str, str], all: bool) -> dict[str, Any]:
+        self.calls.append(filters["id"])
+        hit = {r for r in self.records if (r == filters["id"] if self.literal else re.search(filters["id"], r))}
+        self.records -= hit
+        return {"CachesDeleted": sorted(hit) or None, "SpaceReclaimed": 0}
+
+
+@pytest.mark.parametrize("literal", [False, True])
+def test_docker_removes_build_records_in_one_call_where_the_engine_takes_a_pattern(literal: bool) -> None:
+    d = DockerDriver()
+    api = _PruneApi({"abc1", "abc12", "x.y", "xzy", "keep"}, literal=literal)
+    d._client = type("Client", (), {"api": api})()  # type: ignore[assignment]
+    d.remove_build_records(["abc1", "x.y"])
+    assert api.records == {"abc12", "xzy", "keep"}, "exact ids only: no prefix, no regex metacharacter at large"
+    assert api.calls[0] == r"^(abc1|x\.y)$"
+    assert len(api.calls) == (3 if literal else 1), "one by one only for what the pattern did not remove"
+    d.remove_build_records([])
+    assert len(api.calls) == (3 if literal else 1), "nothing to remove: the engine is not asked"
+
+
+def test_forgetting_contexts_removes_only_the_context_records_made_meanwhile() -> None:
+    d = _RecordingDocker([BuildRecord("old", "source.local", "local source for context"), *RECORDS])
+    with engine.forgetting_contexts(d):
+        d.records.append(BuildRecord("new", "source.local", "local source for context"))
+        d.records.append(BuildRecord("layer", "regular", "a step's layer"))
+    assert d.removed == ["new"], "the earlier context, and every other kind of record, stay"
+    with engine.forgetting_contexts(PodmanDriver()):  # buildah keeps no records: nothing asked, nothing removed
+        pass
 
 
 # ---------------------------------------------------------------- where a build starts
