@@ -42,7 +42,7 @@ import requests.exceptions
 from runner import images, toolchains
 from runner import probe as probe_build
 from runner.drivers import host_cache_roots
-from runner.engine import LABEL_CACHE, LABEL_CELL, LABEL_MANAGED, Driver
+from runner.engine import LABEL_CACHE, LABEL_CELL, LABEL_MANAGED, Driver, known_contexts
 from runner.model import Arch, Cell
 from runner.paths import cache_dir, locked
 from runner.resources import CellUnavailable, owner_gone, owner_token
@@ -226,7 +226,7 @@ class Builds:
         self.root = ctx_root
         self.tags: list[str] = []
         self.from_lines: dict[Arch, tuple[str, Path | None, Path | None]] = {}
-        self.contexts_before = env.driver.context_records()  # close() removes the ones this cell's builds add
+        self.contexts_before = known_contexts(env.driver)  # close() removes the ones this cell's builds add
 
     # ---------------------------------------------------------------- per arch: where builds start
     def prepare(self, arch: Arch, cell_tag: str | None = None, cell_image_id: str | None = None) -> None:
@@ -320,7 +320,8 @@ class Builds:
             # The cache mounts and the layers the RUN steps made, and the copies of the contexts the builds sent
             # (engine.forgetting_contexts says why those go too): one listing, one removal.
             records = driver.build_records()
-            contexts = {r.id for r in records if r.type == "source.local"} - self.contexts_before
+            contexts = {r.id for r in records if r.type == "source.local"} - self.contexts_before \
+                if self.contexts_before is not None else set()
             driver.remove_build_records([r.id for r in records if marker(self.cid) in r.description
                                          or r.id in contexts])
         cache = self.cache_mount_dir()

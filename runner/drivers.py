@@ -13,6 +13,7 @@ import os
 import re
 import resource
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from runner import host
 from runner.engine import BuildRecord, Driver, SdkDriver
 from runner.errors import EngineUnavailable
 from runner.model import Engine
+from runner.paths import locked
 
 
 class DockerDriver(SdkDriver):
@@ -74,27 +76,43 @@ class DockerDriver(SdkDriver):
         return [*cli, "build", "--progress", "plain"], {"DOCKER_BUILDKIT": "1"}
 
     # BuildKit keeps its cache (cache mounts, step layers) as records in the engine, listed by `docker system df`
-    # and removed one by one with the build-prune API's id filter.
+    # and removed with the build-prune API's id filter.
     def build_records(self, types: Sequence[str] = ()) -> list[BuildRecord]:
-        rows = self.client.df().get("BuildCache") or []
+        rows = self._disk_usage().get("BuildCache") or []
         return [BuildRecord(str(r["ID"]), str(r.get("Type")), str(r.get("Description"))) for r in rows
                 if not types or r.get("Type") in types]
 
+    def _disk_usage(self) -> dict[str, Any]:
+        """`docker system df`'s answer. Engines before API 1.42 (docker 23) refuse a second one while one runs
+        ("a disk usage operation is already running", HTTP 500): this tool's workers take turns through a lock, and
+        a call someone else's made collide with is tried again."""
+        key = re.sub(r"[^A-Za-z0-9]+", "_", self.base_url or "default")
+        for attempt in range(DF_TRIES):
+            try:
+                with locked(f"docker-df-{key}"):
+                    return dict(self.client.df())
+            except docker.errors.APIError as e:
+                if "already running" not in str(e) or attempt == DF_TRIES - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def remove_build_records(self, ids: Sequence[str]) -> None:
         # The build-prune API takes one value per filter key, and the engine hands "id" to BuildKit as a regular
-        # expression (`id~=<value>`): one call removes them all. Any the engine did not report as removed are asked
-        # for one by one, which is what an engine that read the value literally would need.
-        if not ids:
-            return
-        pattern = "^(" + "|".join(re.escape(i) for i in ids) + ")$"
-        try:
-            gone = set(self.client.api.prune_builds(filters={"id": pattern}, all=True).get("CachesDeleted") or [])
-        except docker.errors.APIError:
-            gone = set()
-        for rid in ids:
-            if rid not in gone:
-                with contextlib.suppress(docker.errors.APIError):
-                    self.client.api.prune_builds(filters={"id": rid}, all=True)
+        # expression (`id~=<value>`): one call removes a batch. Where a batch removed nothing (an engine that reads
+        # the value literally, or one that refused the pattern), each id is asked for alone, as it is: read as a
+        # pattern, a record id (25 random letters and digits) matches no other. One in use stays either way.
+        for start in range(0, len(ids), PRUNE_BATCH):
+            batch = ids[start:start + PRUNE_BATCH]
+            pattern = "^(" + "|".join(re.escape(i) for i in batch) + ")$"
+            try:
+                gone = self.client.api.prune_builds(filters={"id": pattern}, all=True).get("CachesDeleted")
+            except docker.errors.APIError:
+                gone = None
+            if not gone:
+                for rid in batch:
+                    with contextlib.suppress(docker.errors.APIError):
+                        self.client.api.prune_builds(filters={"id": rid}, all=True)
 
     def context_records(self) -> set[str]:
         return {r.id for r in self.build_records(("source.local",))}
@@ -103,6 +121,10 @@ class DockerDriver(SdkDriver):
         # `docker builder prune` removes BuildKit's records, cache mounts among them; the cell's are those whose
         # RUN command names its marker.
         self.remove_build_records([r.id for r in self.build_records(("exec.cachemount",)) if marker in r.description])
+
+
+DF_TRIES = 5  # `docker system df` refused as "already running" (an engine before docker 23)
+PRUNE_BATCH = 200  # build records removed per call: `clean` on a host with thousands stays within the API timeout
 
 
 # RLIMIT_NPROC ceiling for podman containers: plenty for parallel `go build`s (root is exempt anyway).

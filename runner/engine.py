@@ -77,13 +77,23 @@ def forgetting_contexts(driver: Driver) -> Iterator[None]:
     Before this, a host that ran the matrix for a day held 2,313 of them, 36.5 GB. Only a copy of what was sent is
     lost: the next build sends its context in full, and its steps' cache keys come from the content, so a COPY or a
     RUN that was cached stays cached (checked on docker 20.10 by removing a build's records between two builds).
-    A record another build made in the same window is removed too once that build is done; one in use stays."""
-    before = driver.context_records()
+    A record another build made in the same window (anyone's, on that engine) is removed too once that build is
+    done; one in use stays. Where the engine did not list them before, none is removed: never every one."""
+    before = known_contexts(driver)
     try:
         yield
     finally:
-        with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
-            driver.remove_build_records(sorted(driver.context_records() - before))
+        if before is not None:
+            with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                driver.remove_build_records(sorted(driver.context_records() - before))
+
+
+def known_contexts(driver: Driver) -> set[str] | None:
+    """driver.context_records(), or None where the engine did not answer (the caller then removes none)."""
+    try:
+        return driver.context_records()
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return None
 
 
 # A started container as its driver's container() yields it: callers only hand it back to the same driver (restart,

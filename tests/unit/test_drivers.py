@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from runner import buildrun, drivers, engine
@@ -244,6 +245,10 @@ def test_close_removes_the_cell_s_records_and_host_cache_dirs(tmp_path: Path, mo
     monkeypatch.setattr(DockerDriver, "remove_image", lambda self, ref: True)
     builds.close()
     assert env.driver.removed == ["m1", "l1", "s2", "s3"]  # type: ignore[attr-defined]
+    env.driver.removed.clear()  # type: ignore[attr-defined]
+    builds.contexts_before = None  # the engine did not list them when the cell began: no context goes
+    builds.close()
+    assert env.driver.removed == ["m1", "l1"]  # type: ignore[attr-defined]
 
     root = tmp_path / "buildah-cache-0"
     made = [root / f"{cid}-gocache", root / f"{cid}-uid-gomodcache", root / "gcm-r2-abc0123456-gocache"]
@@ -284,14 +289,71 @@ def test_docker_removes_build_records_in_one_call_where_the_engine_takes_a_patte
     assert len(api.calls) == (3 if literal else 1), "nothing to remove: the engine is not asked"
 
 
+def test_docker_removes_many_build_records_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drivers, "PRUNE_BATCH", 2)
+    d = DockerDriver()
+    api = _PruneApi({f"r{i}" for i in range(5)} | {"keep"})
+    d._client = type("Client", (), {"api": api})()  # type: ignore[assignment]
+    d.remove_build_records([f"r{i}" for i in range(5)])
+    assert api.records == {"keep"} and api.calls == ["^(r0|r1)$", "^(r2|r3)$", "^(r4)$"]
+
+
+class _Busy(docker.errors.APIError):
+    def __str__(self) -> str:
+        return "500 Server Error: a disk usage operation is already running"
+
+
+def test_docker_lists_build_records_again_when_the_engine_is_busy_listing(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    """Docker before 23 answers a second `system df` with HTTP 500 while one runs: ours take turns through a lock,
+    and one that collides with someone else's is tried again; any other error is the caller's."""
+    monkeypatch.setenv("GCM_CACHE_DIR", str(tmp_path))  # where the lock lives
+    monkeypatch.setattr(drivers.time, "sleep", lambda s: None)
+    answers: list[Any] = [_Busy("busy"), _Busy("busy"), {"BuildCache": [{"ID": "a", "Type": "source.local"}]}]
+
+    def df() -> Any:
+        got = answers.pop(0)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    d = DockerDriver()
+    d._client = type("Client", (), {"df": staticmethod(df)})()  # type: ignore[assignment]
+    assert d.context_records() == {"a"} and answers == []
+    answers[:] = [_Busy("busy")] * drivers.DF_TRIES
+    with pytest.raises(docker.errors.APIError):
+        d.context_records()
+    answers[:] = [docker.errors.APIError("500 Server Error: something else")]
+    with pytest.raises(docker.errors.APIError, match="something else"):
+        d.context_records()
+
+
 def test_forgetting_contexts_removes_only_the_context_records_made_meanwhile() -> None:
     d = _RecordingDocker([BuildRecord("old", "source.local", "local source for context"), *RECORDS])
     with engine.forgetting_contexts(d):
         d.records.append(BuildRecord("new", "source.local", "local source for context"))
         d.records.append(BuildRecord("layer", "regular", "a step's layer"))
     assert d.removed == ["new"], "the earlier context, and every other kind of record, stay"
-    with engine.forgetting_contexts(PodmanDriver()):  # buildah keeps no records: nothing asked, nothing removed
+    podman = PodmanDriver()
+    with engine.forgetting_contexts(podman):  # buildah keeps no records: none listed, none to remove
         pass
+    assert podman.context_records() == set()
+
+
+def test_forgetting_contexts_removes_none_when_the_engine_did_not_list_them_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    d = _RecordingDocker([BuildRecord("old", "source.local", "local source for context")])
+    listing = iter([docker.errors.APIError("engine busy")])
+
+    def context_records() -> set[str]:
+        for e in listing:
+            raise e
+        return {r.id for r in d.records}
+
+    monkeypatch.setattr(d, "context_records", context_records)
+    with engine.forgetting_contexts(d):
+        d.records.append(BuildRecord("new", "source.local", "local source for context"))
+    assert d.removed == [], "not knowing what was there before, it removes nothing rather than everything"
 
 
 # ---------------------------------------------------------------- where a build starts
