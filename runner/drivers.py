@@ -85,7 +85,7 @@ class DockerDriver(SdkDriver):
     def _disk_usage(self) -> dict[str, Any]:
         """`docker system df`'s answer. Engines before API 1.42 (docker 23) refuse a second one while one runs
         ("a disk usage operation is already running", HTTP 500): this tool's workers take turns through a lock, and
-        a call someone else's made collide with is tried again."""
+        a call that collides with someone else's is tried again."""
         key = re.sub(r"[^A-Za-z0-9]+", "_", self.base_url or "default")
         for attempt in range(DF_TRIES):
             try:
