@@ -8,9 +8,7 @@ what the phases found into its result.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
-import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,22 +18,12 @@ from runner import share
 from runner.engine import Driver, Mount
 from runner.model import Cell
 from runner.resources import CellResources, apply_host_actions
-from runner.scenarios import CONTAINER_ENV, JOB_DIR, OUT_DIR, PROBE, SCRATCH_IMAGE, Phase
+from runner.scenarios import CONTAINER_ENV, JOB_DIR, OUT_DIR, PROBE, SCRATCH_IMAGE, Phase, probe_started
 
 if TYPE_CHECKING:
     from runner.execute import RunContext
 
 CONTAINER_MARGIN = 120.0  # seconds on top of the sum of step timeouts
-# The probe's "started": Go's RFC3339Nano in UTC (up to 9 fraction digits, a trailing Z).
-_STARTED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$")
-
-
-def _started(value: object) -> float | None:
-    m = _STARTED.match(value) if isinstance(value, str) else None
-    if not m:
-        return None
-    whole = _dt.datetime.fromisoformat(m[1]).replace(tzinfo=_dt.timezone.utc).timestamp()
-    return whole + float(f"0.{m[2]}") if m[2] else whole
 
 
 def busy_sec(probes: Iterable[dict[str, Any]]) -> float:
@@ -46,7 +34,7 @@ def busy_sec(probes: Iterable[dict[str, Any]]) -> float:
     spans, loose = [], 0.0
     for p in probes:
         wall = max(float(p.get("wall_sec") or 0.0), 0.0)
-        start = _started(p.get("started"))
+        start = probe_started(p)
         if start is None:
             loose += wall
         else:

@@ -6,6 +6,8 @@ with what Go's documentation says should happen, and the observations go into th
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +176,20 @@ def step(probe: Mapping[str, Any], name: str) -> dict[str, Any] | None:
         if s.get("name") == name:
             return dict(s)
     return None
+
+
+# The probe's "started": Go's RFC3339Nano in UTC (up to 9 fraction digits, none when zero, a trailing Z).
+_STARTED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$")
+
+
+def probe_started(probe: Mapping[str, Any]) -> float | None:
+    """When the probe started, in epoch seconds; None when it wrote no readable start."""
+    value = probe.get("started")
+    m = _STARTED.match(value) if isinstance(value, str) else None
+    if not m:
+        return None
+    whole = _dt.datetime.fromisoformat(m[1]).replace(tzinfo=_dt.timezone.utc).timestamp()
+    return whole + float(f"0.{m[2]}") if m[2] else whole
 
 
 def first_line(text: str | None) -> str:

@@ -54,7 +54,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from runner.answer import BREAKS, DEGRADED, WORKS, Answer, AnswerFn, Outcome, Tally, judged, pick, yes_no
@@ -76,6 +75,7 @@ from runner.scenarios import (
     catalogue,
     describe_failure,
     exec_step,
+    probe_started,
     raced,
     step,
 )
@@ -306,16 +306,9 @@ def run_obs(s: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _started(probe: Mapping[str, Any]) -> float | None:
-    try:
-        return datetime.fromisoformat(str(probe.get("started", "")).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def _window(probe: Mapping[str, Any]) -> tuple[float, float] | None:
     """(start, end) of the probe's `parallel` step in wall-clock seconds: probe start + the steps before it."""
-    t0 = _started(probe)
+    t0 = probe_started(probe)
     if t0 is None:
         return None
     for s in probe.get("steps", []):
